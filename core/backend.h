@@ -1,0 +1,162 @@
+/*
+** backend.h -- the one interface every backend implements.
+**
+** Modelled on ggml_backend_i: a table of function pointers plus a 'ctx' that
+** holds the backend's state (for CUDA: the cuBLAS handle, the stream, the
+** memory pool, workspaces), never globals.  The slots take raw pointers and
+** sizes, as llm.c's kernels do; the public wrappers in ops.h check tensors
+** once and then dispatch here, so a slot may assume valid arguments.
+**
+** Conventions, for every backend:
+**  - all pointers are backend memory, row-major and contiguous; shapes are
+**    given in the comment after each pointer parameter;
+**  - input gradients (dinp, dx) are OVERWRITTEN;
+**  - parameter gradients (dweight, dbias, dgamma, dbeta) are ACCUMULATED
+**    (+=), so several backward passes can add into one gradient; zeroing them
+**    is explicit (fill with 0, the modules' zero_grad);
+**  - a parameter-gradient pointer may be NULL: that product is skipped.  This
+**    is how the G step goes through a frozen D: D only gives dinp.
+**  - randomness is counter-based: element i of a draw with key k is a pure
+**    function of (k, i) (Philox4x32-10, rng.h), so the CPU and the GPU draw
+**    the same numbers for the same seed.
+*/
+#ifndef GAN_BACKEND_H
+#define GAN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef enum gan_act {
+  GAN_ACT_IDENTITY = 0,
+  GAN_ACT_RELU,
+  GAN_ACT_LEAKY_RELU, /* uses alpha */
+  GAN_ACT_SIGMOID,
+  GAN_ACT_TANH
+} gan_act;
+
+/* One Adam step over every tensor an optimizer holds.  A backend may update
+** them in one launch (CUDA) or one fused loop per tensor (CPU). */
+typedef struct gan_adam_group {
+  int count;
+  float *const *params;  /* count pointers, params[i] of sizes[i] floats */
+  float *const *grads;
+  float *const *m;       /* first moments */
+  float *const *v;       /* second moments */
+  const size_t *sizes;
+  float lr, beta1, beta2, eps, weight_decay;
+  int64_t step;          /* 1 for the first step (bias correction) */
+} gan_adam_group;
+
+typedef struct gan_backend_i {
+  const char *name; /* "cpu", "cuda" */
+
+  /* --- memory --- */
+  /* Returns NULL on failure with gan_error set (naming the bytes). */
+  void *(*alloc)(void *ctx, size_t bytes);
+  void (*free)(void *ctx, void *ptr);
+  gan_status (*to_host)(void *ctx, float *dst_host, const float *src, size_t n);
+  gan_status (*from_host)(void *ctx, float *dst, const float *src_host, size_t n);
+  void (*copy)(void *ctx, float *dst, const float *src, size_t n);
+  gan_status (*synchronize)(void *ctx); /* (optional) */
+
+  /* --- elementwise, reductions, data --- */
+  void (*fill)(void *ctx, float *x, float value, size_t n);
+  /* y = a*x + b*y */
+  void (*axpby)(void *ctx, float *y, float a, const float *x, float b, size_t n);
+  /* y = a * b, elementwise */
+  void (*mul)(void *ctx, float *y, const float *a, const float *b, size_t n);
+  /* *out = sum of x, in double on the host */
+  gan_status (*sum)(void *ctx, const float *x, size_t n, double *out);
+  /* dst row r = src row idx[r]; idx is host memory */
+  void (*gather_rows)(void *ctx, float *dst /* (nrows, cols) */,
+                      const float *src /* (*, cols) */, const int64_t *idx,
+                      int64_t nrows, int64_t cols);
+  /* x[i] = mean + std * N(0,1) draw i of 'key' */
+  void (*randn)(void *ctx, float *x, size_t n, uint64_t key, float mean, float std);
+  /* x[i] = lo + (hi - lo) * U[0,1) draw i of 'key' */
+  void (*rand)(void *ctx, float *x, size_t n, uint64_t key, float lo, float hi);
+
+  /* --- products --- */
+  /* C (M,N) = alpha * op(A) op(B) + beta * C, op = transpose if ta/tb */
+  void (*matmul)(void *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                 const float *A, const float *B, float beta, float *C);
+
+  /* --- layers --- */
+  /* out = inp @ weight^T + bias */
+  void (*linear_forward)(void *ctx, float *out /* (B, OC) */,
+                         const float *inp /* (B, C) */,
+                         const float *weight /* (OC, C) */,
+                         const float *bias /* (OC) or NULL */,
+                         int B, int C, int OC);
+  /* dinp = dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout) */
+  void (*linear_backward)(void *ctx, float *dinp /* (B, C) or NULL */,
+                          float *dweight /* (OC, C) or NULL */,
+                          float *dbias /* (OC) or NULL */,
+                          const float *dout /* (B, OC) */,
+                          const float *inp /* (B, C) */,
+                          const float *weight /* (OC, C) */,
+                          int B, int C, int OC);
+  void (*act_forward)(void *ctx, gan_act act, float alpha, float *y,
+                      const float *x, size_t n);
+  /* dx = dy * act'(x); sigmoid and tanh use y (the forward output) */
+  void (*act_backward)(void *ctx, gan_act act, float alpha, float *dx,
+                       const float *dy, const float *x, const float *y, size_t n);
+  /* inverted dropout: mask[i] = 0 or 1/(1-p), y = x * mask */
+  void (*dropout_forward)(void *ctx, float *y, float *mask, const float *x,
+                          size_t n, float p, uint64_t key);
+  /* Batch normalisation over B (and the spatial size S, 1 for dense layers)
+  ** of channels C; x is (B, C, S).  Training: batch statistics (biased
+  ** variance), saved mean and rstd = 1/sqrt(var + eps), and the running
+  ** averages updated the Keras way: r = momentum * r + (1 - momentum) * batch.
+  ** Evaluation: the running statistics; mean and rstd are still written. */
+  void (*batchnorm_forward)(void *ctx, float *y /* (B, C, S) */,
+                            float *mean /* (C) */, float *rstd /* (C) */,
+                            float *run_mean /* (C) */, float *run_var /* (C) */,
+                            const float *x /* (B, C, S) */,
+                            const float *gamma /* (C) */, const float *beta /* (C) */,
+                            int B, int C, int S, float momentum, float eps,
+                            int training);
+  /* training-mode gradient (through the batch statistics) when 'training',
+  ** else the gradient of the fixed affine map the evaluation used */
+  void (*batchnorm_backward)(void *ctx, float *dx /* (B, C, S) or NULL */,
+                             float *dgamma /* (C) or NULL */,
+                             float *dbeta /* (C) or NULL */,
+                             const float *dy /* (B, C, S) */,
+                             const float *x /* (B, C, S) */,
+                             const float *gamma /* (C) */,
+                             const float *mean /* (C) */, const float *rstd /* (C) */,
+                             int B, int C, int S, int training);
+  /* loss[0] = mean binary cross-entropy; 'logits' selects the stable form on
+  ** logits, else probabilities clamped to [1e-7, 1-1e-7] as Keras does */
+  void (*bce_forward)(void *ctx, float *loss /* (1) */, const float *pred,
+                      const float *target, size_t n, int logits);
+  /* dpred = d(mean loss)/d pred (zero where the clamp was active) */
+  void (*bce_backward)(void *ctx, float *dpred, const float *pred,
+                       const float *target, size_t n, int logits);
+
+  /* --- optimizer --- */
+  void (*adam_step)(void *ctx, const gan_adam_group *g);
+} gan_backend_i;
+
+struct gan_backend {
+  gan_backend_i iface;
+  void *ctx;
+};
+
+/* The CPU backend: always built, one instance per process. */
+gan_backend *gan_backend_cpu(void);
+
+/* The CUDA backend, or NULL with gan_error set (not built, no device). */
+gan_backend *gan_backend_cuda(void);
+
+/* "cpu" or "cpu, cuda": the backends compiled in. */
+const char *gan_backends_built(void);
+
+/* One line for `gan --version`: the backends built in and whether a GPU was
+** found, e.g. "backends: cpu, cuda (GPU: NVIDIA H100)" or
+** "backends: cpu (CUDA not built)". */
+const char *gan_backends_describe(void);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+** image.h -- reading photo folders into float arrays, writing PNG grids.
+**
+** Images are stored planar (channel-major, "CHW") per image, float32, the
+** layout that convolutions want and that dense layers do not care about:
+** image i, channel c, row y, column x is at data[((i*3 + c)*S + y)*S + x].
+**
+** Decoding uses stb_image (jpg, png, bmp, tga, gif first frame, pnm, psd,
+** hdr); resizing uses stb_image_resize; writing uses stb_image_write.
+** Everything here works in host memory: the caller uploads to a backend.
+*/
+#ifndef GAN_IMAGE_H
+#define GAN_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+/* Images larger than this many pixels are refused before decoding (a
+** decompression bomb declares a huge size in a small file). */
+#define GAN_IMAGE_MAX_PIXELS (1 << 26) /* 67 million: 8192 x 8192 */
+
+typedef enum { GAN_RANGE_01 = 0, GAN_RANGE_PM1 = 1 } gan_range;
+
+/* Called once per skipped file with a one-line message naming it.  NULL
+** means print "gan: warning: <message>\n" to stderr. */
+typedef void (*gan_warn_fn)(void *ud, const char *msg);
+
+typedef struct gan_image_opts {
+  int size;            /* output side S: every image is resized to S x S */
+  gan_range range;     /* [0,1] or [-1,1] */
+  gan_warn_fn warn;    /* NULL: stderr */
+  void *warn_ud;
+} gan_image_opts;
+
+/*
+** Loads every decodable image under 'dir' and its subfolders, in sorted
+** path order (so a seed gives the same run on every machine).  Hidden files
+** and folders (names starting with '.') are ignored.  Each image is forced
+** to RGB: grey is expanded, alpha is composited on white, 16-bit channels are
+** reduced to 8 bits.  It is then resized to S x S and scaled to the range.
+**
+** On success *data is a malloc'ed array of (*n) * 3*S*S floats (free it with
+** free), *n >= 1, and *skipped counts the files that could not be decoded;
+** each of those was reported through opts->warn, and, if any, one last warning
+** gives their count.  A missing folder, or one with no usable image, is an
+** error naming the folder; nothing is allocated then.
+*/
+gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
+                           float **data, int64_t *n, int64_t *skipped);
+
+/*
+** Decodes one image file into a 3*S*S planar array (caller-provided 'out'),
+** as gan_images_load does for each file.  An error names the file.
+*/
+gan_status gan_image_load_file(const char *path, int size, gan_range range,
+                               float *out /* (3, S, S) */);
+
+/*
+** Writes n images (each 3 x h x w planar, values in 'range', clamped) as one
+** PNG grid with 'cols' columns (the last row may be short), 2-pixel gaps, on
+** a white background.  Written to a temporary file then renamed, so an
+** existing file at 'path' is never left half-written.  An error names the file.
+*/
+gan_status gan_images_save_grid(const char *path, const float *data,
+                                int64_t n, int h, int w, gan_range range,
+                                int cols);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+** ops.h -- the engine's public operations on tensors.
+**
+** Each wrapper checks its tensors once (allocated, same backend, shapes that
+** fit) and then dispatches to the backend slot of the same name.  A failure
+** returns a status with a message that names the op, the argument and the
+** shapes.  The gradient conventions are backend.h's: input gradients are
+** overwritten, parameter gradients accumulate, NULL skips a gradient.
+**
+** Dense layers see a tensor as (rows, cols): rows = shape[0], cols = the
+** product of the other dimensions.
+*/
+#ifndef GAN_OPS_H
+#define GAN_OPS_H
+
+#include "backend.h"
+#include "rng.h"
+#include "tensor.h"
+
+gan_status gan_fill(gan_tensor *x, float value);
+gan_status gan_copy(gan_tensor *dst, const gan_tensor *src);
+/* between backends, or to and from the host */
+gan_status gan_to_host(const gan_tensor *src, float *dst_host);
+gan_status gan_from_host(gan_tensor *dst, const float *src_host);
+gan_status gan_axpby(gan_tensor *y, float a, const gan_tensor *x, float b);
+gan_status gan_mul(gan_tensor *y, const gan_tensor *a, const gan_tensor *b);
+gan_status gan_sum(const gan_tensor *x, double *out);
+gan_status gan_gather_rows(gan_tensor *dst, const gan_tensor *src,
+                           const int64_t *idx /* host, dst rows */);
+gan_status gan_randn(gan_tensor *x, gan_rng *rng, float mean, float std);
+gan_status gan_rand(gan_tensor *x, gan_rng *rng, float lo, float hi);
+
+/* C = alpha * op(A) op(B) + beta * C on 2-d tensors */
+gan_status gan_matmul(gan_tensor *C, const gan_tensor *A, int ta,
+                      const gan_tensor *B, int tb, float alpha, float beta);
+
+gan_status gan_linear_forward(gan_tensor *out, const gan_tensor *inp,
+                              const gan_tensor *weight, const gan_tensor *bias);
+gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
+                               gan_tensor *dbias, const gan_tensor *dout,
+                               const gan_tensor *inp, const gan_tensor *weight);
+
+gan_status gan_act_forward(gan_act act, float alpha, gan_tensor *y,
+                           const gan_tensor *x);
+gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
+                            const gan_tensor *dy, const gan_tensor *x,
+                            const gan_tensor *y);
+
+gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
+                               const gan_tensor *x, float p, gan_rng *rng);
+/* dx = dy * mask */
+gan_status gan_dropout_backward(gan_tensor *dx, const gan_tensor *dy,
+                                const gan_tensor *mask);
+
+/* x is (B, C) or (B, C, H, W); the statistics are per channel C */
+gan_status gan_batchnorm_forward(gan_tensor *y, gan_tensor *mean,
+                                 gan_tensor *rstd, gan_tensor *run_mean,
+                                 gan_tensor *run_var, const gan_tensor *x,
+                                 const gan_tensor *gamma, const gan_tensor *beta,
+                                 float momentum, float eps, int training);
+gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
+                                  gan_tensor *dbeta, const gan_tensor *dy,
+                                  const gan_tensor *x, const gan_tensor *gamma,
+                                  const gan_tensor *mean, const gan_tensor *rstd,
+                                  int training);
+
+/* loss is a 1-element tensor on the same backend */
+gan_status gan_bce_forward(gan_tensor *loss, const gan_tensor *pred,
+                           const gan_tensor *target, int logits);
+gan_status gan_bce_backward(gan_tensor *dpred, const gan_tensor *pred,
+                            const gan_tensor *target, int logits);
+
+#endif
