@@ -49,6 +49,12 @@ typedef struct gan_adam_group {
   int64_t step;          /* 1 for the first step (bias correction) */
 } gan_adam_group;
 
+typedef struct gan_mem_stats {
+  uint64_t allocs;       /* calls to alloc that reached the system */
+  uint64_t bytes_in_use; /* held by live tensors */
+  uint64_t peak_bytes;   /* high-water mark of bytes_in_use */
+} gan_mem_stats;
+
 typedef struct gan_backend_i {
   const char *name; /* "cpu", "cuda" */
 
@@ -138,7 +144,14 @@ typedef struct gan_backend_i {
 
   /* --- optimizer --- */
   void (*adam_step)(void *ctx, const gan_adam_group *g);
+
+  /* --- accounting (optional) --- */
+  /* allocations made so far and bytes now held by tensors: how a test
+  ** proves that a training step allocates nothing */
+  void (*mem_stats)(void *ctx, gan_mem_stats *out);
 } gan_backend_i;
+
+typedef struct gan_backend gan_backend;
 
 struct gan_backend {
   gan_backend_i iface;

@@ -24,7 +24,7 @@
 typedef struct gan_backend gan_backend;
 
 typedef struct gan_tensor {
-  int ndim;                      /* 0 while empty or freed */
+  int ndim;                      /* 0 for a scalar (or an empty tensor) */
   int64_t shape[GAN_MAX_DIMS];
   int64_t numel;
   float *data;                   /* NULL while empty or freed */

@@ -1,0 +1,606 @@
+/*
+** gan.c -- the gan program: Lua 5.4's stand-alone interpreter (lua.c) grown up.
+**
+**   gan [options] [script [args]]
+**
+** Same shape as lua.c: main() runs pmain() under lua_pcall so that even the
+** setup (opening the libraries, building 'arg') cannot escape as a panic;
+** every chunk runs through docall(), whose message handler appends a
+** traceback.  What gan adds or changes:
+**   - the "gan" module is preloaded (the global 'gan', and require "gan"),
+**     plus gan.interrupted() / gan.defer_interrupts() defined here, because
+**     only the program owns the signal handlers;
+**   - with no script and stdin not a terminal, stdin is read statement by
+**     statement like the REPL (values printed, errors reported, execution
+**     goes on) instead of as one chunk; "gan -" still runs stdin as a script;
+**   - Ctrl-C at the prompt drops the line being typed instead of killing
+**     the session (and its trained models); readline history is written to
+**     ~/.gan_history line by line, so os.exit() loses none of it;
+**   - -h/--help and --version; LUA_INIT is not read.
+** Failures return status codes up to main(), which is the only exit.
+*/
+#define _XOPEN_SOURCE 700 /* getline, sigaction with SA_RESTART, isatty */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "tensor.h"  /* backend.h is not self-contained: gan_backend */
+#include "backend.h" /* gan_backends_describe */
+#include "lgan.h"
+
+#define PROMPT  "gan> "
+#define PROMPT2 "  >> "
+
+/* Messages start with the program's name, not argv[0], so that scripts and
+** tests see the same "gan: ..." however the binary was invoked. */
+static const char *progname = "gan";
+
+/* --- signals ---------------------------------------------------------------
+** A C signal handler may not touch the Lua state, except lua_sethook, which
+** is documented as signal-safe: the hook then raises the error at the next
+** instruction, a point where the state is consistent.  The flags below are
+** the only other things the handlers write. */
+
+static lua_State *globalL = NULL;           /* the state laction stops */
+static volatile sig_atomic_t defer_mode;    /* gan.defer_interrupts(true) */
+static volatile sig_atomic_t interrupted;   /* signal seen in defer_mode */
+static volatile sig_atomic_t prompt_sigint; /* Ctrl-C while at the prompt */
+
+/* 'restart' decides whether a blocking read resumes after the handler
+** (wanted while Lua runs) or fails with EINTR (wanted at the prompt, so
+** that the read returns and the line can be dropped). */
+static void setsignal(int sig, void (*handler)(int), int restart) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sa.sa_flags = restart ? SA_RESTART : 0;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
+}
+
+/* The hook set by laction: remove itself, then raise the error. */
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+/* SIGINT while Lua runs (and SIGTERM while deferred).  In deferred mode the
+** first signal only raises a flag that the script polls between steps; a
+** second SIGINT means the script is stuck, so stop it as lua.c would.
+** SIGTERM never gets here outside deferred mode (see l_defer_interrupts). */
+static void laction(int sig) {
+  int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  if (defer_mode && (sig == SIGTERM || !interrupted)) {
+    interrupted = 1;
+    return;
+  }
+  setsignal(sig, SIG_DFL, 0); /* if another one comes, terminate process */
+  lua_sethook(globalL, lstop, flag, 1);
+}
+
+/* SIGINT while waiting at the interactive prompt. */
+static void pcancel(int sig) {
+  (void)sig;
+  prompt_sigint = 1;
+}
+
+/* gan.interrupted(): whether SIGINT/SIGTERM arrived in deferred mode. */
+static int l_interrupted(lua_State *L) {
+  lua_pushboolean(L, interrupted);
+  return 1;
+}
+
+/* gan.defer_interrupts(flag): in deferred mode SIGINT and SIGTERM only set
+** the flag, so a training loop can finish its step, save a checkpoint and
+** os.exit(130).  Turning it on clears the flag.  Returns the previous mode.
+** The order of the stores matters: laction must never see SIGTERM with
+** defer_mode off. */
+static int l_defer_interrupts(lua_State *L) {
+  int was = defer_mode;
+  luaL_checkany(L, 1);
+  if (lua_toboolean(L, 1)) {
+    interrupted = 0;
+    defer_mode = 1;
+    setsignal(SIGTERM, laction, 1);
+  }
+  else {
+    setsignal(SIGTERM, SIG_DFL, 0);
+    defer_mode = 0;
+  }
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+static const luaL_Reg signal_funcs[] = {
+  {"interrupted", l_interrupted},
+  {"defer_interrupts", l_defer_interrupts},
+  {NULL, NULL}
+};
+
+/* --- messages and calls ------------------------------------------------- */
+
+static void print_usage(FILE *f, const char *badoption) {
+  if (badoption != NULL) {
+    if (badoption[1] == 'e' || badoption[1] == 'l')
+      fprintf(f, "%s: '%s' needs argument\n", progname, badoption);
+    else
+      fprintf(f, "%s: unrecognized option '%s'\n", progname, badoption);
+  }
+  fprintf(f,
+    "usage: %s [options] [script [args]]\n"
+    "Available options are:\n"
+    "  -e stat   execute string 'stat'\n"
+    "  -i        enter interactive mode after executing 'script'\n"
+    "  -l mod    require library 'mod' into global 'mod'\n"
+    "  -v        show version information (also --version)\n"
+    "  -E        ignore environment variables\n"
+    "  -W        turn warnings on\n"
+    "  -h        show this help (also --help)\n"
+    "  --        stop handling options\n"
+    "  -         stop handling options and execute stdin\n"
+    "With no script, statements are read from stdin: a REPL on a terminal,\n"
+    "one statement after another (errors reported, not fatal) from a pipe.\n",
+    progname);
+  fflush(f);
+}
+
+/* Prints an error message, prefixed by the program name when there is one
+** (the REPL passes NULL).  stdout is flushed first so that, with both
+** streams sent to one file, the message lands after the output before it. */
+static void l_message(const char *pname, const char *msg) {
+  fflush(stdout);
+  if (pname) fprintf(stderr, "%s: ", pname);
+  fprintf(stderr, "%s\n", msg);
+  fflush(stderr);
+}
+
+/* Reports a failed call: the message is on the top of the stack. */
+static int report(lua_State *L, int status) {
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    l_message(progname, msg ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* Message handler: turns the error into "message + stack traceback". */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) { /* error object is not a string? */
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1; /* that is the message */
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function below its 'narg' arguments with the traceback handler,
+** and with Ctrl-C armed for exactly the time Lua runs. */
+static int docall(lua_State *L, int narg, int nres) {
+  int status;
+  int base = lua_gettop(L) - narg; /* function index */
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base); /* put it under function and args */
+  globalL = L;
+  setsignal(SIGINT, laction, 1);
+  status = lua_pcall(L, narg, nres, base);
+  setsignal(SIGINT, SIG_DFL, 0);
+  /* a Ctrl-C just after the chunk ended must not hit the next one */
+  if (lua_gethook(L) == lstop) lua_sethook(L, NULL, 0, 0);
+  lua_remove(L, base);
+  return status;
+}
+
+static void print_version(void) {
+  printf("gan %s (%s)\n%s\n", GAN_VERSION, LUA_RELEASE,
+         gan_backends_describe());
+  fflush(stdout);
+}
+
+/* Creates the global 'arg' as lua.c does: the script name at index 0, its
+** arguments at 1..n, the interpreter and its options at negative indices.
+** Without a script, argv[0] goes to index 0. */
+static void createargtable(lua_State *L, char **argv, int argc, int script) {
+  int i, narg;
+  if (script == argc) script = 0; /* no script name? */
+  narg = argc - (script + 1);     /* number of positive indices */
+  lua_createtable(L, narg > 0 ? narg : 0, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int dochunk(lua_State *L, int status) {
+  if (status == LUA_OK) status = docall(L, 0, 0);
+  return report(L, status);
+}
+
+static int dostring(lua_State *L, const char *s, const char *name) {
+  return dochunk(L, luaL_loadbuffer(L, s, strlen(s), name));
+}
+
+/* -l mod: global[mod] = require(mod) */
+static int dolibrary(lua_State *L, const char *name) {
+  int status;
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  status = docall(L, 1, 1);
+  if (status == LUA_OK) lua_setglobal(L, name);
+  return report(L, status);
+}
+
+/* Pushes arg[1..n], which the script receives as '...'. */
+static int pushargs(lua_State *L) {
+  int i, n;
+  if (lua_getglobal(L, "arg") != LUA_TTABLE)
+    luaL_error(L, "'arg' is not a table");
+  n = (int)luaL_len(L, -1);
+  luaL_checkstack(L, n + 3, "too many arguments to script");
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -i); /* remove table from the stack */
+  return n;
+}
+
+/* Runs the script argv[0] ("-" is stdin, unless it follows "--").  A load
+** error (missing file, syntax) is reported without a traceback: there is
+** no running code to trace. */
+static int handle_script(lua_State *L, char **argv) {
+  int status;
+  const char *fname = argv[0];
+  if (strcmp(fname, "-") == 0 && strcmp(argv[-1], "--") != 0)
+    fname = NULL; /* stdin */
+  status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    int n = pushargs(L);
+    status = docall(L, n, LUA_MULTRET);
+  }
+  return report(L, status);
+}
+
+/* --- command line ----------------------------------------------------------
+** collectargs only validates and classifies; runargs later executes -e and
+** -l in order, once the libraries and 'arg' exist. */
+
+#define has_error 1 /* bad option */
+#define has_i     2 /* -i */
+#define has_v     4 /* -v, --version */
+#define has_e     8 /* -e */
+#define has_E     16 /* -E */
+#define has_h     32 /* -h, --help */
+
+/* Returns the options seen; *first is the index of the script (argc when
+** there is none), or of the offending argument on has_error. */
+static int collectargs(char **argv, int *first) {
+  int args = 0;
+  int i;
+  *first = 0;
+  if (argv[0] == NULL) return 0; /* no program name, no arguments */
+  for (i = 1; argv[i] != NULL; i++) {
+    *first = i;
+    if (argv[i][0] != '-') return args; /* not an option: the script */
+    switch (argv[i][1]) {
+    case '-': /* '--', '--help', '--version' */
+      if (strcmp(argv[i], "--help") == 0) return args | has_h;
+      if (strcmp(argv[i], "--version") == 0) { args |= has_v; break; }
+      if (argv[i][2] != '\0') return has_error;
+      *first = i + 1;
+      return args;
+    case '\0': /* '-': the script is stdin */
+      return args;
+    case 'h':
+      if (argv[i][2] != '\0') return has_error;
+      return args | has_h;
+    case 'E':
+    case 'W':
+      if (argv[i][2] != '\0') return has_error;
+      if (argv[i][1] == 'E') args |= has_E;
+      break;
+    case 'i':
+    case 'v':
+      if (argv[i][2] != '\0') return has_error;
+      args |= (argv[i][1] == 'i') ? has_i : has_v;
+      break;
+    case 'e':
+      args |= has_e; /* FALLTHROUGH */
+    case 'l': /* both options need an argument */
+      if (argv[i][2] == '\0') { /* not concatenated: take the next one */
+        i++;
+        if (argv[i] == NULL || argv[i][0] == '-') return has_error;
+      }
+      break;
+    default:
+      return has_error;
+    }
+  }
+  *first = i;
+  return args;
+}
+
+/* Executes -e, -l and -W, in order, up to the script.  0 on failure. */
+static int runargs(lua_State *L, char **argv, int n) {
+  int i;
+  for (i = 1; i < n; i++) {
+    int option = argv[i][1];
+    if (option == 'e' || option == 'l') {
+      const char *extra = argv[i] + 2;
+      int status;
+      if (*extra == '\0') extra = argv[++i];
+      status = (option == 'e') ? dostring(L, extra, "=(command line)")
+                               : dolibrary(L, extra);
+      if (status != LUA_OK) return 0;
+    }
+    else if (option == 'W')
+      lua_warning(L, "@on", 0);
+  }
+  return 1;
+}
+
+/* --- reading lines ---------------------------------------------------------
+** The REPL reads through read_line: readline on a terminal when built with
+** it, otherwise getline (no length limit, unlike lua.c's fixed buffer, so a
+** long line from a pipe is never cut in two).  A NULL prompt means stdin is
+** not a terminal: no prompt, no history, Ctrl-C keeps its default action. */
+
+#ifdef GAN_USE_READLINE
+#include <readline/readline.h>
+#include <readline/history.h>
+
+static char histfile[1024]; /* ~/.gan_history; "" without $HOME */
+
+/* readline's own getc, on Ctrl-C, restores the terminal, passes SIGINT to
+** our handler (pcancel) and then just reads on.  This one ends the line
+** instead, and read_line throws it away. */
+static int gan_getc(FILE *f) {
+  unsigned char c;
+  for (;;) {
+    ssize_t n = read(fileno(f), &c, 1);
+    if (n == 1) return c;
+    if (n == 0 || errno != EINTR) return EOF;
+    rl_check_signals(); /* readline's handling, then ours */
+    if (prompt_sigint) return '\n';
+  }
+}
+
+static void init_readline(void) {
+  const char *home = getenv("HOME");
+  rl_readline_name = "gan";
+  rl_getc_function = gan_getc;
+  histfile[0] = '\0';
+  if (home != NULL && *home != '\0' &&
+      snprintf(histfile, sizeof histfile, "%s/.gan_history", home) <
+          (int)sizeof histfile)
+    read_history(histfile); /* a missing file is not an error here */
+  else
+    histfile[0] = '\0';
+}
+
+/* Adds a line to the history and to the file at once; errors are ignored
+** (a read-only home must not break the REPL). */
+static void saveline(const char *line) {
+  if (line[0] == '\0') return;
+  add_history(line);
+  if (histfile[0] != '\0' && append_history(1, histfile) != 0)
+    write_history(histfile); /* first use: append needs the file to exist */
+}
+
+static void close_readline(void) {
+  if (histfile[0] != '\0') history_truncate_file(histfile, 1000);
+}
+#else
+#define init_readline()  ((void)0)
+#define saveline(line)   ((void)(line))
+#define close_readline() ((void)0)
+#endif
+
+/* Returns a malloc'd line without its newline, or NULL at end of input or
+** when Ctrl-C dropped the line (then prompt_sigint is set). */
+static char *read_line(const char *prmt) {
+  char *b = NULL;
+  prompt_sigint = 0;
+  if (prmt != NULL) setsignal(SIGINT, pcancel, 0); /* reads get EINTR */
+#ifdef GAN_USE_READLINE
+  if (prmt != NULL)
+    b = readline(prmt);
+  else
+#endif
+  {
+    size_t cap = 0;
+    ssize_t n;
+    if (prmt != NULL) { fputs(prmt, stdout); fflush(stdout); }
+    n = getline(&b, &cap, stdin);
+    if (n < 0) { free(b); b = NULL; }
+    else if (n > 0 && b[n - 1] == '\n') b[n - 1] = '\0';
+    if (prompt_sigint) { clearerr(stdin); fputc('\n', stdout); }
+  }
+  if (prmt != NULL) setsignal(SIGINT, SIG_DFL, 0);
+  if (prompt_sigint) { free(b); b = NULL; }
+  return b;
+}
+
+/* --- the REPL ------------------------------------------------------------- */
+
+#define NO_INPUT     (-1) /* loadline: end of input */
+#define LINE_DROPPED (-2) /* loadline: Ctrl-C at the prompt */
+
+static int interactive; /* stdin is a terminal: prompts, history */
+
+/* Pushes the next line; 0 at end of input or when it was dropped. */
+static int pushline(lua_State *L, int firstline) {
+  const char *prmt = interactive ? (firstline ? PROMPT : PROMPT2) : NULL;
+  char *b = read_line(prmt);
+  if (b == NULL) return 0;
+  if (firstline && b[0] == '=') /* "=expr", as in Lua 5.1-5.3 */
+    lua_pushfstring(L, "return %s", b + 1);
+  else
+    lua_pushstring(L, b);
+  free(b);
+  return 1;
+}
+
+/* Tries the line as "return <line>;" so that expressions print their value.
+** Leaves the compiled function on success, else nothing. */
+static int addreturn(lua_State *L) {
+  const char *line = lua_tostring(L, -1);
+  const char *retline = lua_pushfstring(L, "return %s;", line);
+  int status = luaL_loadbuffer(L, retline, strlen(retline), "=stdin");
+  if (status == LUA_OK) {
+    lua_remove(L, -2); /* remove modified line */
+    saveline(line);
+  }
+  else
+    lua_pop(L, 2); /* remove the error and the modified line */
+  return status;
+}
+
+/* A syntax error at "<eof>" means the statement is merely unfinished. */
+static int incomplete(lua_State *L, int status) {
+  static const char eofmark[] = "<eof>";
+  const size_t marklen = sizeof eofmark - 1;
+  if (status == LUA_ERRSYNTAX) {
+    size_t lmsg;
+    const char *msg = lua_tolstring(L, -1, &lmsg);
+    if (lmsg >= marklen && strcmp(msg + lmsg - marklen, eofmark) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Reads continuation lines until the chunk at index 1 compiles or fails
+** for another reason.  Leaves the function or the error message above it. */
+static int multiline(lua_State *L) {
+  for (;;) {
+    size_t len;
+    const char *line = lua_tolstring(L, 1, &len);
+    int status = luaL_loadbuffer(L, line, len, "=stdin");
+    if (!incomplete(L, status) || !pushline(L, 0)) {
+      if (prompt_sigint) return LINE_DROPPED;
+      saveline(line);
+      return status; /* at EOF the "<eof>" error is reported */
+    }
+    lua_remove(L, -2); /* remove the error of the incomplete chunk */
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
+    lua_concat(L, 3); /* line .. "\n" .. next line, at index 1 */
+  }
+}
+
+/* Reads and compiles one statement: leaves a function (LUA_OK) or an error
+** message on an empty stack, or returns NO_INPUT / LINE_DROPPED. */
+static int loadline(lua_State *L) {
+  int status;
+  lua_settop(L, 0);
+  if (!pushline(L, 1)) return prompt_sigint ? LINE_DROPPED : NO_INPUT;
+  if ((status = addreturn(L)) != LUA_OK) status = multiline(L);
+  if (status == LINE_DROPPED) lua_settop(L, 0);
+  else lua_remove(L, 1); /* remove the line */
+  return status;
+}
+
+/* Prints whatever the statement returned, with the global 'print'. */
+static void l_print(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n > 0) {
+    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    lua_getglobal(L, "print");
+    lua_insert(L, 1);
+    if (lua_pcall(L, n, 0, 0) != LUA_OK)
+      l_message(progname, lua_pushfstring(L, "error calling 'print' (%s)",
+                                          lua_tostring(L, -1)));
+  }
+}
+
+/* The read-eval-print loop, on a terminal or line by line from a pipe.  An
+** error is reported (with its traceback) and the loop goes on. */
+static void doREPL(lua_State *L) {
+  int status;
+  const char *oldprogname = progname;
+  progname = NULL; /* no program name on errors in the REPL */
+  interactive = isatty(STDIN_FILENO);
+  if (interactive) init_readline();
+  while ((status = loadline(L)) != NO_INPUT) {
+    if (status == LINE_DROPPED) continue;
+    if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
+    if (status == LUA_OK) l_print(L);
+    else report(L, status);
+  }
+  lua_settop(L, 0);
+  if (interactive) {
+    close_readline();
+    fputc('\n', stdout);
+  }
+  fflush(stdout);
+  progname = oldprogname;
+}
+
+/* --- main ----------------------------------------------------------------- */
+
+/* Everything, under lua_pcall: returns true when there was no error. */
+static int pmain(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = (char **)lua_touserdata(L, 2);
+  int script;
+  int args = collectargs(argv, &script);
+  luaL_checkversion(L);
+  if (args == has_error) {
+    print_usage(stderr, argv[script]); /* 'script' is the bad argument */
+    return 0;
+  }
+  if (args & has_h) {
+    print_usage(stdout, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (args & has_v) print_version();
+  if (args & has_E) { /* tell the package library to ignore LUA_PATH etc. */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
+  luaL_openlibs(L);
+  luaL_requiref(L, "gan", luaopen_gan, 1); /* global 'gan', and require */
+  luaL_setfuncs(L, signal_funcs, 0);
+  lua_pop(L, 1);
+  createargtable(L, argv, argc, script);
+  lua_gc(L, LUA_GCGEN, 0, 0); /* generational GC, as lua.c */
+  if (!runargs(L, argv, script)) return 0;
+  if (script < argc && handle_script(L, argv + script) != LUA_OK) return 0;
+  /* The banner only on a terminal (lua.c's -i implies -v even from a pipe,
+  ** where it would pollute the output), and after the script has run. */
+  if ((args & has_i) ||
+      (script == argc && !(args & (has_e | has_v)))) { /* no arguments */
+    if (isatty(STDIN_FILENO) && !(args & has_v)) print_version();
+    doREPL(L); /* a terminal or not: see the header */
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  int status, result;
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    l_message(progname, "cannot create state: not enough memory");
+    return EXIT_FAILURE;
+  }
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  status = lua_pcall(L, 2, 1, 0);
+  result = lua_toboolean(L, -1);
+  report(L, status);
+  lua_close(L); /* runs the __gc of tensors, freeing device memory */
+  return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
+}

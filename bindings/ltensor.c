@@ -1,0 +1,604 @@
+/*
+** ltensor.c -- tensors as Lua userdata, like Lua's own file handles.
+**
+** The gan_tensor struct lives inside a full userdata whose metatable is
+** registered as "gan.Tensor".  It is initialised empty before anything is
+** allocated, so a failed allocation leaves a valid object whose __gc does
+** nothing.  __gc and __close share one function; t:free() releases the
+** memory early, and any later use raises "tensor has been freed".  A view
+** (t:rows, t:view) keeps its parent alive through its user value.
+**
+** Shapes are given as numbers or one table: gan.zeros(2, 3) == gan.zeros{2, 3};
+** a trailing string names the device: gan.zeros(2, 3, "cuda").
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lgan_int.h"
+
+int lgan_fail(lua_State *L) { return luaL_error(L, "%s", gan_errmsg()); }
+
+gan_tensor *lgan_opttensor(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return NULL;
+  return lgan_checktensor(L, idx);
+}
+
+gan_tensor *lgan_checktensor(lua_State *L, int idx) {
+  gan_tensor *t = luaL_testudata(L, idx, GAN_TENSOR_MT);
+  if (!t) luaL_typeerror(L, idx, "tensor");
+  if (!t->data) luaL_argerror(L, idx, "tensor has been freed");
+  return t;
+}
+
+gan_tensor *lgan_newtensor(lua_State *L, gan_backend *be, int ndim,
+                           const int64_t *shape) {
+  gan_tensor *t = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
+  gan_tensor_init(t);
+  luaL_setmetatable(L, GAN_TENSOR_MT);
+  LGAN_CHECK(L, gan_tensor_alloc(t, be, ndim, shape));
+  return t;
+}
+
+/* --- the state of a Lua state: default backend and generator ---------- */
+
+static const char *const BACKEND_KEY = "gan.backend";
+static const char *const RNG_KEY = "gan.rng";
+
+gan_backend *lgan_backend(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, BACKEND_KEY);
+  gan_backend *be = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return be ? be : gan_backend_cpu();
+}
+
+gan_backend *lgan_backend_named(lua_State *L, const char *name) {
+  if (strcmp(name, "cpu") == 0) return gan_backend_cpu();
+  if (strcmp(name, "cuda") == 0) {
+    gan_backend *be = gan_backend_cuda();
+    if (!be) luaL_error(L, "device 'cuda' is not available: %s", gan_errmsg());
+    return be;
+  }
+  luaL_error(L, "unknown device '%s' (expected 'cpu', 'cuda' or 'auto')", name);
+  return NULL;
+}
+
+gan_rng *lgan_rng(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, RNG_KEY);
+  gan_rng *r = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+/* gan.device() -> name; gan.device(name) selects the backend of new tensors.
+** "auto" picks CUDA when a GPU is there, else the CPU with one line saying
+** why.  Returns the name of the backend now selected. */
+static int l_device(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) {
+    const char *name = luaL_checkstring(L, 1);
+    gan_backend *be;
+    if (strcmp(name, "auto") == 0) {
+      be = gan_backend_cuda();
+      if (!be) {
+        lua_writestringerror("gan: no GPU, using the cpu (%s)\n", gan_errmsg());
+        be = gan_backend_cpu();
+      }
+    } else {
+      be = lgan_backend_named(L, name);
+    }
+    lua_pushlightuserdata(L, be);
+    lua_setfield(L, LUA_REGISTRYINDEX, BACKEND_KEY);
+  }
+  lua_pushstring(L, lgan_backend(L)->iface.name);
+  return 1;
+}
+
+/* gan.seed(n): the generator restarts from n (an integer). */
+static int l_seed(lua_State *L) {
+  gan_rng_seed(lgan_rng(L), (uint64_t)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+/* gan.rng_state() -> integer; gan.rng_state(s) restores it (checkpoints). */
+static int l_rng_state(lua_State *L) {
+  gan_rng *r = lgan_rng(L);
+  if (!lua_isnoneornil(L, 1)) r->state = (uint64_t)luaL_checkinteger(L, 1);
+  lua_pushinteger(L, (lua_Integer)r->state);
+  return 1;
+}
+
+/* --- constructors ------------------------------------------------------ */
+
+/* Reads a shape from the arguments first..top: numbers, or one table, then
+** an optional device name.  Returns ndim; 'be' gets the backend. */
+static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be) {
+  int top = lua_gettop(L), ndim = 0;
+  *be = NULL;
+  if (top >= first && lua_type(L, top) == LUA_TSTRING) {
+    *be = lgan_backend_named(L, lua_tostring(L, top));
+    top--;
+  }
+  if (!*be) *be = lgan_backend(L);
+  if (top == first && lua_istable(L, first)) {
+    ndim = (int)luaL_len(L, first);
+    luaL_argcheck(L, ndim <= GAN_MAX_DIMS, first, "at most 4 dimensions");
+    for (int i = 0; i < ndim; i++) {
+      lua_geti(L, first, i + 1);
+      int ok;
+      shape[i] = lua_tointegerx(L, -1, &ok);
+      lua_pop(L, 1);
+      if (!ok || shape[i] <= 0)
+        luaL_argerror(L, first, lua_pushfstring(L, "dimension %d is not a positive "
+                                                "integer", i + 1));
+    }
+    return ndim;
+  }
+  for (int i = first; i <= top; i++) {
+    luaL_argcheck(L, ndim < GAN_MAX_DIMS, i, "at most 4 dimensions");
+    lua_Integer d = luaL_checkinteger(L, i);
+    luaL_argcheck(L, d > 0, i, "dimension must be positive");
+    shape[ndim++] = d;
+  }
+  luaL_argcheck(L, ndim > 0, first, "shape expected (e.g. 2, 3 or {2, 3})");
+  return ndim;
+}
+
+static int l_empty(lua_State *L) {
+  int64_t shape[GAN_MAX_DIMS];
+  gan_backend *be;
+  int ndim = read_shape(L, 1, shape, &be);
+  lgan_newtensor(L, be, ndim, shape);
+  return 1;
+}
+
+static int l_zeros(lua_State *L) {
+  l_empty(L);
+  LGAN_CHECK(L, gan_fill(lua_touserdata(L, -1), 0.0f));
+  return 1;
+}
+
+static int l_ones(lua_State *L) {
+  l_empty(L);
+  LGAN_CHECK(L, gan_fill(lua_touserdata(L, -1), 1.0f));
+  return 1;
+}
+
+static int l_randn(lua_State *L) {
+  l_empty(L);
+  LGAN_CHECK(L, gan_randn(lua_touserdata(L, -1), lgan_rng(L), 0.0f, 1.0f));
+  return 1;
+}
+
+static int l_rand(lua_State *L) {
+  l_empty(L);
+  LGAN_CHECK(L, gan_rand(lua_touserdata(L, -1), lgan_rng(L), 0.0f, 1.0f));
+  return 1;
+}
+
+/* Walks nested tables: finds the shape from the first elements, then fills
+** 'out' checking that every row has the same length. */
+static void table_shape(lua_State *L, int idx, int depth, int *ndim,
+                        int64_t *shape) {
+  lua_Integer n = luaL_len(L, idx);
+  if (depth >= GAN_MAX_DIMS) luaL_error(L, "tensor: more than 4 nested levels");
+  if (n == 0) luaL_error(L, "tensor: empty table at level %d", depth + 1);
+  shape[depth] = n;
+  *ndim = depth + 1;
+  lua_geti(L, idx, 1);
+  if (lua_istable(L, -1)) table_shape(L, lua_gettop(L), depth + 1, ndim, shape);
+  lua_pop(L, 1);
+}
+
+static size_t table_fill(lua_State *L, int idx, int depth, int ndim,
+                         const int64_t *shape, float *out, size_t pos) {
+  if (luaL_len(L, idx) != shape[depth])
+    luaL_error(L, "tensor: ragged table (a row at level %d has %d elements, "
+               "expected %d)", depth + 1, (int)luaL_len(L, idx), (int)shape[depth]);
+  for (int64_t i = 1; i <= shape[depth]; i++) {
+    lua_geti(L, idx, i);
+    if (depth + 1 < ndim) {
+      if (!lua_istable(L, -1)) luaL_error(L, "tensor: expected a table at level %d",
+                                          depth + 2);
+      pos = table_fill(L, lua_gettop(L), depth + 1, ndim, shape, out, pos);
+    } else {
+      int ok;
+      lua_Number v = lua_tonumberx(L, -1, &ok);
+      if (!ok) luaL_error(L, "tensor: element %d at level %d is a %s, not a number",
+                          (int)i, depth + 1, luaL_typename(L, -1));
+      out[pos++] = (float)v;
+    }
+    lua_pop(L, 1);
+  }
+  return pos;
+}
+
+/* gan.tensor({{1, 2}, {3, 4}} [, device]) */
+static int l_tensor(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  gan_backend *be = lua_isnoneornil(L, 2) ? lgan_backend(L)
+                                          : lgan_backend_named(L, luaL_checkstring(L, 2));
+  int64_t shape[GAN_MAX_DIMS];
+  int ndim = 0;
+  table_shape(L, 1, 0, &ndim, shape);
+  gan_tensor *host = lgan_newtensor(L, gan_backend_cpu(), ndim, shape);
+  table_fill(L, 1, 0, ndim, shape, host->data, 0);
+  if (be == gan_backend_cpu()) return 1;
+  gan_tensor *t = lgan_newtensor(L, be, ndim, shape);
+  LGAN_CHECK(L, gan_copy(t, host));
+  return 1;
+}
+
+/* --- methods ----------------------------------------------------------- */
+
+static int t_gc(lua_State *L) {
+  gan_tensor *t = luaL_checkudata(L, 1, GAN_TENSOR_MT);
+  gan_tensor_release(t);
+  return 0;
+}
+
+static int t_shape(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  lua_createtable(L, t->ndim, 0);
+  for (int i = 0; i < t->ndim; i++) {
+    lua_pushinteger(L, t->shape[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int t_size(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  if (lua_isnoneornil(L, 2)) return t_shape(L);
+  lua_Integer d = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, d >= 1 && d <= t->ndim, 2, "dimension out of range");
+  lua_pushinteger(L, t->shape[d - 1]);
+  return 1;
+}
+
+static int t_numel(lua_State *L) {
+  lua_pushinteger(L, lgan_checktensor(L, 1)->numel);
+  return 1;
+}
+
+static int t_dim(lua_State *L) {
+  lua_pushinteger(L, lgan_checktensor(L, 1)->ndim);
+  return 1;
+}
+
+static int t_len(lua_State *L) {
+  lua_pushinteger(L, gan_tensor_rows_n(lgan_checktensor(L, 1)));
+  return 1;
+}
+
+static int t_device(lua_State *L) {
+  lua_pushstring(L, lgan_checktensor(L, 1)->backend->iface.name);
+  return 1;
+}
+
+/* A host copy of t's data: t itself on the CPU, else a temporary tensor
+** left on the stack (so the GC frees it). */
+static const float *host_data(lua_State *L, gan_tensor *t) {
+  if (t->backend == gan_backend_cpu()) return t->data;
+  gan_tensor *h = lgan_newtensor(L, gan_backend_cpu(), t->ndim, t->shape);
+  LGAN_CHECK(L, gan_copy(h, t));
+  return h->data;
+}
+
+static size_t push_rows(lua_State *L, const gan_tensor *t, const float *d,
+                        int depth, size_t pos) {
+  lua_createtable(L, (int)t->shape[depth], 0);
+  for (int64_t i = 0; i < t->shape[depth]; i++) {
+    if (depth + 1 < t->ndim)
+      pos = push_rows(L, t, d, depth + 1, pos);
+    else
+      lua_pushnumber(L, d[pos++]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return pos;
+}
+
+/* t:totable() -> nested tables (a number for a scalar) */
+static int t_totable(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  const float *d = host_data(L, t);
+  if (t->ndim == 0) lua_pushnumber(L, d[0]);
+  else push_rows(L, t, d, 0, 0);
+  return 1;
+}
+
+/* t:item() -> the one value of a 1-element tensor */
+static int t_item(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  if (t->numel != 1) {
+    char b[64];
+    return luaL_error(L, "item: tensor is %s, not a single value",
+                      gan_tensor_shape_str(t, b, sizeof b));
+  }
+  float v;
+  LGAN_CHECK(L, gan_to_host(t, &v));
+  lua_pushnumber(L, v);
+  return 1;
+}
+
+/* t:get(i, j, ...) -> one element, 1-based (for exploring in the REPL) */
+static int t_get(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  int n = lua_gettop(L) - 1;
+  luaL_argcheck(L, n == t->ndim, 2, "one index per dimension expected");
+  int64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    lua_Integer k = luaL_checkinteger(L, i + 2);
+    luaL_argcheck(L, k >= 1 && k <= t->shape[i], i + 2, "index out of range");
+    off = off * t->shape[i] + (k - 1);
+  }
+  float v;
+  LGAN_CHECK(L, t->backend->iface.to_host(t->backend->ctx, &v, t->data + off, 1));
+  lua_pushnumber(L, v);
+  return 1;
+}
+
+static int t_tostring(lua_State *L) {
+  gan_tensor *t = luaL_checkudata(L, 1, GAN_TENSOR_MT);
+  char b[64];
+  if (!t->data) {
+    lua_pushliteral(L, "tensor (freed)");
+    return 1;
+  }
+  luaL_Buffer B;
+  luaL_buffinit(L, &B);
+  lua_pushfstring(L, "tensor %s (%s)", gan_tensor_shape_str(t, b, sizeof b),
+                  t->backend->iface.name);
+  luaL_addvalue(&B);
+  /* a few values, so that the REPL shows what is inside */
+  const float *d = host_data(L, t);
+  int64_t cols = gan_tensor_cols(t), rows = gan_tensor_rows_n(t);
+  int64_t showr = rows < 6 ? rows : 6, showc = cols < 8 ? cols : 8;
+  for (int64_t r = 0; r < showr; r++) {
+    luaL_addstring(&B, "\n ");
+    for (int64_t c = 0; c < showc; c++) {
+      snprintf(b, sizeof b, " %9.4g", (double)d[r * cols + c]);
+      luaL_addstring(&B, b);
+    }
+    if (showc < cols) luaL_addstring(&B, "  ...");
+  }
+  if (showr < rows) luaL_addstring(&B, "\n  ...");
+  luaL_pushresult(&B);
+  return 1;
+}
+
+/* t:free(): releases the memory now; the object stays, empty */
+static int t_free(lua_State *L) {
+  gan_tensor *t = luaL_checkudata(L, 1, GAN_TENSOR_MT);
+  gan_tensor_release(t);
+  return 0;
+}
+
+/* t:rows(first, count) -> a view of rows first..first+count-1 (1-based) */
+static int t_rows(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  lua_Integer first = luaL_checkinteger(L, 2);
+  lua_Integer count = luaL_optinteger(L, 3, 1);
+  gan_tensor *v = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
+  gan_tensor_init(v);
+  luaL_setmetatable(L, GAN_TENSOR_MT);
+  LGAN_CHECK(L, gan_tensor_rows(v, t, first - 1, count));
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1); /* the view keeps its parent alive */
+  return 1;
+}
+
+/* t:view(shape...) -> the same data with another shape of equal size */
+static int t_view(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  int64_t shape[GAN_MAX_DIMS];
+  gan_backend *be;
+  int ndim = read_shape(L, 2, shape, &be);
+  int64_t numel = 1;
+  for (int i = 0; i < ndim; i++) numel *= shape[i];
+  if (numel != t->numel) {
+    char b[64];
+    return luaL_error(L, "view: tensor %s has %d elements, the new shape %d",
+                      gan_tensor_shape_str(t, b, sizeof b), (int)t->numel, (int)numel);
+  }
+  gan_tensor *v = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
+  *v = *t;
+  v->owner = 0;
+  v->ndim = ndim;
+  for (int i = 0; i < GAN_MAX_DIMS; i++) v->shape[i] = i < ndim ? shape[i] : 1;
+  luaL_setmetatable(L, GAN_TENSOR_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+/* t:clone() -> a copy on the same backend */
+static int t_clone(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  gan_tensor *c = lgan_newtensor(L, t->backend, t->ndim, t->shape);
+  LGAN_CHECK(L, gan_copy(c, t));
+  return 1;
+}
+
+/* t:to(device) -> t itself if already there, else a copy */
+static int t_to(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  gan_backend *be = lgan_backend_named(L, luaL_checkstring(L, 2));
+  if (be == t->backend) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  gan_tensor *c = lgan_newtensor(L, be, t->ndim, t->shape);
+  LGAN_CHECK(L, gan_copy(c, t));
+  return 1;
+}
+
+/* t:copy(src) -> t, with src's values (same number of elements) */
+static int t_copy(lua_State *L) {
+  LGAN_CHECK(L, gan_copy(lgan_checktensor(L, 1), lgan_checktensor(L, 2)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_fill(lua_State *L) {
+  LGAN_CHECK(L, gan_fill(lgan_checktensor(L, 1), (float)luaL_checknumber(L, 2)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_zero(lua_State *L) {
+  LGAN_CHECK(L, gan_fill(lgan_checktensor(L, 1), 0.0f));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:normal(mean, std) and t:uniform(lo, hi): refill in place */
+static int t_normal(lua_State *L) {
+  LGAN_CHECK(L, gan_randn(lgan_checktensor(L, 1), lgan_rng(L),
+                          (float)luaL_optnumber(L, 2, 0.0), (float)luaL_optnumber(L, 3, 1.0)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_uniform(lua_State *L) {
+  LGAN_CHECK(L, gan_rand(lgan_checktensor(L, 1), lgan_rng(L),
+                         (float)luaL_optnumber(L, 2, 0.0), (float)luaL_optnumber(L, 3, 1.0)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:add(x [, a [, b]]) -> t = a*x + b*t (a, b default 1) */
+static int t_add(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1), *x = lgan_checktensor(L, 2);
+  LGAN_CHECK(L, gan_axpby(t, (float)luaL_optnumber(L, 3, 1.0), x,
+                          (float)luaL_optnumber(L, 4, 1.0)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:scale(a) -> t = a*t */
+static int t_scale(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  LGAN_CHECK(L, gan_axpby(t, 0.0f, t, (float)luaL_checknumber(L, 2)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:mul(a, b) -> t = a .* b */
+static int t_mul(lua_State *L) {
+  LGAN_CHECK(L, gan_mul(lgan_checktensor(L, 1), lgan_checktensor(L, 2),
+                        lgan_checktensor(L, 3)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_sum(lua_State *L) {
+  double s;
+  LGAN_CHECK(L, gan_sum(lgan_checktensor(L, 1), &s));
+  lua_pushnumber(L, s);
+  return 1;
+}
+
+static int t_mean(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  double s;
+  LGAN_CHECK(L, gan_sum(t, &s));
+  lua_pushnumber(L, s / (double)t->numel);
+  return 1;
+}
+
+/* t:minmax() -> min, max, and whether every value is finite */
+static int t_minmax(lua_State *L) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  const float *d = host_data(L, t);
+  float lo = INFINITY, hi = -INFINITY;
+  int finite = 1;
+  for (int64_t i = 0; i < t->numel; i++) {
+    if (!isfinite(d[i])) finite = 0;
+    if (d[i] < lo) lo = d[i];
+    if (d[i] > hi) hi = d[i];
+  }
+  lua_pushnumber(L, lo);
+  lua_pushnumber(L, hi);
+  lua_pushboolean(L, finite);
+  return 3;
+}
+
+/* gan.equal(a, b): same shape and exactly the same values */
+static int l_equal(lua_State *L) {
+  gan_tensor *a = lgan_checktensor(L, 1), *b = lgan_checktensor(L, 2);
+  if (!gan_tensor_same_shape(a, b)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  const float *da = host_data(L, a), *db = host_data(L, b);
+  lua_pushboolean(L, memcmp(da, db, (size_t)a->numel * sizeof(float)) == 0);
+  return 1;
+}
+
+/* gan.max_abs_diff(a, b) -> the largest |a - b| (same number of elements) */
+static int l_max_abs_diff(lua_State *L) {
+  gan_tensor *a = lgan_checktensor(L, 1), *b = lgan_checktensor(L, 2);
+  luaL_argcheck(L, a->numel == b->numel, 2, "sizes differ");
+  const float *da = host_data(L, a), *db = host_data(L, b);
+  double m = 0.0;
+  for (int64_t i = 0; i < a->numel; i++) {
+    double d = fabs((double)da[i] - db[i]);
+    if (d > m || isnan(d)) m = d;
+  }
+  lua_pushnumber(L, m);
+  return 1;
+}
+
+/* gan.memory([device]) -> {allocs=, bytes=, peak=} of a backend */
+static int l_memory(lua_State *L) {
+  gan_backend *be = lua_isnoneornil(L, 1) ? lgan_backend(L)
+                                          : lgan_backend_named(L, luaL_checkstring(L, 1));
+  gan_mem_stats s = {0, 0, 0};
+  if (be->iface.mem_stats) be->iface.mem_stats(be->ctx, &s);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)s.allocs);
+  lua_setfield(L, -2, "allocs");
+  lua_pushinteger(L, (lua_Integer)s.bytes_in_use);
+  lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, (lua_Integer)s.peak_bytes);
+  lua_setfield(L, -2, "peak");
+  return 1;
+}
+
+static const luaL_Reg tensor_methods[] = {
+    {"shape", t_shape},     {"size", t_size},       {"numel", t_numel},
+    {"dim", t_dim},         {"device", t_device},   {"totable", t_totable},
+    {"item", t_item},       {"get", t_get},         {"free", t_free},
+    {"rows", t_rows},       {"view", t_view},       {"clone", t_clone},
+    {"to", t_to},           {"copy", t_copy},       {"fill", t_fill},
+    {"zero", t_zero},       {"normal", t_normal},   {"uniform", t_uniform},
+    {"add", t_add},         {"scale", t_scale},     {"mul", t_mul},
+    {"sum", t_sum},         {"mean", t_mean},       {"minmax", t_minmax},
+    {NULL, NULL}};
+
+static const luaL_Reg tensor_meta[] = {
+    {"__gc", t_gc},   {"__close", t_gc}, {"__tostring", t_tostring},
+    {"__len", t_len}, {"__index", NULL}, {NULL, NULL}};
+
+static const luaL_Reg module_funcs[] = {
+    {"tensor", l_tensor}, {"empty", l_empty},   {"zeros", l_zeros},
+    {"ones", l_ones},     {"randn", l_randn},   {"rand", l_rand},
+    {"equal", l_equal},   {"max_abs_diff", l_max_abs_diff},
+    {"seed", l_seed},     {"rng_state", l_rng_state},
+    {"device", l_device}, {"memory", l_memory}, {NULL, NULL}};
+
+void lgan_open_tensor(lua_State *L) {
+  if (luaL_newmetatable(L, GAN_TENSOR_MT)) {
+    luaL_setfuncs(L, tensor_meta, 0);
+    luaL_newlib(L, tensor_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "tensor");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+  /* one generator per Lua state, seeded with 0 until gan.seed */
+  gan_rng *r = lua_newuserdatauv(L, sizeof(gan_rng), 0);
+  gan_rng_seed(r, 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, RNG_KEY);
+  luaL_setfuncs(L, module_funcs, 0);
+}

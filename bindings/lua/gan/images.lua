@@ -1,0 +1,60 @@
+-- gan/images.lua: photo folders in, PNG grids out.
+--
+--   local x, skipped = gan.images.load("photos/", {size = 64, range = "0,1"})
+--     x is (N, 3, size, size) on the current device, planar RGB;
+--     range "0,1" (default) or "-1,1".  Undecodable files are skipped with a
+--     warning naming each; a missing folder or no usable image is an error.
+--   gan.images.save_grid(x, "grid.png", {cols = 10, range = "0,1"})
+--     x is (N, 3, S, S) or (N, 3*S*S); the grid has 2-pixel gaps.
+local gan = require "gan"
+
+local images = {}
+
+local function parse_range(r, fname)
+  if r == nil or r == "0,1" or r == "[0,1]" then return false end
+  if r == "-1,1" or r == "[-1,1]" then return true end
+  error(("bad option 'range' to '%s' (\"0,1\" or \"-1,1\" expected, got %s)"):format(
+    fname, tostring(r)), 3)
+end
+
+function images.load(dir, opts)
+  if type(dir) ~= "string" then
+    error(("bad argument #1 to 'load' (folder name expected, got %s)"):format(type(dir)), 2)
+  end
+  opts = opts or {}
+  local size = opts.size or 128
+  if math.type(size) ~= "integer" or size < 1 or size > 8192 then
+    error(("bad option 'size' to 'load' (integer in 1..8192 expected, got %s)"):format(
+      tostring(size)), 2)
+  end
+  local x, skipped = gan.C.load_images(dir, size, parse_range(opts.range, "load"))
+  local device = opts.device or gan.device()
+  if device ~= "cpu" then x = x:to(device) end
+  return x, skipped
+end
+
+-- The side S of square RGB images of 'cols' values each.
+local function side_of(x)
+  if x:dim() == 4 then return x:size(3) end
+  local s = math.floor(math.sqrt(x:numel() / x:size(1) / 3) + 0.5)
+  if 3 * s * s ~= x:numel() // x:size(1) then
+    error(("save_grid: rows of %d values are not square RGB images"):format(
+      x:numel() // x:size(1)), 3)
+  end
+  return s
+end
+
+function images.save_grid(x, path, opts)
+  if not gan.is_tensor(x) then
+    error(("bad argument #1 to 'save_grid' (tensor expected, got %s)"):format(type(x)), 2)
+  end
+  if type(path) ~= "string" then
+    error(("bad argument #2 to 'save_grid' (file name expected, got %s)"):format(type(path)), 2)
+  end
+  opts = opts or {}
+  local cols = opts.cols or math.min(x:size(1), 10)
+  gan.C.save_grid(x, path, side_of(x), cols, parse_range(opts.range, "save_grid"))
+  return path
+end
+
+return images

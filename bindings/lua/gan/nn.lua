@@ -1,0 +1,446 @@
+-- gan/nn.lua: layers and losses, the way torch7's nn spells them.
+--
+-- Every module has
+--   m:forward(x)                 -> output (a buffer the module owns)
+--   m:backward(x, grad_out)      -> grad_input; also ACCUMULATES (+=) the
+--                                   gradients of the parameters
+--   m:backward_input(x, grad_out)-> grad_input only: parameters untouched.
+--                                   How the G step goes through a frozen D,
+--                                   without D's weight-gradient products.
+--   m:parameters()               -> list of {name=, value=, grad=}
+--   m:zero_grad(), m:train(), m:evaluate()
+-- backward(x, g, false) skips the input gradient (the first layer of D in
+-- the D step: nobody needs the gradient with respect to the images).
+--
+-- Buffers (outputs, gradients) are allocated on the first call and reused
+-- while the batch size stays the same, so a training step allocates no
+-- tensor.  Gradients are zeroed only by zero_grad: call it before each
+-- backward pass whose gradients you want alone.
+local gan = require "gan"
+local C = gan.C
+
+local nn = {}
+
+-- Returns buf if it already is a tensor of ndim/shape like 'shape' on the
+-- device, else a new one.  'shape' is a list of dimensions.
+local function buffer(buf, shape, device)
+  if buf and buf:device() == device and buf:dim() == #shape then
+    local same = true
+    for i = 1, #shape do
+      if buf:size(i) ~= shape[i] then same = false break end
+    end
+    if same then return buf end
+  end
+  return gan.empty(shape, device)
+end
+
+-- A buffer of the same shape as tensor x.
+local function like(buf, x)
+  if buf and buf:device() == x:device() and buf:dim() == x:dim() and buf:numel() == x:numel() then
+    local same = true
+    for i = 1, x:dim() do
+      if buf:size(i) ~= x:size(i) then same = false break end
+    end
+    if same then return buf end
+  end
+  return gan.empty(x:shape(), x:device())
+end
+nn._like = like
+
+local function check_tensor(x, i, fname)
+  if not gan.is_tensor(x) then
+    error(("bad argument #%d to '%s' (tensor expected, got %s)"):format(i, fname, type(x)), 3)
+  end
+end
+
+local function shape_str(t)
+  return table.concat(t:shape(), "x")
+end
+nn.shape_str = shape_str
+
+-- The module must have run forward on a batch of x's size.
+local function check_backward(self, x, g, fname)
+  check_tensor(x, 1, fname)
+  check_tensor(g, 2, fname)
+  if not self.output then
+    error(("%s: backward before forward"):format(self.name), 3)
+  end
+  if g:numel() ~= self.output:numel() then
+    error(("%s: gradient is %s but the output of the last forward is %s"):format(
+      self.name, shape_str(g), shape_str(self.output)), 3)
+  end
+end
+
+---------------------------------------------------------------------------
+-- Module: what every layer shares
+---------------------------------------------------------------------------
+local Module = {}
+Module.__index = Module
+nn.Module = Module
+
+function Module:parameters() return {} end
+
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad:zero() end
+  return self
+end
+
+function Module:train() self.training = true return self end
+function Module:evaluate() self.training = false return self end
+
+function Module:__tostring() return "nn." .. self.name end
+
+-- Modules without parameters: backward_input is backward.
+function Module:backward_input(x, g) return self:backward(x, g, true) end
+
+-- Defines a module class: nn.Name(...) calls init.
+local function class(name, parent)
+  local cls = setmetatable({}, {__index = parent or Module})
+  cls.__index = cls
+  cls.__tostring = Module.__tostring
+  cls.name = name
+  setmetatable(cls, {
+    __index = parent or Module,
+    __call = function(_, ...)
+      local self = setmetatable({training = true, name = name}, cls)
+      self:init(...)
+      return self
+    end,
+  })
+  nn[name] = cls
+  return cls
+end
+
+---------------------------------------------------------------------------
+-- Linear: y = x W^T + b, W (out, in), Keras's glorot_uniform initialisation
+---------------------------------------------------------------------------
+local Linear = class "Linear"
+
+function Linear:init(n_in, n_out, opts)
+  assert(math.type(n_in) == "integer" and n_in > 0,
+         "bad argument #1 to 'Linear' (positive integer expected)")
+  assert(math.type(n_out) == "integer" and n_out > 0,
+         "bad argument #2 to 'Linear' (positive integer expected)")
+  opts = opts or {}
+  local device = opts.device or gan.device()
+  self.n_in, self.n_out = n_in, n_out
+  -- Glorot and Bengio 2010: U(-l, l), l = sqrt(6 / (fan_in + fan_out))
+  local limit = math.sqrt(6 / (n_in + n_out))
+  self.weight = gan.empty(n_out, n_in, device):uniform(-limit, limit)
+  self.grad_weight = gan.zeros(n_out, n_in, device)
+  if opts.bias ~= false then
+    self.bias = gan.zeros(n_out, device)
+    self.grad_bias = gan.zeros(n_out, device)
+  end
+end
+
+function Linear:__tostring()
+  return ("nn.Linear(%d -> %d)"):format(self.n_in, self.n_out)
+end
+
+function Linear:parameters()
+  local p = {{name = "weight", value = self.weight, grad = self.grad_weight}}
+  if self.bias then p[2] = {name = "bias", value = self.bias, grad = self.grad_bias} end
+  return p
+end
+
+function Linear:forward(x)
+  check_tensor(x, 1, "forward")
+  self.output = buffer(self.output, {x:size(1), self.n_out}, self.weight:device())
+  C.linear_forward(self.output, x, self.weight, self.bias)
+  return self.output
+end
+
+function Linear:backward(x, g, need_input_grad)
+  check_backward(self, x, g, "backward")
+  if need_input_grad ~= false then
+    self.grad_input = like(self.grad_input, x)
+  end
+  C.linear_backward(need_input_grad ~= false and self.grad_input or nil,
+                    self.grad_weight, self.grad_bias, g, x, self.weight)
+  return need_input_grad ~= false and self.grad_input or nil
+end
+
+function Linear:backward_input(x, g)
+  check_backward(self, x, g, "backward_input")
+  self.grad_input = like(self.grad_input, x)
+  C.linear_backward(self.grad_input, nil, nil, g, x, self.weight)
+  return self.grad_input
+end
+
+---------------------------------------------------------------------------
+-- Pointwise activations
+---------------------------------------------------------------------------
+local function activation(name, kind, default_alpha)
+  local cls = class(name)
+  function cls:init(alpha) self.alpha = alpha or default_alpha or 0 end
+  function cls:forward(x)
+    check_tensor(x, 1, "forward")
+    self.output = like(self.output, x)
+    C.act_forward(kind, self.alpha, self.output, x)
+    return self.output
+  end
+  function cls:backward(x, g, need_input_grad)
+    check_backward(self, x, g, "backward")
+    if need_input_grad == false then return nil end
+    self.grad_input = like(self.grad_input, x)
+    C.act_backward(kind, self.alpha, self.grad_input, g, x, self.output)
+    return self.grad_input
+  end
+  return cls
+end
+
+activation("ReLU", "relu")
+activation("Sigmoid", "sigmoid")
+activation("Tanh", "tanh")
+activation("Identity", "identity")
+local LeakyReLU = activation("LeakyReLU", "leaky_relu", 0.01)
+function LeakyReLU:__tostring() return ("nn.LeakyReLU(%g)"):format(self.alpha) end
+
+---------------------------------------------------------------------------
+-- Dropout(p): inverted dropout in training, identity in evaluation
+---------------------------------------------------------------------------
+local Dropout = class "Dropout"
+
+function Dropout:init(p)
+  p = p or 0.5
+  assert(type(p) == "number" and p >= 0 and p < 1,
+         "bad argument #1 to 'Dropout' (p in [0, 1) expected)")
+  self.p = p
+end
+
+function Dropout:__tostring() return ("nn.Dropout(%g)"):format(self.p) end
+
+function Dropout:forward(x)
+  check_tensor(x, 1, "forward")
+  self.output = like(self.output, x)
+  if self.training and self.p > 0 then
+    self.mask = like(self.mask, x)
+    C.dropout_forward(self.output, self.mask, x, self.p)
+    self.masked = true
+  else
+    self.output:copy(x)
+    self.masked = false
+  end
+  return self.output
+end
+
+function Dropout:backward(x, g, need_input_grad)
+  check_backward(self, x, g, "backward")
+  if need_input_grad == false then return nil end
+  self.grad_input = like(self.grad_input, x)
+  if self.masked then
+    C.dropout_backward(self.grad_input, g, self.mask)
+  else
+    self.grad_input:copy(g)
+  end
+  return self.grad_input
+end
+
+---------------------------------------------------------------------------
+-- BatchNorm(n, {momentum=0.99, eps=1e-3}): Keras's defaults and convention
+-- (running = momentum * running + (1 - momentum) * batch).  Works on (B, C)
+-- and on (B, C, H, W), per channel C.
+---------------------------------------------------------------------------
+local BatchNorm = class "BatchNorm"
+
+function BatchNorm:init(n, opts)
+  assert(math.type(n) == "integer" and n > 0,
+         "bad argument #1 to 'BatchNorm' (positive integer expected)")
+  opts = opts or {}
+  local device = opts.device or gan.device()
+  self.n = n
+  self.momentum = opts.momentum or 0.99
+  self.eps = opts.eps or 1e-3
+  self.gamma = gan.ones(n, device)
+  self.beta = gan.zeros(n, device)
+  self.grad_gamma = gan.zeros(n, device)
+  self.grad_beta = gan.zeros(n, device)
+  self.running_mean = gan.zeros(n, device)
+  self.running_var = gan.ones(n, device)
+  self.mean = gan.zeros(n, device)
+  self.rstd = gan.zeros(n, device)
+end
+
+function BatchNorm:__tostring()
+  return ("nn.BatchNorm(%d, momentum %g, eps %g)"):format(self.n, self.momentum, self.eps)
+end
+
+function BatchNorm:parameters()
+  return {{name = "gamma", value = self.gamma, grad = self.grad_gamma},
+          {name = "beta", value = self.beta, grad = self.grad_beta}}
+end
+
+-- Running statistics: not trained, but saved with the model.
+function BatchNorm:buffers()
+  return {{name = "running_mean", value = self.running_mean},
+          {name = "running_var", value = self.running_var}}
+end
+
+function BatchNorm:forward(x)
+  check_tensor(x, 1, "forward")
+  self.output = like(self.output, x)
+  self.forward_training = self.training
+  C.batchnorm_forward(self.output, self.mean, self.rstd, self.running_mean,
+                      self.running_var, x, self.gamma, self.beta, self.momentum,
+                      self.eps, self.training)
+  return self.output
+end
+
+function BatchNorm:backward(x, g, need_input_grad)
+  check_backward(self, x, g, "backward")
+  local gi = nil
+  if need_input_grad ~= false then
+    self.grad_input = like(self.grad_input, x)
+    gi = self.grad_input
+  end
+  C.batchnorm_backward(gi, self.grad_gamma, self.grad_beta, g, x, self.gamma,
+                       self.mean, self.rstd, self.forward_training)
+  return gi
+end
+
+function BatchNorm:backward_input(x, g)
+  check_backward(self, x, g, "backward_input")
+  self.grad_input = like(self.grad_input, x)
+  C.batchnorm_backward(self.grad_input, nil, nil, g, x, self.gamma, self.mean,
+                       self.rstd, self.forward_training)
+  return self.grad_input
+end
+
+---------------------------------------------------------------------------
+-- Sequential(m1, m2, ...): a chain.  Errors name the failing child.
+---------------------------------------------------------------------------
+local Sequential = class "Sequential"
+
+function Sequential:init(...)
+  self.modules = {}
+  for i = 1, select("#", ...) do self:add(select(i, ...)) end
+end
+
+function Sequential:add(m)
+  if type(m) ~= "table" or type(m.forward) ~= "function" then
+    error(("bad argument to 'Sequential' (module %d is a %s, not a module)"):format(
+      #self.modules + 1, type(m)), 2)
+  end
+  self.modules[#self.modules + 1] = m
+  return self
+end
+
+function Sequential:__tostring()
+  local lines = {"nn.Sequential {"}
+  for i, m in ipairs(self.modules) do
+    lines[#lines + 1] = ("  (%d) %s"):format(i, tostring(m))
+  end
+  lines[#lines + 1] = "}"
+  return table.concat(lines, "\n")
+end
+
+-- Runs f(...) and prefixes any error with the child's place.
+local function in_child(self, i, ok, ...)
+  if ok then return ... end
+  local msg = ...
+  error(("in module %d (%s) of Sequential: %s"):format(i, self.modules[i].name,
+                                                       tostring(msg)), 0)
+end
+
+function Sequential:forward(x)
+  check_tensor(x, 1, "forward")
+  self.inputs = self.inputs or {}
+  for i, m in ipairs(self.modules) do
+    self.inputs[i] = x
+    x = in_child(self, i, pcall(m.forward, m, x))
+  end
+  self.output = x
+  return x
+end
+
+local function seq_backward(self, x, g, method, need_input_grad)
+  check_backward(self, x, g, method)
+  for i = #self.modules, 1, -1 do
+    local m = self.modules[i]
+    local need = i > 1 or need_input_grad ~= false
+    if method == "backward_input" then
+      g = in_child(self, i, pcall(m.backward_input, m, self.inputs[i], g))
+    else
+      g = in_child(self, i, pcall(m.backward, m, self.inputs[i], g, need))
+    end
+  end
+  self.grad_input = g
+  return g
+end
+
+function Sequential:backward(x, g, need_input_grad)
+  return seq_backward(self, x, g, "backward", need_input_grad)
+end
+
+function Sequential:backward_input(x, g)
+  return seq_backward(self, x, g, "backward_input")
+end
+
+-- Parameters named by place: "3.weight" is module 3's weight.
+function Sequential:parameters()
+  local list = {}
+  for i, m in ipairs(self.modules) do
+    for _, p in ipairs(m:parameters()) do
+      list[#list + 1] = {name = i .. "." .. p.name, value = p.value, grad = p.grad}
+    end
+  end
+  return list
+end
+
+function Sequential:buffers()
+  local list = {}
+  for i, m in ipairs(self.modules) do
+    for _, b in ipairs(m.buffers and m:buffers() or {}) do
+      list[#list + 1] = {name = i .. "." .. b.name, value = b.value}
+    end
+  end
+  return list
+end
+
+function Sequential:train()
+  self.training = true
+  for _, m in ipairs(self.modules) do m:train() end
+  return self
+end
+
+function Sequential:evaluate()
+  self.training = false
+  for _, m in ipairs(self.modules) do m:evaluate() end
+  return self
+end
+
+---------------------------------------------------------------------------
+-- Losses: forward(pred, target) -> number; backward() -> d loss / d pred
+---------------------------------------------------------------------------
+local function criterion(name, logits)
+  local cls = {}
+  cls.__index = cls
+  cls.__tostring = function() return "nn." .. name end
+  function cls:forward(pred, target)
+    check_tensor(pred, 1, "forward")
+    check_tensor(target, 2, "forward")
+    if pred:numel() ~= target:numel() then
+      error(("%s: prediction is %s but target is %s"):format(name, shape_str(pred),
+                                                             shape_str(target)), 2)
+    end
+    if not self.loss_buf or self.loss_buf:device() ~= pred:device() then
+      self.loss_buf = gan.empty(1, pred:device())
+    end
+    self.pred, self.target = pred, target
+    self.loss = C.bce_forward(self.loss_buf, pred, target, logits)
+    return self.loss
+  end
+  function cls:backward()
+    if not self.pred then error(name .. ": backward before forward", 2) end
+    self.grad_input = like(self.grad_input, self.pred)
+    C.bce_backward(self.grad_input, self.pred, self.target, logits)
+    return self.grad_input
+  end
+  nn[name] = function() return setmetatable({name = name}, cls) end
+end
+
+criterion("BCE", false)
+criterion("BCEWithLogits", true)
+
+return nn

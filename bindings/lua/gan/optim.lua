@@ -1,0 +1,68 @@
+-- gan/optim.lua: optimizers over the parameter lists of gan.nn modules.
+--
+--   local opt = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5})
+--   G:zero_grad(); ...backward...; opt:step()
+--
+-- Adam's defaults are Keras's (lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7),
+-- the stack of the program we reproduce.  The moments live on the
+-- parameters' device, and one step is one call into the backend for all of
+-- them (one fused loop per tensor on the CPU, one launch on CUDA).
+local gan = require "gan"
+
+local optim = {}
+
+local Adam = {}
+Adam.__index = Adam
+
+local function check_number(opts, key, lo, hi)
+  local v = opts[key]
+  if type(v) ~= "number" or v < lo or v > hi or v ~= v then
+    error(("Adam: option '%s' must be a number in [%g, %g], not %s"):format(
+      key, lo, hi, tostring(v)), 3)
+  end
+end
+
+function optim.Adam(params, opts)
+  if type(params) ~= "table" then
+    error("bad argument #1 to 'Adam' (parameter list expected, e.g. model:parameters())", 2)
+  end
+  opts = opts or {}
+  local self = setmetatable({
+    lr = opts.lr or 1e-3,
+    beta1 = opts.beta1 or 0.9,
+    beta2 = opts.beta2 or 0.999,
+    eps = opts.eps or 1e-7,
+    weight_decay = opts.weight_decay or 0,
+    t = 0,
+    params = params,
+    m = {}, v = {},
+  }, Adam)
+  check_number(self, "lr", 0, math.huge)
+  check_number(self, "beta1", 0, 0.999999)
+  check_number(self, "beta2", 0, 0.999999)
+  check_number(self, "eps", 0, 1)
+  check_number(self, "weight_decay", 0, math.huge)
+  local values, grads = {}, {}
+  for i, p in ipairs(params) do
+    if not (gan.is_tensor(p.value) and gan.is_tensor(p.grad)) then
+      error(("bad argument #1 to 'Adam' (entry %d has no value and grad tensors)"):format(i), 2)
+    end
+    values[i], grads[i] = p.value, p.grad
+    self.m[i] = gan.zeros(p.value:shape(), p.value:device())
+    self.v[i] = gan.zeros(p.value:shape(), p.value:device())
+  end
+  self.state = gan.C.adam(values, grads, self.m, self.v)
+  return self
+end
+
+function Adam:step()
+  self.t = self.t + 1
+  self.state:step(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.t)
+end
+
+function Adam:__tostring()
+  return ("optim.Adam(lr %g, beta1 %g, beta2 %g, eps %g, %d tensors, step %d)"):format(
+    self.lr, self.beta1, self.beta2, self.eps, #self.params, self.t)
+end
+
+return optim

@@ -1,0 +1,47 @@
+/*
+** cpu.h -- the CPU backend's kernels, one family per file:
+**   linear.c      linear_forward, linear_backward, matmul (OpenBLAS sgemm)
+**   activation.c  act_forward, act_backward, dropout_forward
+**   batchnorm.c   batchnorm_forward, batchnorm_backward
+**   bce.c         bce_forward, bce_backward
+**   adam.c        adam_step
+**   cpu.c         memory, elementwise ops, random draws, the backend table
+** Each has the signature and semantics of its slot in backend.h ('ctx' is
+** unused on the CPU).  Loops over more than GAN_OMP_MIN elements run on all
+** cores with OpenMP.
+*/
+#ifndef GAN_CPU_H
+#define GAN_CPU_H
+
+#include "backend.h"
+
+#define GAN_OMP_MIN 32768
+
+void matmul(void *ctx, int ta, int tb, int M, int N, int K, float alpha,
+            const float *A, const float *B, float beta, float *C);
+void linear_forward(void *ctx, float *out, const float *inp,
+                    const float *weight, const float *bias, int B, int C, int OC);
+void linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
+                     const float *dout, const float *inp, const float *weight,
+                     int B, int C, int OC);
+void act_forward(void *ctx, gan_act act, float alpha, float *y, const float *x,
+                 size_t n);
+void act_backward(void *ctx, gan_act act, float alpha, float *dx,
+                  const float *dy, const float *x, const float *y, size_t n);
+void dropout_forward(void *ctx, float *y, float *mask, const float *x, size_t n,
+                     float p, uint64_t key);
+void batchnorm_forward(void *ctx, float *y, float *mean, float *rstd,
+                       float *run_mean, float *run_var, const float *x,
+                       const float *gamma, const float *beta, int B, int C,
+                       int S, float momentum, float eps, int training);
+void batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
+                        const float *dy, const float *x, const float *gamma,
+                        const float *mean, const float *rstd, int B, int C,
+                        int S, int training);
+void bce_forward(void *ctx, float *loss, const float *pred, const float *target,
+                 size_t n, int logits);
+void bce_backward(void *ctx, float *dpred, const float *pred,
+                  const float *target, size_t n, int logits);
+void adam_step(void *ctx, const gan_adam_group *g);
+
+#endif

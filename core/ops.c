@@ -1,0 +1,364 @@
+/*
+** ops.c -- the checked entry points of ops.h.
+**
+** Each wrapper checks its tensors once -- allocated, on one backend, shapes
+** that fit -- then calls the backend slot.  Messages name the op, the
+** argument and the shapes, e.g.
+**   "linear_forward: input is 100x3072 but weight is 1024x49152 (input
+**    columns must equal weight columns)".
+*/
+#include <stdio.h>
+
+#include "ops.h"
+
+#define IFACE(t) ((t)->backend->iface)
+#define CTX(t) ((t)->backend->ctx)
+
+/* The shape of t as text, in a rotating set of buffers so that one message
+** can show several shapes. */
+static const char *shp(const gan_tensor *t) {
+  static _Thread_local char bufs[4][64];
+  static _Thread_local int next;
+  char *b = bufs[next++ & 3];
+  return gan_tensor_shape_str(t, b, 64);
+}
+
+/* t is allocated (not freed), and on the backend of 'ref' if given. */
+static gan_status live(const char *op, const char *name, const gan_tensor *t,
+                       const gan_tensor *ref) {
+  if (!t || !t->data)
+    return gan_error(GAN_EARG, "%s: %s is a freed tensor", op, name);
+  if (ref && t->backend != ref->backend)
+    return gan_error(GAN_EARG, "%s: %s is on %s but the others are on %s", op,
+                     name, IFACE(t).name, IFACE(ref).name);
+  return GAN_OK;
+}
+
+static gan_status same_numel(const char *op, const char *na,
+                             const gan_tensor *a, const char *nb,
+                             const gan_tensor *b) {
+  if (a->numel != b->numel)
+    return gan_error(GAN_EARG, "%s: %s is %s but %s is %s (sizes must match)", op,
+                     na, shp(a), nb, shp(b));
+  return GAN_OK;
+}
+
+#define TRY(x)                                                                 \
+  do {                                                                         \
+    gan_status s_ = (x);                                                       \
+    if (s_ != GAN_OK) return s_;                                               \
+  } while (0)
+
+gan_status gan_fill(gan_tensor *x, float value) {
+  TRY(live("fill", "tensor", x, NULL));
+  IFACE(x).fill(CTX(x), x->data, value, (size_t)x->numel);
+  return GAN_OK;
+}
+
+gan_status gan_copy(gan_tensor *dst, const gan_tensor *src) {
+  TRY(live("copy", "destination", dst, NULL));
+  TRY(live("copy", "source", src, NULL));
+  TRY(same_numel("copy", "destination", dst, "source", src));
+  if (dst->backend == src->backend) {
+    IFACE(dst).copy(CTX(dst), dst->data, src->data, (size_t)dst->numel);
+    return GAN_OK;
+  }
+  /* across backends, one of them is the CPU: its memory is host memory */
+  if (src->backend == gan_backend_cpu())
+    return IFACE(dst).from_host(CTX(dst), dst->data, src->data, (size_t)dst->numel);
+  if (dst->backend == gan_backend_cpu())
+    return IFACE(src).to_host(CTX(src), dst->data, src->data, (size_t)dst->numel);
+  return gan_error(GAN_EARG, "copy: from %s to %s is not supported",
+                   IFACE(src).name, IFACE(dst).name);
+}
+
+gan_status gan_to_host(const gan_tensor *src, float *dst_host) {
+  TRY(live("to_host", "tensor", src, NULL));
+  return IFACE(src).to_host(CTX(src), dst_host, src->data, (size_t)src->numel);
+}
+
+gan_status gan_from_host(gan_tensor *dst, const float *src_host) {
+  TRY(live("from_host", "tensor", dst, NULL));
+  return IFACE(dst).from_host(CTX(dst), dst->data, src_host, (size_t)dst->numel);
+}
+
+gan_status gan_axpby(gan_tensor *y, float a, const gan_tensor *x, float b) {
+  TRY(live("axpby", "y", y, NULL));
+  TRY(live("axpby", "x", x, y));
+  TRY(same_numel("axpby", "y", y, "x", x));
+  IFACE(y).axpby(CTX(y), y->data, a, x->data, b, (size_t)y->numel);
+  return GAN_OK;
+}
+
+gan_status gan_mul(gan_tensor *y, const gan_tensor *a, const gan_tensor *b) {
+  TRY(live("mul", "result", y, NULL));
+  TRY(live("mul", "a", a, y));
+  TRY(live("mul", "b", b, y));
+  TRY(same_numel("mul", "a", a, "b", b));
+  TRY(same_numel("mul", "result", y, "a", a));
+  IFACE(y).mul(CTX(y), y->data, a->data, b->data, (size_t)y->numel);
+  return GAN_OK;
+}
+
+gan_status gan_sum(const gan_tensor *x, double *out) {
+  TRY(live("sum", "tensor", x, NULL));
+  return IFACE(x).sum(CTX(x), x->data, (size_t)x->numel, out);
+}
+
+gan_status gan_gather_rows(gan_tensor *dst, const gan_tensor *src,
+                           const int64_t *idx) {
+  TRY(live("gather_rows", "destination", dst, NULL));
+  TRY(live("gather_rows", "source", src, dst));
+  int64_t rows = gan_tensor_rows_n(dst), cols = gan_tensor_cols(dst);
+  if (gan_tensor_cols(src) != cols)
+    return gan_error(GAN_EARG, "gather_rows: destination is %s but source is %s "
+                     "(rows must have the same size)", shp(dst), shp(src));
+  for (int64_t r = 0; r < rows; r++)
+    if (idx[r] < 0 || idx[r] >= gan_tensor_rows_n(src))
+      return gan_error(GAN_EARG, "gather_rows: index %lld is outside the %lld rows "
+                       "of the source", (long long)idx[r],
+                       (long long)gan_tensor_rows_n(src));
+  IFACE(dst).gather_rows(CTX(dst), dst->data, src->data, idx, rows, cols);
+  return GAN_OK;
+}
+
+gan_status gan_randn(gan_tensor *x, gan_rng *rng, float mean, float std) {
+  TRY(live("randn", "tensor", x, NULL));
+  IFACE(x).randn(CTX(x), x->data, (size_t)x->numel, gan_rng_next(rng), mean, std);
+  return GAN_OK;
+}
+
+gan_status gan_rand(gan_tensor *x, gan_rng *rng, float lo, float hi) {
+  TRY(live("rand", "tensor", x, NULL));
+  IFACE(x).rand(CTX(x), x->data, (size_t)x->numel, gan_rng_next(rng), lo, hi);
+  return GAN_OK;
+}
+
+gan_status gan_matmul(gan_tensor *C, const gan_tensor *A, int ta,
+                      const gan_tensor *B, int tb, float alpha, float beta) {
+  TRY(live("matmul", "C", C, NULL));
+  TRY(live("matmul", "A", A, C));
+  TRY(live("matmul", "B", B, C));
+  if (A->ndim != 2 || B->ndim != 2 || C->ndim != 2)
+    return gan_error(GAN_EARG, "matmul: A, B and C must be 2-d (got %s, %s, %s)",
+                     shp(A), shp(B), shp(C));
+  int64_t M = ta ? A->shape[1] : A->shape[0], K = ta ? A->shape[0] : A->shape[1];
+  int64_t K2 = tb ? B->shape[1] : B->shape[0], N = tb ? B->shape[0] : B->shape[1];
+  if (K != K2 || C->shape[0] != M || C->shape[1] != N)
+    return gan_error(GAN_EARG, "matmul: op(A) is %lldx%lld, op(B) is %lldx%lld "
+                     "and C is %s: they do not chain", (long long)M, (long long)K,
+                     (long long)K2, (long long)N, shp(C));
+  IFACE(C).matmul(CTX(C), ta, tb, (int)M, (int)N, (int)K, alpha, A->data,
+                  B->data, beta, C->data);
+  return GAN_OK;
+}
+
+/* (B, C) of a dense input, and the weight's (OC, C) */
+static gan_status linear_shapes(const char *op, const gan_tensor *inp,
+                                const gan_tensor *weight, const gan_tensor *bias,
+                                int *B, int *C, int *OC) {
+  if (weight->ndim != 2)
+    return gan_error(GAN_EARG, "%s: weight must be 2-d (out, in), not %s", op,
+                     shp(weight));
+  *B = (int)gan_tensor_rows_n(inp);
+  *C = (int)gan_tensor_cols(inp);
+  *OC = (int)weight->shape[0];
+  if (*C != weight->shape[1])
+    return gan_error(GAN_EARG, "%s: input is %s but weight is %s (input columns "
+                     "must equal weight columns)", op, shp(inp), shp(weight));
+  if (bias && bias->numel != *OC)
+    return gan_error(GAN_EARG, "%s: bias is %s but weight is %s (bias must have "
+                     "%d elements)", op, shp(bias), shp(weight), *OC);
+  return GAN_OK;
+}
+
+gan_status gan_linear_forward(gan_tensor *out, const gan_tensor *inp,
+                              const gan_tensor *weight, const gan_tensor *bias) {
+  const char *op = "linear_forward";
+  int B, C, OC;
+  TRY(live(op, "output", out, NULL));
+  TRY(live(op, "input", inp, out));
+  TRY(live(op, "weight", weight, out));
+  if (bias) TRY(live(op, "bias", bias, out));
+  TRY(linear_shapes(op, inp, weight, bias, &B, &C, &OC));
+  if (gan_tensor_rows_n(out) != B || gan_tensor_cols(out) != OC)
+    return gan_error(GAN_EARG, "%s: output is %s, expected %dx%d", op, shp(out), B, OC);
+  IFACE(out).linear_forward(CTX(out), out->data, inp->data, weight->data,
+                            bias ? bias->data : NULL, B, C, OC);
+  return GAN_OK;
+}
+
+gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
+                               gan_tensor *dbias, const gan_tensor *dout,
+                               const gan_tensor *inp, const gan_tensor *weight) {
+  const char *op = "linear_backward";
+  int B, C, OC;
+  TRY(live(op, "gradient", dout, NULL));
+  TRY(live(op, "input", inp, dout));
+  TRY(live(op, "weight", weight, dout));
+  TRY(linear_shapes(op, inp, weight, NULL, &B, &C, &OC));
+  if (gan_tensor_rows_n(dout) != B || gan_tensor_cols(dout) != OC)
+    return gan_error(GAN_EARG, "%s: gradient is %s, expected %dx%d (the output's "
+                     "shape)", op, shp(dout), B, OC);
+  if (dinp) {
+    TRY(live(op, "input gradient", dinp, dout));
+    TRY(same_numel(op, "input gradient", dinp, "input", inp));
+  }
+  if (dweight) {
+    TRY(live(op, "weight gradient", dweight, dout));
+    TRY(same_numel(op, "weight gradient", dweight, "weight", weight));
+  }
+  if (dbias) {
+    TRY(live(op, "bias gradient", dbias, dout));
+    if (dbias->numel != OC)
+      return gan_error(GAN_EARG, "%s: bias gradient is %s, expected %d elements",
+                       op, shp(dbias), OC);
+  }
+  IFACE(dout).linear_backward(CTX(dout), dinp ? dinp->data : NULL,
+                              dweight ? dweight->data : NULL,
+                              dbias ? dbias->data : NULL, dout->data, inp->data,
+                              weight->data, B, C, OC);
+  return GAN_OK;
+}
+
+gan_status gan_act_forward(gan_act act, float alpha, gan_tensor *y,
+                           const gan_tensor *x) {
+  TRY(live("activation", "output", y, NULL));
+  TRY(live("activation", "input", x, y));
+  TRY(same_numel("activation", "output", y, "input", x));
+  IFACE(y).act_forward(CTX(y), act, alpha, y->data, x->data, (size_t)y->numel);
+  return GAN_OK;
+}
+
+gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
+                            const gan_tensor *dy, const gan_tensor *x,
+                            const gan_tensor *y) {
+  const char *op = "activation backward";
+  TRY(live(op, "input gradient", dx, NULL));
+  TRY(live(op, "gradient", dy, dx));
+  TRY(live(op, "input", x, dx));
+  TRY(live(op, "output", y, dx));
+  TRY(same_numel(op, "gradient", dy, "input", x));
+  TRY(same_numel(op, "input gradient", dx, "input", x));
+  TRY(same_numel(op, "output", y, "input", x));
+  IFACE(dx).act_backward(CTX(dx), act, alpha, dx->data, dy->data, x->data,
+                         y->data, (size_t)dx->numel);
+  return GAN_OK;
+}
+
+gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
+                               const gan_tensor *x, float p, gan_rng *rng) {
+  const char *op = "dropout";
+  TRY(live(op, "output", y, NULL));
+  TRY(live(op, "mask", mask, y));
+  TRY(live(op, "input", x, y));
+  TRY(same_numel(op, "output", y, "input", x));
+  TRY(same_numel(op, "mask", mask, "input", x));
+  if (!(p >= 0.0f && p < 1.0f))
+    return gan_error(GAN_EARG, "dropout: p must be in [0, 1), not %g", (double)p);
+  IFACE(y).dropout_forward(CTX(y), y->data, mask->data, x->data,
+                           (size_t)y->numel, p, gan_rng_next(rng));
+  return GAN_OK;
+}
+
+gan_status gan_dropout_backward(gan_tensor *dx, const gan_tensor *dy,
+                                const gan_tensor *mask) {
+  return gan_mul(dx, dy, mask);
+}
+
+/* (B, C, S) of a batch-norm input: channels are dimension 2 */
+static gan_status bn_shapes(const char *op, const gan_tensor *x,
+                            const gan_tensor *per_channel[], const char *names[],
+                            int count, int *B, int *C, int *S) {
+  if (x->ndim < 2)
+    return gan_error(GAN_EARG, "%s: input must be (batch, channels, ...), not %s",
+                     op, shp(x));
+  *B = (int)x->shape[0];
+  *C = (int)x->shape[1];
+  *S = (int)(x->numel / ((int64_t)*B * *C));
+  for (int i = 0; i < count; i++) {
+    TRY(live(op, names[i], per_channel[i], x));
+    if (per_channel[i]->numel != *C)
+      return gan_error(GAN_EARG, "%s: %s is %s but the input has %d channels", op,
+                       names[i], shp(per_channel[i]), *C);
+  }
+  return GAN_OK;
+}
+
+gan_status gan_batchnorm_forward(gan_tensor *y, gan_tensor *mean,
+                                 gan_tensor *rstd, gan_tensor *run_mean,
+                                 gan_tensor *run_var, const gan_tensor *x,
+                                 const gan_tensor *gamma, const gan_tensor *beta,
+                                 float momentum, float eps, int training) {
+  const char *op = "batchnorm";
+  int B, C, S;
+  TRY(live(op, "input", x, NULL));
+  TRY(live(op, "output", y, x));
+  TRY(same_numel(op, "output", y, "input", x));
+  const gan_tensor *pc[] = {mean, rstd, run_mean, run_var, gamma, beta};
+  const char *names[] = {"mean", "rstd", "running mean", "running variance",
+                         "gamma", "beta"};
+  TRY(bn_shapes(op, x, pc, names, 6, &B, &C, &S));
+  if (training && B * S < 2)
+    return gan_error(GAN_EARG, "batchnorm: training needs more than one value per "
+                     "channel (input is %s)", shp(x));
+  IFACE(y).batchnorm_forward(CTX(y), y->data, mean->data, rstd->data,
+                             run_mean->data, run_var->data, x->data, gamma->data,
+                             beta->data, B, C, S, momentum, eps, training);
+  return GAN_OK;
+}
+
+gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
+                                  gan_tensor *dbeta, const gan_tensor *dy,
+                                  const gan_tensor *x, const gan_tensor *gamma,
+                                  const gan_tensor *mean, const gan_tensor *rstd,
+                                  int training) {
+  const char *op = "batchnorm backward";
+  int B, C, S;
+  TRY(live(op, "input", x, NULL));
+  TRY(live(op, "gradient", dy, x));
+  TRY(same_numel(op, "gradient", dy, "input", x));
+  const gan_tensor *pc[5] = {gamma, mean, rstd};
+  const char *names[5] = {"gamma", "mean", "rstd"};
+  int count = 3;
+  if (dgamma) pc[count] = dgamma, names[count++] = "gamma gradient";
+  if (dbeta) pc[count] = dbeta, names[count++] = "beta gradient";
+  TRY(bn_shapes(op, x, pc, names, count, &B, &C, &S));
+  if (dx) {
+    TRY(live(op, "input gradient", dx, x));
+    TRY(same_numel(op, "input gradient", dx, "input", x));
+  }
+  IFACE(x).batchnorm_backward(CTX(x), dx ? dx->data : NULL,
+                              dgamma ? dgamma->data : NULL,
+                              dbeta ? dbeta->data : NULL, dy->data, x->data,
+                              gamma->data, mean->data, rstd->data, B, C, S,
+                              training);
+  return GAN_OK;
+}
+
+gan_status gan_bce_forward(gan_tensor *loss, const gan_tensor *pred,
+                           const gan_tensor *target, int logits) {
+  const char *op = logits ? "bce_with_logits" : "bce";
+  TRY(live(op, "prediction", pred, NULL));
+  TRY(live(op, "target", target, pred));
+  TRY(live(op, "loss", loss, pred));
+  TRY(same_numel(op, "prediction", pred, "target", target));
+  if (loss->numel != 1)
+    return gan_error(GAN_EARG, "%s: loss must have 1 element, not %s", op, shp(loss));
+  IFACE(pred).bce_forward(CTX(pred), loss->data, pred->data, target->data,
+                          (size_t)pred->numel, logits);
+  return GAN_OK;
+}
+
+gan_status gan_bce_backward(gan_tensor *dpred, const gan_tensor *pred,
+                            const gan_tensor *target, int logits) {
+  const char *op = logits ? "bce_with_logits backward" : "bce backward";
+  TRY(live(op, "prediction", pred, NULL));
+  TRY(live(op, "target", target, pred));
+  TRY(live(op, "gradient", dpred, pred));
+  TRY(same_numel(op, "prediction", pred, "target", target));
+  TRY(same_numel(op, "gradient", dpred, "prediction", pred));
+  IFACE(pred).bce_backward(CTX(pred), dpred->data, pred->data, target->data,
+                           (size_t)pred->numel, logits);
+  return GAN_OK;
+}

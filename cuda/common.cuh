@@ -1,0 +1,233 @@
+/*
+** common.cuh -- what the files of the CUDA backend share.
+**
+** The backend's whole state is one cuda_ctx, reached through the 'ctx' of
+** struct gan_backend: the stream every operation is queued on, the cuBLAS
+** handle and its workspace, the caching memory pool, the scratch that the
+** reductions write their partial sums into, and the device buffers that
+** gather_rows and adam_step upload their small host arrays into.  Nothing
+** lives in globals but the one backend instance pointer (backend.cu).
+**
+** Errors.  The slots that return void cannot report a failure, so they
+** record it in the context (the first one wins: it is the cause) and the
+** next slot that returns a status -- synchronize, to_host, sum -- returns
+** it, then clears it so that a REPL can go on after a recoverable error.
+** A fault inside a kernel (an illegal address) surfaces only there anyway,
+** and it poisons the CUDA context for good: every later call fails too.
+**
+** Every kernel is launched on ctx->stream; ordering on that one stream is
+** what makes reusing a freed pool block, the scratch and the upload buffers
+** safe without any synchronisation.
+*/
+#ifndef GAN_CUDA_COMMON_CUH
+#define GAN_CUDA_COMMON_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "status.h"
+#include "tensor.h"   /* the gan_backend typedef, which backend.h uses */
+#include "backend.h"
+}
+
+/* --- memory pool (memory.cu) ------------------------------------------------
+** Size classes: multiples of 256 B up to 1 MiB (4096 classes), then eight
+** steps per power of two (at most 12.5% waste).  A freed block goes on the
+** free list of its class and is handed out again for any request that
+** rounds to the same class, so steady-state training allocates nothing
+** from the driver. */
+#define POOL_SMALL_MAX ((size_t)1 << 20)
+#define POOL_SMALL_STEP ((size_t)256)
+#define POOL_NSMALL 4096
+#define POOL_NCLASSES (POOL_NSMALL + 8 * 44)
+#define POOL_HASH 4096 /* buckets of the in-use table, keyed by pointer */
+
+typedef struct pool_block {
+  void *ptr;
+  size_t size; /* the rounded size actually allocated */
+  int cls;
+  struct pool_block *next;
+} pool_block;
+
+typedef struct cuda_pool {
+  pool_block *free_list[POOL_NCLASSES]; /* cached blocks, by class */
+  pool_block *used[POOL_HASH];          /* blocks handed out, by pointer */
+  pool_block *spare;                    /* recycled list nodes */
+  size_t reserved;                      /* bytes obtained from cudaMalloc */
+  size_t in_use;                        /* bytes handed out */
+  size_t n_malloc;                      /* cudaMalloc calls so far */
+} cuda_pool;
+
+/* --- Adam descriptors (adam.cu) ---------------------------------------------
+** One entry per tensor of a gan_adam_group; the kernel finds its tensor from
+** its block index through chunk0, the index of the tensor's first chunk. */
+typedef struct adam_desc {
+  float *p, *g, *m, *v;
+  unsigned long long size;   /* floats */
+  unsigned long long chunk0; /* first chunk (block) of this tensor */
+} adam_desc;
+
+/* Device copies of recent groups' descriptors: a training loop alternates a
+** few optimizers (D's and G's), each re-uploaded only when its pointers
+** change. */
+#define ADAM_CACHE 8
+typedef struct adam_entry {
+  int count;                  /* 0: unused slot */
+  adam_desc *host;            /* what was uploaded */
+  adam_desc *dev;             /* pool memory, 'cap' descriptors */
+  int cap;
+  unsigned long long nchunks; /* blocks of the launch */
+  unsigned long long used_at; /* for least-recently-used replacement */
+} adam_entry;
+
+/* --- the context --------------------------------------------------------- */
+#define REDUCE_THREADS 256
+#define REDUCE_MAX_BLOCKS 1024 /* partial sums of one reduction */
+
+typedef struct cuda_ctx {
+  int device;
+  char gpu_name[256];
+  int cc_major, cc_minor, sm_count;
+
+  cudaStream_t stream;
+  cublasHandle_t blas;
+  void *blas_ws; /* cuBLAS workspace, from the pool */
+  size_t blas_ws_bytes;
+  int tf32;      /* 1 once gan_cuda_set_precision("tf32") */
+
+  gan_status status; /* sticky failure of a void slot, GAN_OK if none */
+  char errmsg[1024];
+
+  cuda_pool pool;
+
+  double *scratch; /* REDUCE_MAX_BLOCKS partials + 1 result */
+
+  int64_t *idx;    /* gather_rows' indices on the device */
+  size_t idx_cap;  /* in elements */
+
+  adam_entry adam[ADAM_CACHE];
+  unsigned long long adam_clock;
+} cuda_ctx;
+
+/* --- errors (backend.cu) ------------------------------------------------ */
+/* Records a failure as the context's sticky status (if none is pending) and
+** as the thread's gan_error message. */
+void cuda_fail(cuda_ctx *c, gan_status s, const char *fmt, ...) GAN_PRINTF(3, 4);
+/* 1 if 'e' is cudaSuccess, else cuda_fail naming 'what' and 0; clears the
+** runtime's last error so that it is not reported twice. */
+int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what);
+int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what);
+/* after a kernel launch: the launch's error, if any */
+int launch_ok(cuda_ctx *c, const char *kernel);
+/* The sticky status, reported through gan_error and cleared; GAN_OK if none. */
+gan_status cuda_take_status(cuda_ctx *c);
+/* gan_error for a failed runtime call, without touching the sticky status:
+** for the slots that return their status directly. */
+gan_status cuda_status(cudaError_t e, const char *what);
+
+/* --- pool (memory.cu) --------------------------------------------------- */
+void *cuda_pool_alloc(cuda_ctx *c, size_t bytes);
+void cuda_pool_free(cuda_ctx *c, void *ptr);
+void cuda_pool_release(cuda_ctx *c); /* returns cached blocks to the driver */
+
+/* --- launch geometry ------------------------------------------------------ */
+#define EW_THREADS 256
+#define EW_MAX_BLOCKS 16384 /* grid-stride loops cover the rest */
+
+static inline unsigned ew_blocks(size_t n) {
+  size_t b = (n + EW_THREADS - 1) / EW_THREADS;
+  return (unsigned)(b < EW_MAX_BLOCKS ? b : EW_MAX_BLOCKS);
+}
+
+static inline int reduce_blocks(size_t n) {
+  size_t b = (n + REDUCE_THREADS - 1) / REDUCE_THREADS;
+  return (int)(b < REDUCE_MAX_BLOCKS ? b : REDUCE_MAX_BLOCKS);
+}
+
+/* Grid-stride loop over [0, n) with a 64-bit index. */
+#define GRID_LOOP(i, n)                                                      \
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);    \
+       i += (size_t)blockDim.x * gridDim.x)
+
+/* Sum of 'v' over the block, returned to every thread.  blockDim.x must be
+** a multiple of 32 (at most 1024) and every thread of the block must call
+** it.  The first barrier lets a second call reuse the shared words safely;
+** the order of the additions is fixed, so results are deterministic. */
+static __device__ __forceinline__ double block_sum(double v) {
+  __shared__ double warp_part[32];
+  __shared__ double total;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) warp_part[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < (int)(blockDim.x >> 5) ? warp_part[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    if (lane == 0) total = v;
+  }
+  __syncthreads();
+  return total;
+}
+
+/* --- the slots, one family per file ------------------------------------- */
+/* memory.cu */
+void *cuda_alloc(void *ctx, size_t bytes);
+void cuda_free(void *ctx, void *ptr);
+gan_status cuda_to_host(void *ctx, float *dst_host, const float *src, size_t n);
+gan_status cuda_from_host(void *ctx, float *dst, const float *src_host, size_t n);
+void cuda_copy(void *ctx, float *dst, const float *src, size_t n);
+gan_status cuda_synchronize(void *ctx);
+/* elementwise.cu */
+void cuda_fill(void *ctx, float *x, float value, size_t n);
+void cuda_axpby(void *ctx, float *y, float a, const float *x, float b, size_t n);
+void cuda_mul(void *ctx, float *y, const float *a, const float *b, size_t n);
+gan_status cuda_sum(void *ctx, const float *x, size_t n, double *out);
+void cuda_gather_rows(void *ctx, float *dst, const float *src, const int64_t *idx,
+                      int64_t nrows, int64_t cols);
+/* random.cu */
+void cuda_randn(void *ctx, float *x, size_t n, uint64_t key, float mean, float std);
+void cuda_rand(void *ctx, float *x, size_t n, uint64_t key, float lo, float hi);
+void cuda_dropout_forward(void *ctx, float *y, float *mask, const float *x,
+                          size_t n, float p, uint64_t key);
+/* matmul.cu */
+void cuda_matmul(void *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                 const float *A, const float *B, float beta, float *C);
+/* Column-major cublasSgemm with the k == 0 and empty cases handled. */
+void cuda_gemm(cuda_ctx *c, cublasOperation_t opa, cublasOperation_t opb,
+               int m, int n, int k, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
+/* linear.cu */
+void cuda_linear_forward(void *ctx, float *out, const float *inp,
+                         const float *weight, const float *bias, int B, int C, int OC);
+void cuda_linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
+                          const float *dout, const float *inp, const float *weight,
+                          int B, int C, int OC);
+/* activation.cu */
+void cuda_act_forward(void *ctx, gan_act act, float alpha, float *y,
+                      const float *x, size_t n);
+void cuda_act_backward(void *ctx, gan_act act, float alpha, float *dx,
+                       const float *dy, const float *x, const float *y, size_t n);
+/* batchnorm.cu */
+void cuda_batchnorm_forward(void *ctx, float *y, float *mean, float *rstd,
+                            float *run_mean, float *run_var, const float *x,
+                            const float *gamma, const float *beta, int B, int C,
+                            int S, float momentum, float eps, int training);
+void cuda_batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
+                             const float *dy, const float *x, const float *gamma,
+                             const float *mean, const float *rstd, int B, int C,
+                             int S, int training);
+/* bce.cu */
+void cuda_bce_forward(void *ctx, float *loss, const float *pred,
+                      const float *target, size_t n, int logits);
+void cuda_bce_backward(void *ctx, float *dpred, const float *pred,
+                       const float *target, size_t n, int logits);
+/* adam.cu */
+void cuda_adam_step(void *ctx, const gan_adam_group *g);
+void cuda_adam_release(cuda_ctx *c);
+
+#endif

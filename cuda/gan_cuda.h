@@ -1,0 +1,39 @@
+/*
+** gan_cuda.h -- the few things only the CUDA backend has, for the bindings
+** and the tests.  Declared only when the CUDA backend is built
+** (GAN_HAVE_CUDA); everything else goes through backend.h.
+*/
+#ifndef GAN_CUDA_H
+#define GAN_CUDA_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Precision of the cuBLAS products (matmul, linear): "fp32" (the default:
+** full float32, results within rounding of the CPU) or "tf32" (tensor cores
+** with 10-bit mantissas on the inputs, float32 accumulation: several times
+** faster on Ampere and Hopper, relative errors around 1e-3).  Creates the
+** backend if needed; GAN_EBACKEND if there is no GPU, GAN_EARG for another
+** mode. */
+gan_status gan_cuda_set_precision(const char *mode);
+
+/* The pool's counters: bytes handed out, bytes held from the driver, and
+** cudaMalloc calls so far (constant in steady-state training).  Any pointer
+** may be NULL. */
+gan_status gan_cuda_memory_stats(size_t *in_use, size_t *reserved,
+                                 size_t *n_malloc);
+
+/* Returns the pool's cached (free) blocks to the driver, after waiting for
+** the queued work. */
+gan_status gan_cuda_empty_cache(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
