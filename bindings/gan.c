@@ -6,7 +6,7 @@
 ** Same shape as lua.c: main() runs pmain() under lua_pcall so that even the
 ** setup (opening the libraries, building 'arg') cannot escape as a panic;
 ** every chunk runs through docall(), whose message handler appends a
-** traceback.  What gan adds or changes:
+** traceback.  What gan changes or adds:
 **   - the "gan" module is preloaded (the global 'gan', and require "gan"),
 **     plus gan.interrupted() / gan.defer_interrupts() defined here, because
 **     only the program owns the signal handlers;
@@ -16,7 +16,8 @@
 **   - Ctrl-C at the prompt drops the line being typed instead of killing
 **     the session (and its trained models); readline history is written to
 **     ~/.gan_history line by line, so os.exit() loses none of it;
-**   - -h/--help and --version; LUA_INIT is not read.
+**   - -h/--help and --version; no -E, LUA_INIT is not read; the banner
+**     is printed only when stdin is a terminal.
 ** Failures return status codes up to main(), which is the only exit.
 */
 #define _XOPEN_SOURCE 700 /* getline, sigaction with SA_RESTART, isatty */
@@ -142,7 +143,6 @@ static void print_usage(FILE *f, const char *badoption) {
     "  -i        enter interactive mode after executing 'script'\n"
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -v        show version information (also --version)\n"
-    "  -E        ignore environment variables\n"
     "  -W        turn warnings on\n"
     "  -h        show this help (also --help)\n"
     "  --        stop handling options\n"
@@ -224,13 +224,11 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
-static int dochunk(lua_State *L, int status) {
+/* -e stat */
+static int dostring(lua_State *L, const char *s) {
+  int status = luaL_loadbuffer(L, s, strlen(s), "=(command line)");
   if (status == LUA_OK) status = docall(L, 0, 0);
   return report(L, status);
-}
-
-static int dostring(lua_State *L, const char *s, const char *name) {
-  return dochunk(L, luaL_loadbuffer(L, s, strlen(s), name));
 }
 
 /* -l mod: global[mod] = require(mod) */
@@ -279,8 +277,7 @@ static int handle_script(lua_State *L, char **argv) {
 #define has_i     2 /* -i */
 #define has_v     4 /* -v, --version */
 #define has_e     8 /* -e */
-#define has_E     16 /* -E */
-#define has_h     32 /* -h, --help */
+#define has_h     16 /* -h, --help */
 
 /* Returns the options seen; *first is the index of the script (argc when
 ** there is none), or of the offending argument on has_error. */
@@ -302,17 +299,10 @@ static int collectargs(char **argv, int *first) {
     case '\0': /* '-': the script is stdin */
       return args;
     case 'h':
+      return (argv[i][2] != '\0') ? has_error : (args | has_h);
+    case 'W': case 'i': case 'v': /* no argument, nothing concatenated */
       if (argv[i][2] != '\0') return has_error;
-      return args | has_h;
-    case 'E':
-    case 'W':
-      if (argv[i][2] != '\0') return has_error;
-      if (argv[i][1] == 'E') args |= has_E;
-      break;
-    case 'i':
-    case 'v':
-      if (argv[i][2] != '\0') return has_error;
-      args |= (argv[i][1] == 'i') ? has_i : has_v;
+      args |= (argv[i][1] == 'i') ? has_i : (argv[i][1] == 'v') ? has_v : 0;
       break;
     case 'e':
       args |= has_e; /* FALLTHROUGH */
@@ -339,8 +329,7 @@ static int runargs(lua_State *L, char **argv, int n) {
       const char *extra = argv[i] + 2;
       int status;
       if (*extra == '\0') extra = argv[++i];
-      status = (option == 'e') ? dostring(L, extra, "=(command line)")
-                               : dolibrary(L, extra);
+      status = (option == 'e') ? dostring(L, extra) : dolibrary(L, extra);
       if (status != LUA_OK) return 0;
     }
     else if (option == 'W')
@@ -379,13 +368,12 @@ static void init_readline(void) {
   const char *home = getenv("HOME");
   rl_readline_name = "gan";
   rl_getc_function = gan_getc;
-  histfile[0] = '\0';
-  if (home != NULL && *home != '\0' &&
-      snprintf(histfile, sizeof histfile, "%s/.gan_history", home) <
+  if (home == NULL || *home == '\0' ||
+      snprintf(histfile, sizeof histfile, "%s/.gan_history", home) >=
           (int)sizeof histfile)
-    read_history(histfile); /* a missing file is not an error here */
+    histfile[0] = '\0'; /* no history file, history in memory only */
   else
-    histfile[0] = '\0';
+    read_history(histfile); /* a missing file is not an error here */
 }
 
 /* Adds a line to the history and to the file at once; errors are ignored
@@ -443,10 +431,7 @@ static int pushline(lua_State *L, int firstline) {
   const char *prmt = interactive ? (firstline ? PROMPT : PROMPT2) : NULL;
   char *b = read_line(prmt);
   if (b == NULL) return 0;
-  if (firstline && b[0] == '=') /* "=expr", as in Lua 5.1-5.3 */
-    lua_pushfstring(L, "return %s", b + 1);
-  else
-    lua_pushstring(L, b);
+  lua_pushstring(L, b);
   free(b);
   return 1;
 }
@@ -468,15 +453,11 @@ static int addreturn(lua_State *L) {
 
 /* A syntax error at "<eof>" means the statement is merely unfinished. */
 static int incomplete(lua_State *L, int status) {
-  static const char eofmark[] = "<eof>";
-  const size_t marklen = sizeof eofmark - 1;
-  if (status == LUA_ERRSYNTAX) {
-    size_t lmsg;
-    const char *msg = lua_tolstring(L, -1, &lmsg);
-    if (lmsg >= marklen && strcmp(msg + lmsg - marklen, eofmark) == 0)
-      return 1;
-  }
-  return 0;
+  size_t lmsg;
+  const char *msg;
+  if (status != LUA_ERRSYNTAX) return 0;
+  msg = lua_tolstring(L, -1, &lmsg);
+  return lmsg >= 5 && strcmp(msg + lmsg - 5, "<eof>") == 0;
 }
 
 /* Reads continuation lines until the chunk at index 1 compiles or fails
@@ -565,10 +546,6 @@ static int pmain(lua_State *L) {
     return 1;
   }
   if (args & has_v) print_version();
-  if (args & has_E) { /* tell the package library to ignore LUA_PATH etc. */
-    lua_pushboolean(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
-  }
   luaL_openlibs(L);
   luaL_requiref(L, "gan", luaopen_gan, 1); /* global 'gan', and require */
   luaL_setfuncs(L, signal_funcs, 0);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 #include <lualib.h>
 
@@ -161,7 +163,7 @@ static int l_adam(lua_State *L) {
                           k == 1 ? "gradient" : "moment",
                           gan_tensor_shape_str(t, b2, 64));
       }
-      if (t->backend != a->t[0]->backend && k + i > 0)
+      if (k + i > 0 && t->backend != a->t[0]->backend)
         return luaL_error(L, "adam: parameter %d is on %s, the first on %s", i + 1,
                           t->backend->iface.name, a->t[0]->backend->iface.name);
       a->t[k * n + i] = t;
@@ -335,7 +337,46 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* mkdir_p(path) -> true, or nil and a message naming the path */
+static int l_mkdir_p(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_Buffer b;
+  char *buf = luaL_buffinitsize(L, &b, strlen(path) + 1);
+  strcpy(buf, path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      struct stat st;
+      if (stat(buf, &st) != 0) {
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+          lua_pushnil(L);
+          lua_pushfstring(L, "cannot create folder '%s': %s", buf, strerror(errno));
+          return 2;
+        }
+      } else if (!S_ISDIR(st.st_mode)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot create folder '%s': a file is in the way", buf);
+        return 2;
+      }
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* is_dir(path) -> whether path is a folder */
+static int l_is_dir(lua_State *L) {
+  struct stat st;
+  lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISDIR(st.st_mode));
+  return 1;
+}
+
 static const luaL_Reg ops[] = {
+    {"mkdir_p", l_mkdir_p},
+    {"is_dir", l_is_dir},
     {"isatty", l_isatty},
     {"clock", l_clock},
     {"linear_forward", l_linear_forward},

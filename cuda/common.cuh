@@ -132,7 +132,20 @@ gan_status cuda_status(cudaError_t e, const char *what);
 /* --- pool (memory.cu) --------------------------------------------------- */
 void *cuda_pool_alloc(cuda_ctx *c, size_t bytes);
 void cuda_pool_free(cuda_ctx *c, void *ptr);
-void cuda_pool_release(cuda_ctx *c); /* returns cached blocks to the driver */
+/* Returns the cached (free) blocks to the driver; the caller has made sure
+** that no queued work still uses them. */
+void cuda_pool_trim(cuda_ctx *c);
+/* Returns every block, in use or not: the backend is going away. */
+void cuda_pool_release_all(cuda_ctx *c);
+
+/* --- reductions (elementwise.cu) ------------------------------------------
+** A reduction is a partial kernel that leaves one double per block in
+** c->scratch[0 .. nblocks) (grid of reduce_blocks(n), REDUCE_THREADS each),
+** then reduce_finish: one block adds the partials in a fixed order and
+** writes scale * sum to c->scratch[REDUCE_MAX_BLOCKS] and, if out_f is not
+** NULL, as a float to *out_f (device memory).  Returns 0 on failure
+** (recorded in the context). */
+int reduce_finish(cuda_ctx *c, int nblocks, double scale, float *out_f);
 
 /* --- launch geometry ------------------------------------------------------ */
 #define EW_THREADS 256

@@ -22,7 +22,7 @@ function cli.usage(spec, prog, about)
   if about then lines[#lines + 1] = about end
   lines[#lines + 1] = ""
   for _, o in ipairs(spec) do
-    local name, default, help = o[1], o[2], o[3]
+    local name, default, help = o[1]:gsub("_", "-"), o[2], o[3]
     local flag = type(default) == "boolean" and ("--" .. name)
                  or ("--%s %s"):format(name, o.meta or (math.type(default) and "N" or "X"))
     if type(default) == "string" and not o.meta then flag = ("--%s %s"):format(name, "S") end

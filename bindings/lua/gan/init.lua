@@ -19,5 +19,6 @@ gan.images = require "gan.images"
 gan.data = require "gan.data"
 gan.cli = require "gan.cli"
 gan.progress = require "gan.progress"
+gan.train = require "gan.train"
 
 return gan

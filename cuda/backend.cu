@@ -1,0 +1,267 @@
+/*
+** backend.cu -- the CUDA backend's instance, its error reporting, and the
+** three functions that core/nocuda.c defines when CUDA is not built.
+**
+** One instance per process, created on the first gan_backend_cuda() call:
+** device 0 (CUDA_VISIBLE_DEVICES picks which one that is), a non-blocking
+** stream, a cuBLAS handle bound to that stream with a workspace from our
+** pool (so that cuBLAS allocates nothing behind the pool's back), and the
+** reduction scratch.  On a machine without a GPU or a driver the first call
+** returns NULL with a message and prints nothing; so does every later one.
+** The instance is never destroyed: the driver reclaims it at exit, and
+** tearing cuBLAS down from an atexit handler after the driver can crash.
+**
+** Not thread-safe, like the rest of the engine: one Lua state drives it.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.cuh"
+#include "gan_cuda.h"
+
+/* cuBLAS asks for 32 MiB of workspace on Hopper (cuBLAS docs, "cuBLAS
+** workspace"); smaller works, at some cost in the kernels it may pick. */
+#define BLAS_WORKSPACE ((size_t)32 << 20)
+
+/* The one global: the lazily created instance. */
+static gan_backend *instance;
+
+typedef struct cuda_backend {
+  gan_backend be; /* first, so that a gan_backend* is a cuda_backend* */
+  cuda_ctx ctx;
+} cuda_backend;
+
+/* --- errors --------------------------------------------------------------- */
+
+void cuda_fail(cuda_ctx *c, gan_status s, const char *fmt, ...) {
+  char buf[sizeof c->errmsg];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (c != NULL && c->status == GAN_OK) { /* keep the first: the cause */
+    c->status = s;
+    memcpy(c->errmsg, buf, sizeof buf);
+  }
+  gan_error(s, "%s", buf);
+}
+
+int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what) {
+  if (e == cudaSuccess) return 1;
+  (void)cudaGetLastError(); /* consumed: not to be reported again */
+  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, cudaGetErrorString(e),
+            cudaGetErrorName(e));
+  return 0;
+}
+
+int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what) {
+  if (s == CUBLAS_STATUS_SUCCESS) return 1;
+  (void)cudaGetLastError();
+  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, cublasGetStatusName(s),
+            cublasGetStatusString(s));
+  return 0;
+}
+
+int launch_ok(cuda_ctx *c, const char *kernel) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess) return 1;
+  cuda_fail(c, GAN_EBACKEND, "launch of %s failed: %s (%s)", kernel,
+            cudaGetErrorString(e), cudaGetErrorName(e));
+  return 0;
+}
+
+gan_status cuda_take_status(cuda_ctx *c) {
+  gan_status s = c->status;
+  if (s == GAN_OK) return GAN_OK;
+  c->status = GAN_OK;
+  return gan_error(s, "%s", c->errmsg);
+}
+
+gan_status cuda_status(cudaError_t e, const char *what) {
+  (void)cudaGetLastError();
+  return gan_error(GAN_EBACKEND, "%s failed: %s (%s)", what, cudaGetErrorString(e),
+                   cudaGetErrorName(e));
+}
+
+/* --- creation ------------------------------------------------------------- */
+
+/* Frees what cuda_create got so far (pointers left zero are skipped). */
+static void cuda_destroy(cuda_backend *cb) {
+  cuda_ctx *c = &cb->ctx;
+  if (c->stream) cudaStreamSynchronize(c->stream);
+  if (c->blas) cublasDestroy(c->blas);
+  cuda_adam_release(c);
+  cuda_pool_release_all(c);
+  if (c->stream) cudaStreamDestroy(c->stream);
+  (void)cudaGetLastError();
+  free(cb);
+}
+
+static void fill_iface(gan_backend_i *f) {
+  f->name = "cuda";
+  f->alloc = cuda_alloc;
+  f->free = cuda_free;
+  f->to_host = cuda_to_host;
+  f->from_host = cuda_from_host;
+  f->copy = cuda_copy;
+  f->synchronize = cuda_synchronize;
+  f->fill = cuda_fill;
+  f->axpby = cuda_axpby;
+  f->mul = cuda_mul;
+  f->sum = cuda_sum;
+  f->gather_rows = cuda_gather_rows;
+  f->randn = cuda_randn;
+  f->rand = cuda_rand;
+  f->matmul = cuda_matmul;
+  f->linear_forward = cuda_linear_forward;
+  f->linear_backward = cuda_linear_backward;
+  f->act_forward = cuda_act_forward;
+  f->act_backward = cuda_act_backward;
+  f->dropout_forward = cuda_dropout_forward;
+  f->batchnorm_forward = cuda_batchnorm_forward;
+  f->batchnorm_backward = cuda_batchnorm_backward;
+  f->bce_forward = cuda_bce_forward;
+  f->bce_backward = cuda_bce_backward;
+  f->adam_step = cuda_adam_step;
+}
+
+/* Sets up the context; 0 with the failure's message on failure. */
+static int cuda_init(cuda_ctx *c) {
+  cudaDeviceProp prop;
+  c->device = 0;
+  if (!cuda_ok(c, cudaSetDevice(c->device), "cudaSetDevice") ||
+      !cuda_ok(c, cudaGetDeviceProperties(&prop, c->device), "cudaGetDeviceProperties"))
+    return 0;
+  snprintf(c->gpu_name, sizeof c->gpu_name, "%s", prop.name);
+  c->cc_major = prop.major;
+  c->cc_minor = prop.minor;
+  c->sm_count = prop.multiProcessorCount;
+  if (!cuda_ok(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
+               "cudaStreamCreateWithFlags") ||
+      !blas_ok(c, cublasCreate(&c->blas), "cublasCreate") ||
+      !blas_ok(c, cublasSetStream(c->blas, c->stream), "cublasSetStream") ||
+      !blas_ok(c, cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"))
+    return 0;
+  /* after cublasSetStream, which resets the workspace to cuBLAS's own */
+  c->blas_ws_bytes = BLAS_WORKSPACE;
+  c->blas_ws = cuda_pool_alloc(c, c->blas_ws_bytes);
+  if (c->blas_ws == NULL ||
+      !blas_ok(c, cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes),
+               "cublasSetWorkspace"))
+    return 0;
+  c->scratch = (double *)cuda_pool_alloc(c, (REDUCE_MAX_BLOCKS + 1) * sizeof(double));
+  return c->scratch != NULL;
+}
+
+static gan_backend *cuda_create(void) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    gan_error(GAN_EBACKEND, "no CUDA GPU found (%s)", cudaGetErrorString(e));
+    return NULL;
+  }
+  if (n == 0) {
+    gan_error(GAN_EBACKEND, "no CUDA GPU found (%s)",
+              cudaGetErrorString(cudaErrorNoDevice));
+    return NULL;
+  }
+  cuda_backend *cb = (cuda_backend *)calloc(1, sizeof *cb);
+  if (cb == NULL) {
+    gan_error(GAN_ENOMEM, "out of host memory for the CUDA backend");
+    return NULL;
+  }
+  if (!cuda_init(&cb->ctx)) {
+    /* keep the message of the failure, not of the clean-up */
+    char msg[sizeof cb->ctx.errmsg];
+    snprintf(msg, sizeof msg, "%s", gan_errmsg());
+    cuda_destroy(cb);
+    gan_error(GAN_EBACKEND, "CUDA backend initialisation: %s", msg);
+    return NULL;
+  }
+  cb->ctx.status = GAN_OK; /* nothing pending */
+  fill_iface(&cb->be.iface);
+  cb->be.ctx = &cb->ctx;
+  return &cb->be;
+}
+
+/* --- the functions core/nocuda.c stands in for ------------------------------ */
+
+extern "C" gan_backend *gan_backend_cuda(void) {
+  if (instance == NULL) instance = cuda_create();
+  return instance;
+}
+
+extern "C" const char *gan_backends_built(void) { return "cpu, cuda"; }
+
+/* Answers without creating the backend (no context, no cuBLAS handle), so
+** that `gan --version` stays quick.  The buffer is rewritten by each call. */
+extern "C" const char *gan_backends_describe(void) {
+  static char buf[512];
+  if (instance != NULL) {
+    const cuda_ctx *c = (const cuda_ctx *)instance->ctx;
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d)", c->gpu_name,
+             c->cc_major, c->cc_minor);
+    return buf;
+  }
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e == cudaSuccess && n == 0) e = cudaErrorNoDevice;
+  cudaDeviceProp prop;
+  if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, 0);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (no GPU found: %s)",
+             cudaGetErrorString(e));
+  } else {
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d)", prop.name,
+             prop.major, prop.minor);
+  }
+  return buf;
+}
+
+/* --- gan_cuda.h ------------------------------------------------------------- */
+
+static cuda_ctx *cuda_instance_ctx(void) {
+  gan_backend *be = gan_backend_cuda();
+  return be ? (cuda_ctx *)be->ctx : NULL;
+}
+
+extern "C" gan_status gan_cuda_set_precision(const char *mode) {
+  int tf32;
+  if (mode != NULL && strcmp(mode, "fp32") == 0) tf32 = 0;
+  else if (mode != NULL && strcmp(mode, "tf32") == 0) tf32 = 1;
+  else
+    return gan_error(GAN_EARG, "bad precision '%s' (expected 'fp32' or 'tf32')",
+                     mode ? mode : "(null)");
+  cuda_ctx *c = cuda_instance_ctx();
+  if (c == NULL) return GAN_EBACKEND; /* message already set */
+  cublasStatus_t s =
+      cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    return gan_error(GAN_EBACKEND, "cublasSetMathMode failed: %s",
+                     cublasGetStatusName(s));
+  c->tf32 = tf32;
+  return GAN_OK;
+}
+
+extern "C" gan_status gan_cuda_memory_stats(size_t *in_use, size_t *reserved,
+                                            size_t *n_malloc) {
+  cuda_ctx *c = cuda_instance_ctx();
+  if (c == NULL) return GAN_EBACKEND;
+  if (in_use) *in_use = c->pool.in_use;
+  if (reserved) *reserved = c->pool.reserved;
+  if (n_malloc) *n_malloc = c->pool.n_malloc;
+  return GAN_OK;
+}
+
+extern "C" gan_status gan_cuda_empty_cache(void) {
+  cuda_ctx *c = cuda_instance_ctx();
+  if (c == NULL) return GAN_EBACKEND;
+  cudaError_t e = cudaStreamSynchronize(c->stream);
+  if (e != cudaSuccess) return cuda_status(e, "cudaStreamSynchronize");
+  cuda_pool_trim(c);
+  return cuda_take_status(c);
+}

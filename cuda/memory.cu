@@ -1,0 +1,229 @@
+/*
+** memory.cu -- the caching pool behind alloc/free, and the transfers.
+**
+** cudaMalloc and cudaFree are slow (cudaFree also waits for the whole
+** device), and an eager engine allocates its activations anew at every
+** step, so blocks are never returned to the driver while the process runs:
+** free puts a block on the free list of its size class, and the next alloc
+** of that class takes it back.  Reuse needs no synchronisation because all
+** the work is queued on the one stream: whatever used the block before it
+** was freed runs before whatever uses it next (PyTorch's caching allocator
+** makes the same argument per stream).
+**
+** When cudaMalloc fails, the pool waits for the queued work, returns all
+** its cached blocks to the driver and tries once more; then it reports
+** GAN_ENOMEM with the size asked for and what the driver says is free.
+**
+** Transfers: from_host is cudaMemcpyAsync from pageable memory, which
+** returns once the source has been staged, so the caller may reuse its
+** buffer at once; to_host waits for the stream, and reports any failure a
+** void slot recorded since the last report (common.cuh).
+*/
+#include <stdlib.h>
+
+#include "common.cuh"
+
+/* --- size classes --------------------------------------------------------- */
+
+/* The class of a request and its rounded size; -1 if absurdly large. */
+static int pool_class(size_t bytes, size_t *rounded) {
+  if (bytes == 0) bytes = 1; /* a distinct pointer even for nothing */
+  if (bytes <= POOL_SMALL_MAX) {
+    size_t r = (bytes + POOL_SMALL_STEP - 1) & ~(POOL_SMALL_STEP - 1);
+    *rounded = r;
+    return (int)(r / POOL_SMALL_STEP) - 1;
+  }
+  if (bytes > ((size_t)1 << 62)) return -1;
+  int e = 63 - __builtin_clzll((unsigned long long)bytes); /* 2^e <= bytes, e >= 20 */
+  size_t step = (size_t)1 << (e - 3);                      /* eight steps per octave */
+  size_t q = (bytes + step - 1) / step;                    /* 8 .. 16 */
+  if (q == 16) { /* exactly the next power of two: class 0 of octave e+1 */
+    e++;
+    step <<= 1;
+    q = 8;
+  }
+  *rounded = q * step;
+  return POOL_NSMALL + (e - 20) * 8 + (int)(q - 8);
+}
+
+static unsigned hash_ptr(const void *p) {
+  unsigned long long x = (unsigned long long)(uintptr_t)p >> 8;
+  x *= 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: the top bits mix well */
+  return (unsigned)(x >> 52) & (POOL_HASH - 1);
+}
+
+static pool_block *node_get(cuda_pool *p) {
+  pool_block *b = p->spare;
+  if (b != NULL) {
+    p->spare = b->next;
+    return b;
+  }
+  return (pool_block *)malloc(sizeof *b);
+}
+
+static void node_put(cuda_pool *p, pool_block *b) {
+  b->next = p->spare;
+  p->spare = b;
+}
+
+/* --- the pool --------------------------------------------------------------- */
+
+/* Returns NULL with gan_error set (not the sticky status: alloc reports its
+** failure itself). */
+void *cuda_pool_alloc(cuda_ctx *c, size_t bytes) {
+  cuda_pool *p = &c->pool;
+  size_t rounded = 0;
+  int cls = pool_class(bytes, &rounded);
+  if (cls < 0) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
+    gan_error(GAN_ENOMEM, "CUDA out of memory: requested %zu bytes, %zu free", bytes,
+              free_b);
+    return NULL;
+  }
+  pool_block *b = p->free_list[cls];
+  if (b != NULL) {
+    p->free_list[cls] = b->next;
+  } else {
+    b = node_get(p);
+    if (b == NULL) {
+      gan_error(GAN_ENOMEM, "out of host memory for the CUDA pool");
+      return NULL;
+    }
+    void *ptr = NULL;
+    cudaError_t e = cudaMalloc(&ptr, rounded);
+    if (e == cudaErrorMemoryAllocation) {
+      /* give the cached blocks back and try once more */
+      (void)cudaGetLastError();
+      (void)cudaStreamSynchronize(c->stream);
+      cuda_pool_trim(c);
+      e = cudaMalloc(&ptr, rounded);
+    }
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      node_put(p, b);
+      size_t free_b = 0, total_b = 0;
+      if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
+      if (e == cudaErrorMemoryAllocation)
+        gan_error(GAN_ENOMEM, "CUDA out of memory: requested %zu bytes, %zu free",
+                  bytes, free_b);
+      else
+        gan_error(GAN_EBACKEND, "cudaMalloc of %zu bytes failed: %s (%s)", rounded,
+                  cudaGetErrorString(e), cudaGetErrorName(e));
+      return NULL;
+    }
+    b->ptr = ptr;
+    b->size = rounded;
+    b->cls = cls;
+    p->reserved += rounded;
+    p->n_malloc++;
+  }
+  unsigned h = hash_ptr(b->ptr);
+  b->next = p->used[h];
+  p->used[h] = b;
+  p->in_use += b->size;
+  return b->ptr;
+}
+
+void cuda_pool_free(cuda_ctx *c, void *ptr) {
+  if (ptr == NULL) return;
+  cuda_pool *p = &c->pool;
+  pool_block **link = &p->used[hash_ptr(ptr)];
+  while (*link != NULL && (*link)->ptr != ptr) link = &(*link)->next;
+  pool_block *b = *link;
+  if (b == NULL) {
+    cuda_fail(c, GAN_EARG, "CUDA free of %p: not a block of the CUDA backend", ptr);
+    return;
+  }
+  *link = b->next;
+  p->in_use -= b->size;
+  b->next = p->free_list[b->cls];
+  p->free_list[b->cls] = b;
+}
+
+void cuda_pool_trim(cuda_ctx *c) {
+  cuda_pool *p = &c->pool;
+  for (int k = 0; k < POOL_NCLASSES; k++) {
+    while (p->free_list[k] != NULL) {
+      pool_block *b = p->free_list[k];
+      p->free_list[k] = b->next;
+      if (cudaFree(b->ptr) != cudaSuccess) (void)cudaGetLastError();
+      p->reserved -= b->size;
+      node_put(p, b);
+    }
+  }
+}
+
+void cuda_pool_release_all(cuda_ctx *c) {
+  cuda_pool *p = &c->pool;
+  cuda_pool_trim(c);
+  for (int h = 0; h < POOL_HASH; h++) {
+    while (p->used[h] != NULL) {
+      pool_block *b = p->used[h];
+      p->used[h] = b->next;
+      if (cudaFree(b->ptr) != cudaSuccess) (void)cudaGetLastError();
+      p->reserved -= b->size;
+      p->in_use -= b->size;
+      free(b);
+    }
+  }
+  while (p->spare != NULL) {
+    pool_block *b = p->spare;
+    p->spare = b->next;
+    free(b);
+  }
+}
+
+/* --- the memory slots --------------------------------------------------------- */
+
+void *cuda_alloc(void *ctx, size_t bytes) {
+  return cuda_pool_alloc((cuda_ctx *)ctx, bytes);
+}
+
+void cuda_free(void *ctx, void *ptr) { cuda_pool_free((cuda_ctx *)ctx, ptr); }
+
+gan_status cuda_to_host(void *ctx, float *dst_host, const float *src, size_t n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  cudaError_t e = cudaSuccess;
+  if (n > 0)
+    e = cudaMemcpyAsync(dst_host, src, n * sizeof(float), cudaMemcpyDeviceToHost,
+                        c->stream);
+  cudaError_t es = cudaStreamSynchronize(c->stream);
+  gan_status s = cuda_take_status(c); /* an earlier failure is the cause */
+  if (s != GAN_OK) {
+    (void)cudaGetLastError();
+    return s;
+  }
+  if (e != cudaSuccess) return cuda_status(e, "cudaMemcpyAsync (device to host)");
+  if (es != cudaSuccess) return cuda_status(es, "cudaStreamSynchronize");
+  return GAN_OK;
+}
+
+gan_status cuda_from_host(void *ctx, float *dst, const float *src_host, size_t n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (n == 0) return GAN_OK;
+  cudaError_t e = cudaMemcpyAsync(dst, src_host, n * sizeof(float),
+                                  cudaMemcpyHostToDevice, c->stream);
+  if (e != cudaSuccess) return cuda_status(e, "cudaMemcpyAsync (host to device)");
+  return GAN_OK;
+}
+
+void cuda_copy(void *ctx, float *dst, const float *src, size_t n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (n == 0 || dst == src) return;
+  cuda_ok(c, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                             c->stream),
+          "cudaMemcpyAsync (device to device)");
+}
+
+gan_status cuda_synchronize(void *ctx) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  cudaError_t e = cudaStreamSynchronize(c->stream);
+  gan_status s = cuda_take_status(c);
+  if (s != GAN_OK) {
+    (void)cudaGetLastError();
+    return s;
+  }
+  if (e != cudaSuccess) return cuda_status(e, "cudaStreamSynchronize");
+  return GAN_OK;
+}
