@@ -15,7 +15,7 @@
 **     goes on) instead of as one chunk; "gan -" still runs stdin as a script;
 **   - Ctrl-C at the prompt drops the line being typed instead of killing
 **     the session (and its trained models); readline history is written to
-**     ~/.gan_history line by line, so os.exit() loses none of it;
+**     ~/.gan_history after every line, so os.exit() loses none of it;
 **   - -h/--help and --version; no -E, LUA_INIT is not read; the banner
 **     is printed only when stdin is a terminal.
 ** Failures return status codes up to main(), which is the only exit.
@@ -37,9 +37,6 @@
 #include "backend.h" /* gan_backends_describe */
 #include "lgan.h"
 
-#define PROMPT  "gan> "
-#define PROMPT2 "  >> "
-
 /* Messages start with the program's name, not argv[0], so that scripts and
 ** tests see the same "gan: ..." however the binary was invoked. */
 static const char *progname = "gan";
@@ -59,8 +56,7 @@ static volatile sig_atomic_t prompt_sigint; /* Ctrl-C while at the prompt */
 ** (wanted while Lua runs) or fails with EINTR (wanted at the prompt, so
 ** that the read returns and the line can be dropped). */
 static void setsignal(int sig, void (*handler)(int), int restart) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
+  struct sigaction sa = {0};
   sa.sa_handler = handler;
   sa.sa_flags = restart ? SA_RESTART : 0;
   sigemptyset(&sa.sa_mask);
@@ -120,12 +116,6 @@ static int l_defer_interrupts(lua_State *L) {
   lua_pushboolean(L, was);
   return 1;
 }
-
-static const luaL_Reg signal_funcs[] = {
-  {"interrupted", l_interrupted},
-  {"defer_interrupts", l_defer_interrupts},
-  {NULL, NULL}
-};
 
 /* --- messages and calls ------------------------------------------------- */
 
@@ -374,24 +364,20 @@ static void init_readline(void) {
     histfile[0] = '\0'; /* no history file, history in memory only */
   else
     read_history(histfile); /* a missing file is not an error here */
+  stifle_history(1000);
 }
 
-/* Adds a line to the history and to the file at once; errors are ignored
-** (a read-only home must not break the REPL). */
+/* Adds a line to the history and rewrites the file at once (at most 1000
+** lines: cheap), so that no way of leaving loses it.  Errors are ignored: a
+** read-only home must not break the REPL. */
 static void saveline(const char *line) {
   if (line[0] == '\0') return;
   add_history(line);
-  if (histfile[0] != '\0' && append_history(1, histfile) != 0)
-    write_history(histfile); /* first use: append needs the file to exist */
-}
-
-static void close_readline(void) {
-  if (histfile[0] != '\0') history_truncate_file(histfile, 1000);
+  if (histfile[0] != '\0') write_history(histfile);
 }
 #else
-#define init_readline()  ((void)0)
-#define saveline(line)   ((void)(line))
-#define close_readline() ((void)0)
+#define init_readline() ((void)0)
+#define saveline(line)  ((void)(line))
 #endif
 
 /* Returns a malloc'd line without its newline, or NULL at end of input or
@@ -428,7 +414,7 @@ static int interactive; /* stdin is a terminal: prompts, history */
 
 /* Pushes the next line; 0 at end of input or when it was dropped. */
 static int pushline(lua_State *L, int firstline) {
-  const char *prmt = interactive ? (firstline ? PROMPT : PROMPT2) : NULL;
+  const char *prmt = interactive ? (firstline ? "gan> " : "  >> ") : NULL;
   char *b = read_line(prmt);
   if (b == NULL) return 0;
   lua_pushstring(L, b);
@@ -519,10 +505,7 @@ static void doREPL(lua_State *L) {
     else report(L, status);
   }
   lua_settop(L, 0);
-  if (interactive) {
-    close_readline();
-    fputc('\n', stdout);
-  }
+  if (interactive) fputc('\n', stdout);
   fflush(stdout);
   progname = oldprogname;
 }
@@ -548,7 +531,10 @@ static int pmain(lua_State *L) {
   if (args & has_v) print_version();
   luaL_openlibs(L);
   luaL_requiref(L, "gan", luaopen_gan, 1); /* global 'gan', and require */
-  luaL_setfuncs(L, signal_funcs, 0);
+  lua_pushcfunction(L, l_interrupted);
+  lua_setfield(L, -2, "interrupted");
+  lua_pushcfunction(L, l_defer_interrupts);
+  lua_setfield(L, -2, "defer_interrupts");
   lua_pop(L, 1);
   createargtable(L, argv, argc, script);
   lua_gc(L, LUA_GCGEN, 0, 0); /* generational GC, as lua.c */

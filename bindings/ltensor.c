@@ -191,6 +191,7 @@ static void table_shape(lua_State *L, int idx, int depth, int *ndim,
 
 static size_t table_fill(lua_State *L, int idx, int depth, int ndim,
                          const int64_t *shape, float *out, size_t pos) {
+  if (depth >= GAN_MAX_DIMS) return pos; /* table_shape stopped deeper ones */
   if (luaL_len(L, idx) != shape[depth])
     luaL_error(L, "tensor: ragged table (a row at level %d has %d elements, "
                "expected %d)", depth + 1, (int)luaL_len(L, idx), (int)shape[depth]);
@@ -286,6 +287,7 @@ static const float *host_data(lua_State *L, gan_tensor *t) {
 
 static size_t push_rows(lua_State *L, const gan_tensor *t, const float *d,
                         int depth, size_t pos) {
+  if (depth >= GAN_MAX_DIMS) return pos;
   lua_createtable(L, (int)t->shape[depth], 0);
   for (int64_t i = 0; i < t->shape[depth]; i++) {
     if (depth + 1 < t->ndim)

@@ -291,7 +291,7 @@ gan_status gan_batchnorm_forward(gan_tensor *y, gan_tensor *mean,
                                  const gan_tensor *gamma, const gan_tensor *beta,
                                  float momentum, float eps, int training) {
   const char *op = "batchnorm";
-  int B, C, S;
+  int B = 0, C = 0, S = 0;
   TRY(live(op, "input", x, NULL));
   TRY(live(op, "output", y, x));
   TRY(same_numel(op, "output", y, "input", x));
@@ -314,7 +314,7 @@ gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
                                   const gan_tensor *mean, const gan_tensor *rstd,
                                   int training) {
   const char *op = "batchnorm backward";
-  int B, C, S;
+  int B = 0, C = 0, S = 0;
   TRY(live(op, "input", x, NULL));
   TRY(live(op, "gradient", dy, x));
   TRY(same_numel(op, "gradient", dy, "input", x));

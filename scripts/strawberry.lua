@@ -56,7 +56,11 @@ local pixels = S * S * 3
 ---------------------------------------------------------------------------
 -- Data: every image, resized to S x S, in [0, 1] (the seed's scaling)
 ---------------------------------------------------------------------------
-local data = gan.images.load(opts.data, {size = S})     -- (N, 3, S, S) on dev
+local ok, data = pcall(gan.images.load, opts.data, {size = S})  -- (N, 3, S, S) on dev
+if not ok then
+  io.stderr:write("strawberry.lua: ", data:gsub("^[^:]*:%d+: ", ""), "\n")
+  os.exit(1)
+end
 local loader = gan.data.loader(data, B)
 B = loader.batch                                        -- at most N
 io.stderr:write(("data: %d images of %dx%d from %s, %d batches of %d per epoch, on %s\n")

@@ -27,7 +27,8 @@ function images.load(dir, opts)
     error(("bad option 'size' to 'load' (integer in 1..8192 expected, got %s)"):format(
       tostring(size)), 2)
   end
-  local x, skipped = gan.C.load_images(dir, size, parse_range(opts.range, "load"))
+  local ok, x, skipped = pcall(gan.C.load_images, dir, size, parse_range(opts.range, "load"))
+  if not ok then error(x:gsub("^[^:]*:%d+: ", ""), 2) end  -- the message, at the caller
   local device = opts.device or gan.device()
   if device ~= "cpu" then x = x:to(device) end
   return x, skipped

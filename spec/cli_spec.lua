@@ -1,0 +1,133 @@
+-- The gan program run as a subprocess: options, scripts, exit codes, the
+-- REPL through a pipe, and a short run of scripts/strawberry.lua.
+local util = require "support.util"
+local run = util.run
+
+describe("the gan program", function()
+  it("prints its version and the backends", function()
+    local code, out = run({"--version"})
+    assert.equal(0, code)
+    assert.truthy(out:find("^gan %d+%.%d+%.%d+ %(Lua 5%.4"), out)
+    assert.truthy(out:find("backends: cpu"), out)
+  end)
+
+  it("runs -e code with gan preloaded", function()
+    local code, out = run({"-e", "print(gan.zeros(2, 3):numel(), require('gan') == gan)"})
+    assert.equal(0, code)
+    assert.equal("6\ttrue\n", out)
+  end)
+
+  it("passes script arguments as arg and ...", function()
+    local dir = util.tmpdir()
+    util.write(dir .. "/s.lua", "print(arg[0]:match('s.lua'), arg[1], arg[2], select('#', ...), ...)")
+    local code, out = run({dir .. "/s.lua", "a", "b c"})
+    util.rmdir(dir)
+    assert.equal(0, code)
+    assert.equal("s.lua\ta\tb c\t2\ta\tb c\n", out)
+  end)
+
+  it("exits 1 with a traceback when a script fails", function()
+    local dir = util.tmpdir()
+    util.write(dir .. "/bad.lua", "local function f() error('kaput') end\nf()\n")
+    local code, _, err = run({dir .. "/bad.lua"})
+    assert.equal(1, code)
+    assert.truthy(err:find("kaput"), err)
+    assert.truthy(err:find("stack traceback"), err)
+    code, _, err = run({dir .. "/missing.lua"})
+    assert.equal(1, code)
+    assert.truthy(err:find("missing.lua", 1, true), err)
+    util.rmdir(dir)
+  end)
+
+  it("passes os.exit codes through and rejects unknown options", function()
+    assert.equal(3, (run({"-e", "os.exit(3)"})))
+    local code, _, err = run({"--frobnicate"})
+    assert.equal(1, code)
+    assert.truthy(err:find("frobnicate"), err)
+  end)
+
+  it("is a REPL on a pipe: prints expressions, survives errors, continues lines", function()
+    local code, out, err = run({}, table.concat({
+      "x = gan.randn(2,3)", "print(x)", 'error("boom")', 'print("still alive")',
+      "1 + 1", "for i = 1, 2 do", "  print('i', i)", "end", "nosuch.call()", "print('end')"}, "\n") .. "\n")
+    assert.equal(0, code)
+    assert.truthy(out:find("tensor 2x3 (cpu)", 1, true), out)
+    assert.truthy(err:find("boom"), err)
+    assert.truthy(out:find("still alive\n2\ni\t1\ni\t2\nend\n", 1, true), out)
+    assert.truthy(err:find("nosuch"), err)
+  end)
+
+  it("-i runs a script then the REPL with its globals", function()
+    local dir = util.tmpdir()
+    util.write(dir .. "/g.lua", "answer = 41\n")
+    local code, out = run({"-i", dir .. "/g.lua"}, "answer + 1\n")
+    util.rmdir(dir)
+    assert.equal(0, code)
+    assert.equal("42\n", out)
+  end)
+end)
+
+describe("scripts/strawberry.lua", function()
+  local script = util.root .. "/scripts/strawberry.lua"
+  local data = util.root .. "/../shared/data/strawberries"
+
+  it("trains 2 epochs at size 16 and writes its samples and loss.csv", function()
+    local out = util.tmpdir()
+    local code, _, err = run({script, "--data", data, "--size", "16", "--epochs", "2",
+                              "--sample-every", "1", "--out", out, "--device", util.device})
+    assert.equal(0, code, err)
+    for _, e in ipairs{"0000", "0001", "0002"} do
+      local png = util.read(out .. "/samples/epoch_" .. e .. ".png")
+      assert.truthy(png and png:sub(2, 4) == "PNG", "epoch " .. e)
+      local w, h = string.unpack(">I4 I4", png, 17)
+      assert.same({5 * 16 + 4 * 2, 2 * 16 + 2}, {w, h})   -- 10 samples: 5 x 2
+    end
+    local csv = util.read(out .. "/loss.csv")
+    local lines = {}
+    for l in csv:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal("epoch,step,d_loss,g_loss,d_real,d_fake", lines[1])
+    assert.equal(3, #lines)
+    assert.truthy(lines[3]:find("^2,8,"), lines[3])               -- 402 // 100 = 4 steps
+    assert.falsy(csv:find("nan"))
+    assert.truthy(err:find("epoch 2/2 |##########| 4/4", 1, true), err)
+    util.rmdir(out)
+  end)
+
+  it("rejects bad options with one line naming them", function()
+    local cases = {
+      {{"--epochs", "-3"}, "--epochs must be at least 1, not '-3'"},
+      {{"--size", "abc"}, "--size needs an integer, not 'abc'"},
+      {{"--batch", "0"}, "--batch must be at least 1"},
+      {{"--frob"}, "unknown option '--frob'"},
+      {{"--device", "tpu"}, "--device must be one of cpu, cuda, auto"},
+      {{"--epochs"}, "--epochs needs a value"},
+    }
+    for _, c in ipairs(cases) do
+      local args = {script}
+      for _, a in ipairs(c[1]) do args[#args + 1] = a end
+      local code, _, err = run(args)
+      assert.equal(2, code, err)
+      assert.truthy(err:find(c[2], 1, true), err)
+      local _, nl = err:gsub("\n", "")
+      assert.equal(1, nl, err)
+    end
+  end)
+
+  it("lists its options with --help", function()
+    local code, out = run({script, "--help"})
+    assert.equal(0, code)
+    for _, o in ipairs{"--data", "--size", "--epochs", "--batch", "--latent", "--lr", "--beta1",
+                       "--sample-every", "--samples", "--out", "--seed", "--device"} do
+      assert.truthy(out:find(o, 1, true), o)
+    end
+    assert.truthy(out:find("default: 500", 1, true))
+  end)
+
+  it("says where to put images when the data folder is missing", function()
+    local out = util.tmpdir()
+    local code, _, err = run({script, "--data", out .. "/none", "--out", out})
+    util.rmdir(out)
+    assert.equal(1, code)
+    assert.truthy(err:find("none", 1, true), err)
+  end)
+end)

@@ -1,0 +1,149 @@
+-- gan.nn modules, losses and Adam through the Lua API.
+local gan = require "gan"
+local nn = gan.nn
+local util = require "support.util"
+
+describe("gan.nn", function()
+  before_each(function()
+    gan.device(util.device)
+    gan.seed(7)
+  end)
+
+  it("Linear computes x W^T + b", function()
+    local l = nn.Linear(2, 3)
+    l.weight:copy(gan.tensor{{1, 0}, {0, 1}, {1, 1}})
+    l.bias:copy(gan.tensor{0.5, -0.5, 0})
+    local y = l:forward(gan.tensor{{1, 2}})
+    assert.same({{1.5, 1.5, 3}}, y:totable())
+  end)
+
+  it("Linear accumulates parameter gradients until zero_grad", function()
+    local l = nn.Linear(3, 2)
+    local x, g = gan.randn(4, 3), gan.randn(4, 2)
+    l:zero_grad()
+    l:forward(x)
+    l:backward(x, g)
+    local once = l.grad_weight:clone()
+    l:backward(x, g)
+    local twice = l.grad_weight:clone():add(once, -1)   -- twice - once == once
+    assert.is_true(gan.max_abs_diff(twice, once) < 1e-5)
+    l:zero_grad()
+    assert.equal(0, l.grad_weight:sum())
+  end)
+
+  it("backward_input leaves parameter gradients alone", function()
+    local m = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.BatchNorm(4), nn.Linear(4, 1))
+    local x, g = gan.randn(5, 3), gan.randn(5, 1)
+    m:zero_grad()
+    m:forward(x)
+    local gi = m:backward_input(x, g)
+    assert.same({5, 3}, gi:shape())
+    for _, p in ipairs(m:parameters()) do assert.equal(0, p.grad:sum()) end
+    local gi2 = m:backward(x, g):clone()
+    assert.is_true(gan.max_abs_diff(gi, gi2) < 1e-6)
+    local nonzero = 0
+    for _, p in ipairs(m:parameters()) do if p.grad:sum() ~= 0 then nonzero = nonzero + 1 end end
+    assert.is_true(nonzero > 0)
+  end)
+
+  it("Dropout drops in training and is the identity in evaluation", function()
+    local d = nn.Dropout(0.5)
+    local x = gan.ones(1000)
+    local y = d:forward(x)
+    local lo, hi = y:minmax()
+    assert.equal(0, lo)
+    assert.equal(2, hi)
+    assert.is_true(math.abs(y:mean() - 1) < 0.15)
+    d:evaluate()
+    assert.is_true(gan.equal(d:forward(x), x))
+  end)
+
+  it("BatchNorm uses batch statistics in training and running ones in evaluation", function()
+    local bn = nn.BatchNorm(2, {momentum = 0.8})
+    local x = gan.tensor{{1, 10}, {3, 30}}
+    local y = bn:forward(x):totable()
+    assert.is_true(math.abs(y[1][1] + y[2][1]) < 1e-5)          -- mean 0
+    assert.is_true(math.abs(y[1][1] + 0.9995) < 1e-3)           -- -1/sqrt(1+1e-3)
+    -- running = 0.8 * running + 0.2 * batch
+    assert.is_true(math.abs(bn.running_mean:totable()[1] - 0.4) < 1e-6)
+    assert.is_true(math.abs(bn.running_var:totable()[2] - (0.8 + 0.2 * 100)) < 1e-4)
+    bn:evaluate()
+    local e = bn:forward(gan.tensor{{0.4, 4}}):totable()
+    assert.is_true(math.abs(e[1][1]) < 1e-6)
+  end)
+
+  it("BCE matches its closed form and BCEWithLogits agrees", function()
+    local p, t = gan.tensor{{0.9}, {0.2}}, gan.tensor{{1}, {0}}
+    local expected = -(math.log(0.9) + math.log(0.8)) / 2
+    assert.is_true(math.abs(nn.BCE():forward(p, t) - expected) < 1e-6)
+    local z = gan.tensor{{math.log(0.9 / 0.1)}, {math.log(0.2 / 0.8)}}
+    assert.is_true(math.abs(nn.BCEWithLogits():forward(z, t) - expected) < 1e-5)
+  end)
+
+  it("Adam moves parameters against the gradient", function()
+    local l = nn.Linear(1, 1)
+    l.weight:fill(1)
+    local opt = gan.optim.Adam(l:parameters(), {lr = 0.1})
+    l.grad_weight:fill(2)
+    opt:step()
+    assert.is_true(math.abs(l.weight:item() - 0.9) < 1e-5)   -- first step moves by lr
+    assert.equal(1, opt.t)
+  end)
+
+  it("learns XOR to a loss under 0.05 (examples/xor.lua)", function()
+    local chunk = assert(loadfile(util.root .. "/examples/xor.lua"))
+    _G.arg = {[0] = "examples/xor.lua", "1500"}
+    local print0 = _G.print
+    _G.print = function() end
+    local ok, loss = pcall(chunk, "1500")
+    _G.print = print0
+    assert.is_true(ok, loss)
+    assert.is_true(loss < 0.05, "loss " .. tostring(loss))
+  end)
+
+  describe("errors", function()
+    it("name the argument of a bad forward", function()
+      assert.has_error(function() nn.Linear(2, 3):forward(nil) end,
+        "bad argument #1 to 'forward' (tensor expected, got nil)")
+    end)
+    it("name the shapes of a mismatch", function()
+      assert.error_matches(function() nn.Linear(2, 3):forward(gan.zeros(4, 5)) end,
+        "input is 4x5 but weight is 3x2")
+    end)
+    it("refuse backward before forward", function()
+      assert.error_matches(function() nn.Linear(2, 3):backward(gan.zeros(1, 2), gan.zeros(1, 3)) end,
+        "backward before forward")
+      assert.error_matches(function() nn.BCE():backward() end, "backward before forward")
+    end)
+    it("name the failing child of a Sequential", function()
+      local m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(2, 1))
+      local ok, err = pcall(m.forward, m, gan.zeros(2, 4))
+      assert.is_false(ok)
+      assert.truthy(err:find("^in module 3 %(Linear%) of Sequential: .*input is 2x3 but weight is 1x2"), err)
+    end)
+    it("check constructor arguments and options", function()
+      assert.error_matches(function() nn.Linear(0, 3) end, "positive integer")
+      assert.error_matches(function() nn.Dropout(1.5) end, "p in %[0, 1%)")
+      assert.error_matches(function() gan.optim.Adam(nn.Linear(1, 1):parameters(), {lr = -1}) end,
+        "option 'lr'")
+      assert.error_matches(function() nn.Sequential(nn.ReLU(), 5) end, "module 2 is a number")
+    end)
+  end)
+
+  it("allocates no tensor in a repeated training step", function()
+    local m = nn.Sequential(nn.Linear(8, 16), nn.LeakyReLU(0.2), nn.BatchNorm(16), nn.Dropout(0.5),
+                            nn.Linear(16, 1), nn.Sigmoid())
+    local opt = gan.optim.Adam(m:parameters())
+    local x, y, bce = gan.randn(10, 8), gan.ones(10, 1), nn.BCE()
+    local function step()
+      m:zero_grad()
+      bce:forward(m:forward(x), y)
+      m:backward(x, bce:backward(), false)
+      opt:step()
+    end
+    step()
+    local before = gan.memory().allocs
+    for _ = 1, 5 do step() end
+    assert.equal(before, gan.memory().allocs)
+  end)
+end)
