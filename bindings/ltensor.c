@@ -17,7 +17,13 @@
 
 #include "lgan_int.h"
 
-int lgan_fail(lua_State *L) { return luaL_error(L, "%s", gan_errmsg()); }
+/* The core's message goes up as it is, without a "file:line:" of the Lua
+** caller: that caller is usually library code (gan/nn.lua), and the
+** traceback shows the user's line anyway. */
+int lgan_fail(lua_State *L) {
+  lua_pushstring(L, gan_errmsg());
+  return lua_error(L);
+}
 
 gan_tensor *lgan_opttensor(lua_State *L, int idx) {
   if (lua_isnoneornil(L, idx)) return NULL;

@@ -264,13 +264,15 @@ static double act_objective(void *p) {
 
 static const char *act_names[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
 
-static double act_ref(gan_act act, double alpha, double x) {
+/* the activation at x in double, and its derivative in *d */
+static double act_ref(gan_act act, double alpha, double x, double *d) {
+  double s = 1.0 / (1.0 + exp(-x)), t = tanh(x);
   switch (act) {
-  case GAN_ACT_RELU: return x > 0 ? x : 0;
-  case GAN_ACT_LEAKY_RELU: return x > 0 ? x : alpha * x;
-  case GAN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
-  case GAN_ACT_TANH: return tanh(x);
-  default: return x;
+  case GAN_ACT_RELU: return *d = x > 0, x > 0 ? x : 0;
+  case GAN_ACT_LEAKY_RELU: return *d = x > 0 ? 1 : alpha, x > 0 ? x : alpha * x;
+  case GAN_ACT_SIGMOID: return *d = s * (1 - s), s;
+  case GAN_ACT_TANH: return *d = 1 - t * t, t;
+  default: return *d = 1, x;
   }
 }
 
@@ -285,27 +287,43 @@ static void test_activations(void) {
     OK(gan_act_forward((gan_act)a, alpha, &y, &x));
     OK(gan_act_backward((gan_act)a, alpha, &dx, &w, &x, &y));
     act_case c = {(gan_act)a, alpha, &y, &x, &w};
-    char what[64];
+    char what[128];
     snprintf(what, sizeof what, "%s dx", act_names[a]);
     gradcheck(what, x.data, x.numel, dx.data, h, act_objective, &c);
     RELEASE(&x, &y, &dx, &w);
 
-    /* values on a tensor long enough for the OpenMP loops, with extremes
-    ** that would overflow a naive exp */
+    /* values and derivatives on a tensor long enough for the OpenMP loops,
+    ** with extremes that would overflow a naive exp */
     enum { N = 40000 };
-    gan_tensor big = UNIFORM(-6, 6, N), out = ZEROS(N);
+    gan_tensor big = UNIFORM(-6, 6, N), out = ZEROS(N), dy = UNIFORM(-1, 1, N),
+               dxo = ZEROS(N);
     big.data[0] = 100.0f, big.data[1] = -100.0f, big.data[2] = 1e4f, big.data[3] = -1e4f;
     OK(gan_act_forward((gan_act)a, alpha, &out, &big));
-    double worst = 0.0;
-    int at = 0;
+    OK(gan_act_backward((gan_act)a, alpha, &dxo, &dy, &big, &out));
+    double worst = 0.0, worstd = 0.0, d;
+    int at = 0, atd = 0;
     for (int i = 0; i < N; i++) {
-      double ref = act_ref((gan_act)a, alpha, big.data[i]);
+      double ref = act_ref((gan_act)a, alpha, big.data[i], &d);
       double err = fabs(out.data[i] - ref) / fmax(1.0, fabs(ref));
+      double errd = fabs(dxo.data[i] - dy.data[i] * d);
       if (!(err <= worst)) worst = err, at = i; /* catches NaN too */
+      if (!(errd <= worstd)) worstd = errd, atd = i;
     }
+    double ref = act_ref((gan_act)a, alpha, big.data[at], &d);
     CHECK(worst < 1e-6, "%s forward: x[%d] = %g gives %g, expected %g",
-          act_names[a], at, big.data[at], out.data[at],
-          act_ref((gan_act)a, alpha, big.data[at]));
+          act_names[a], at, big.data[at], out.data[at], ref);
+    act_ref((gan_act)a, alpha, big.data[atd], &d);
+    CHECK(worstd < 1e-6, "%s backward: x[%d] = %g, dy %g gives dx %g, expected %g",
+          act_names[a], atd, big.data[atd], dy.data[atd], dxo.data[atd],
+          dy.data[atd] * d);
+    /* in place (dx = dy, y = x) is a path of its own in the kernels */
+    snprintf(what, sizeof what, "%s in-place backward", act_names[a]);
+    OK(gan_act_backward((gan_act)a, alpha, &dy, &dy, &big, &out));
+    check_multiple(what, &dy, 1, &dxo);
+    snprintf(what, sizeof what, "%s in-place forward", act_names[a]);
+    OK(gan_act_forward((gan_act)a, alpha, &big, &big));
+    check_multiple(what, &big, 1, &out);
+    RELEASE(&dy, &dxo);
     RELEASE(&big, &out);
   }
 }
@@ -396,23 +414,50 @@ static void bn_gradients(const char *name, int ndim, const int64_t *shape,
   bn_objective(&c);
   OK(gan_batchnorm_backward(&dx, &dgamma, &dbeta, &w, &x, &gamma, &mean, &rstd,
                             training));
-  char what[64];
+  char what[128];
   snprintf(what, sizeof what, "%s dx", name);
   gradcheck(what, x.data, x.numel, dx.data, 1e-2f, bn_objective, &c);
   snprintf(what, sizeof what, "%s dgamma", name);
   gradcheck(what, gamma.data, C, dgamma.data, 1e-2f, bn_objective, &c);
   snprintf(what, sizeof what, "%s dbeta", name);
   gradcheck(what, beta.data, C, dbeta.data, 1e-2f, bn_objective, &c);
+
+  /* a second backward doubles dgamma and dbeta and rewrites dx; then one
+  ** with dgamma alone adds to it and leaves dbeta */
+  gan_tensor dx1 = zeros(ndim, shape), dg1 = ZEROS(C), db1 = ZEROS(C);
+  OK(gan_copy(&dx1, &dx));
+  OK(gan_copy(&dg1, &dgamma));
+  OK(gan_copy(&db1, &dbeta));
+  bn_objective(&c); /* mean and rstd of the unperturbed x */
+  OK(gan_batchnorm_backward(&dx, &dgamma, &dbeta, &w, &x, &gamma, &mean, &rstd,
+                            training));
+  snprintf(what, sizeof what, "%s dgamma after 2 backwards", name);
+  check_multiple(what, &dgamma, 2, &dg1);
+  snprintf(what, sizeof what, "%s dbeta after 2 backwards", name);
+  check_multiple(what, &dbeta, 2, &db1);
+  snprintf(what, sizeof what, "%s dx after 2 backwards", name);
+  check_multiple(what, &dx, 1, &dx1);
+  OK(gan_copy(&db1, &dbeta));
+  OK(gan_batchnorm_backward(NULL, &dgamma, NULL, &w, &x, &gamma, &mean, &rstd,
+                            training));
+  snprintf(what, sizeof what, "%s dgamma after a dgamma-only backward", name);
+  check_multiple(what, &dgamma, 3, &dg1);
+  snprintf(what, sizeof what, "%s dbeta after a backward that skipped it", name);
+  check_multiple(what, &dbeta, 1, &db1);
+  RELEASE(&dx1, &dg1, &db1);
   RELEASE(&x, &y, &dx, &w, &gamma, &beta, &mean, &rstd, &rm, &rv, &dgamma, &dbeta);
 }
 
 /* Forward values against statistics computed here in double. */
 static void bn_values(void) {
-  enum { B = 64, C = 3, S = 2 };
-  /* channel scales near sqrt(eps), so that var/(var+eps) is far from 1 and
-  ** a misplaced eps shows */
+  enum { B = 10, C = 3, S = 2 };
+  /* Channel scales near sqrt(eps), so that var/(var+eps) is far from 1 and a
+  ** misplaced eps shows; a running variance of the same order, a momentum
+  ** far from 1 and only 20 values per channel, so that an unbiased variance
+  ** (x 20/19) would show in the running average. */
+  const float momentum = 0.6f;
   gan_tensor x = UNIFORM(-1, 1, B, C, S), y = ZEROS(B, C, S), mean = ZEROS(C),
-             rstd = ZEROS(C), rm = UNIFORM(-1, 1, C), rv = UNIFORM(0.5f, 2, C),
+             rstd = ZEROS(C), rm = UNIFORM(-1, 1, C), rv = UNIFORM(5e-4f, 2e-3f, C),
              gamma = ZEROS(C), beta = ZEROS(C);
   OK(gan_fill(&gamma, 1.0f));
   for (int i = 0; i < B * C * S; i++) {
@@ -423,7 +468,7 @@ static void bn_values(void) {
   memcpy(rm0, rm.data, sizeof rm0);
   memcpy(rv0, rv.data, sizeof rv0);
   OK(gan_batchnorm_forward(&y, &mean, &rstd, &rm, &rv, &x, &gamma, &beta,
-                           BN_MOMENTUM, BN_EPS, 1));
+                           momentum, BN_EPS, 1));
   for (int c = 0; c < C; c++) {
     double mu = 0, var = 0, ymu = 0, yvar = 0;
     for (int b = 0; b < B; b++)
@@ -442,8 +487,8 @@ static void bn_values(void) {
           c, mean.data[c], mu);
     CHECK(close_to(rstd.data[c], 1 / sqrt(var + BN_EPS), 1e-5), "batchnorm rstd[%d] "
           "= %g, expected %g", c, rstd.data[c], 1 / sqrt(var + BN_EPS));
-    double erm = BN_MOMENTUM * rm0[c] + (1 - BN_MOMENTUM) * mu;
-    double erv = BN_MOMENTUM * rv0[c] + (1 - BN_MOMENTUM) * var;
+    double erm = momentum * rm0[c] + (1 - momentum) * mu;
+    double erv = momentum * rv0[c] + (1 - momentum) * var;
     CHECK(close_to(rm.data[c], erm, 1e-5), "batchnorm running mean[%d] = %g, "
           "expected m*r + (1-m)*batch = %g", c, rm.data[c], erm);
     CHECK(close_to(rv.data[c], erv, 1e-5), "batchnorm running var[%d] = %g, "
@@ -457,7 +502,7 @@ static void bn_values(void) {
   OK(gan_rand(&gamma, &data_rng, 0.5f, 1.5f));
   OK(gan_rand(&beta, &data_rng, -1, 1));
   OK(gan_batchnorm_forward(&y, &mean, &rstd, &rm, &rv, &x, &gamma, &beta,
-                           BN_MOMENTUM, BN_EPS, 0));
+                           momentum, BN_EPS, 0));
   CHECK(memcmp(rm1, rm.data, sizeof rm1) == 0 && memcmp(rv1, rv.data, sizeof rv1) == 0,
         "batchnorm evaluation changed the running statistics");
   double worst = 0.0;
@@ -780,6 +825,16 @@ static void test_no_alloc(void) {
         "10 training steps allocated: allocs %llu -> %llu, bytes in use %llu -> %llu",
         (unsigned long long)before.allocs, (unsigned long long)after.allocs,
         (unsigned long long)before.bytes_in_use, (unsigned long long)after.bytes_in_use);
+  /* the counters do see an allocation, or the check above proves nothing */
+  gan_tensor probe = ZEROS(1000);
+  gan_mem_stats later;
+  cpu->iface.mem_stats(cpu->ctx, &later);
+  CHECK(later.allocs == after.allocs + 1 &&
+        later.bytes_in_use >= after.bytes_in_use + 4000, "allocating 4000 bytes: "
+        "allocs %llu -> %llu, bytes in use %llu -> %llu",
+        (unsigned long long)after.allocs, (unsigned long long)later.allocs,
+        (unsigned long long)after.bytes_in_use, (unsigned long long)later.bytes_in_use);
+  gan_tensor_release(&probe);
   CHECK(loss.data[0] < 0.5f * first, "10 Adam steps took the loss from %g to %g "
         "only", first, loss.data[0]);
   RELEASE(&inp, &wt, &bias, &z, &p, &t, &loss, &dp, &dz, &dinp, &dw, &db, &mw,

@@ -1,0 +1,135 @@
+-- bench/step.lua: times the seed's training step (scripts/strawberry.lua)
+-- on random data, for bench/cpu.sh.
+--
+--   gan bench/step.lua [--steps 20] [--warmup 3] [--size 128] [--batch 100]
+--
+-- The models, the D update and the G step are copied from
+-- scripts/strawberry.lua (keep them identical when that file changes); the
+-- only difference is the data: one random batch (B, 3, S, S) in [0, 1]
+-- instead of decoded photos, so that image loading is not timed here
+-- (bench/images.lua times it).  Prints machine-readable lines:
+--   step_ms <median>          median wall time of one step after warmup
+--   step_ms_min <min>         the fastest step
+--   steps <n>                 timed steps
+--   first_step_wall <epoch>   wall clock (date +%s.%N) at the end of step 1;
+--                             cpu.sh subtracts its own start time
+--   peak_rss_kb <kb>          VmHWM from /proc/self/status at the end
+local gan = require "gan"
+local nn = gan.nn
+
+local spec = {
+  {"steps", 20, "timed steps", min = 1},
+  {"warmup", 3, "untimed steps before them (step 1 is always untimed)", min = 0},
+  {"size", 128, "images are SIZE x SIZE", min = 4, max = 1024},
+  {"batch", 100, "images per batch", min = 1},
+  {"latent", 100, "size of the noise vector", min = 1},
+  {"seed", 1, "random seed", min = 0},
+}
+local opts = gan.cli.parse(spec, arg or {}, "bench/step.lua",
+  "Times the seed's training step (D real, D fake, G through frozen D).")
+
+gan.seed(opts.seed)
+gan.device("cpu")
+local S, Z, B = opts.size, opts.latent, opts.batch
+local pixels = S * S * 3
+
+-- The models, as in scripts/strawberry.lua
+local function block(n_in, n_out)            -- Dense + LeakyReLU(0.2) + BatchNorm(0.8)
+  return nn.Linear(n_in, n_out), nn.LeakyReLU(0.2), nn.BatchNorm(n_out, {momentum = 0.8})
+end
+
+local G = nn.Sequential(                     -- z: (B, Z)
+  block(Z, 256),                             -- (B, 256)
+  block(256, 512),                           -- (B, 512)
+  block(512, 1024),                          -- (B, 1024)
+  nn.Linear(1024, pixels), nn.Sigmoid())     -- (B, S*S*3) in [0, 1]
+
+local D = nn.Sequential(                     -- x: (B, S*S*3)
+  nn.Linear(pixels, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.5),  -- (B, 1024)
+  nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.5),     -- (B, 512)
+  nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.5),      -- (B, 256)
+  nn.Linear(256, 1), nn.Sigmoid())                              -- (B, 1): P(real)
+
+local bce = nn.BCE()
+local g_opt = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5})
+local d_opt = gan.optim.Adam(D:parameters(), {lr = 2e-4, beta1 = 0.5})
+
+local real_label = gan.ones(B, 1)
+local fake_label = gan.zeros(B, 1)
+local z = gan.empty(B, Z)
+local real = gan.rand(B, 3, S, S)            -- the data: one random batch in [0, 1]
+
+-- The D update, the D step and the G step: as in scripts/strawberry.lua
+-- (with keras_predict = true and d_steps = 1, the seed's defaults).
+local function d_update(x, label)
+  D:zero_grad()
+  local p = D:forward(x)                     -- (B, 1)
+  local loss = bce:forward(p, label)
+  D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
+  d_opt:step()
+  return loss, p:mean()
+end
+
+local function d_step(x)
+  local loss_real, d_real = d_update(x, real_label)
+  z:normal()
+  G:evaluate()
+  local fake = G:forward(z)                  -- (B, S*S*3)
+  G:train()
+  local loss_fake, d_fake = d_update(fake, fake_label)
+  return 0.5 * (loss_real + loss_fake), d_real, d_fake
+end
+
+local function g_step()
+  G:zero_grad()
+  z:normal()
+  local fake = G:forward(z)
+  local p = D:forward(fake)                  -- D still in training mode, as in Keras
+  local loss = bce:forward(p, real_label)
+  G:backward(z, D:backward_input(fake, bce:backward()), false)
+  g_opt:step()
+  return loss
+end
+
+local function step(x)
+  local d_loss = d_step(x)
+  return d_loss, g_step()
+end
+
+local clock = gan.C.clock
+
+-- Step 1: its end is the "first training step" of the start-up time.
+step(real)
+local p = io.popen("date +%s.%N")
+if p then
+  print(("first_step_wall %s"):format(p:read("l") or "0"))
+  p:close()
+end
+io.stdout:flush()
+
+for _ = 1, opts.warmup do step(real) end
+
+local times = {}
+local d_loss, g_loss
+for i = 1, opts.steps do
+  local t0 = clock()
+  d_loss, g_loss = step(real)
+  times[i] = (clock() - t0) * 1e3
+end
+table.sort(times)
+local n = #times
+local median = n % 2 == 1 and times[(n + 1) // 2] or 0.5 * (times[n // 2] + times[n // 2 + 1])
+
+local function vm_hwm()
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
+end
+
+print(("steps %d"):format(n))
+print(("step_ms %.3f"):format(median))
+print(("step_ms_min %.3f"):format(times[1]))
+print(("losses %.4f %.4f"):format(d_loss, g_loss))
+print(("peak_rss_kb %d"):format(vm_hwm()))
