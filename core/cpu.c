@@ -7,6 +7,7 @@
 ** so a test can check that a training step allocates nothing.  The counters
 ** are atomics: tensors may be freed from any thread that runs Lua's GC.
 */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,11 @@ static void cpu_rand(void *ctx, float *x, size_t n, uint64_t key, float lo,
   (void)ctx;
   long long N = (long long)n;
 #pragma omp parallel for if (N > GAN_OMP_MIN / 8)
-  for (long long i = 0; i < N; i++)
-    x[i] = lo + (hi - lo) * gan_draw_uniform(key, (uint64_t)i);
+  for (long long i = 0; i < N; i++) {
+    /* rounding can reach hi when |lo| >> hi - lo: keep the range half-open */
+    float v = lo + (hi - lo) * gan_draw_uniform(key, (uint64_t)i);
+    x[i] = v < hi ? v : nextafterf(hi, lo);
+  }
 }
 
 static cpu_ctx the_ctx;

@@ -46,8 +46,9 @@ float gan_draw_uniform(uint64_t key, uint64_t i) {
   return u01(w[i & 3]);
 }
 
-/* Box-Muller on words (0,1) or (2,3) of block i/2; the cosine branch for
-** even i, the sine branch for odd i, so each block yields two normals.
+/* Box-Muller on words 0 and 1 of block i/2: the cosine branch for even i,
+** the sine branch for odd i, so one block yields two normals (words 2 and 3
+** are left unused, to keep the CPU and CUDA code identical and simple).
 ** u1 is shifted to (0,1] so that log never sees 0. */
 float gan_draw_normal(uint64_t key, uint64_t i) {
   uint32_t w[4];

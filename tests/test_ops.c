@@ -268,11 +268,21 @@ static const char *act_names[] = {"identity", "relu", "leaky_relu", "sigmoid", "
 static double act_ref(gan_act act, double alpha, double x, double *d) {
   double s = 1.0 / (1.0 + exp(-x)), t = tanh(x);
   switch (act) {
-  case GAN_ACT_RELU: return *d = x > 0, x > 0 ? x : 0;
-  case GAN_ACT_LEAKY_RELU: return *d = x > 0 ? 1 : alpha, x > 0 ? x : alpha * x;
-  case GAN_ACT_SIGMOID: return *d = s * (1 - s), s;
-  case GAN_ACT_TANH: return *d = 1 - t * t, t;
-  default: return *d = 1, x;
+  case GAN_ACT_RELU:
+    *d = x > 0 ? 1 : 0;
+    return x > 0 ? x : 0;
+  case GAN_ACT_LEAKY_RELU:
+    *d = x > 0 ? 1 : alpha;
+    return x > 0 ? x : alpha * x;
+  case GAN_ACT_SIGMOID:
+    *d = s * (1 - s);
+    return s;
+  case GAN_ACT_TANH:
+    *d = 1 - t * t;
+    return t;
+  default:
+    *d = 1;
+    return x;
   }
 }
 
