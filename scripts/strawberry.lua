@@ -70,8 +70,13 @@ io.stderr:write(("data: %d images of %dx%d from %s, %d batches of %d per epoch, 
 -- The models, as in the report
 ---------------------------------------------------------------------------
 local function block(n_in, n_out)            -- Dense + LeakyReLU(0.2) + BatchNorm(0.8)
-  return nn.Linear(n_in, n_out), nn.LeakyReLU(0.2), nn.BatchNorm(n_out, {momentum = 0.8})
+  return nn.Sequential(nn.Linear(n_in, n_out), nn.LeakyReLU(0.2),
+                       nn.BatchNorm(n_out, {momentum = 0.8}))
 end
+
+-- G, D, data and opts are globals on purpose: `gan -i scripts/strawberry.lua`
+-- ends in a REPL where they can be explored.
+_G.opts, _G.data = opts, data
 
 G = nn.Sequential(                           -- z: (B, Z)
   block(Z, 256),                             -- (B, 256)

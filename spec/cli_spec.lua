@@ -110,6 +110,20 @@ describe("scripts/strawberry.lua", function()
     util.rmdir(tmp)
   end)
 
+  it("builds the seed's models and ends in the REPL with -i", function()
+    local tmp, out = util.tmpdir(), util.tmpdir()
+    local data = dataset(tmp)
+    local code, stdout, err = run({"-i", script, "--data", data, "--size", "8", "--epochs", "1",
+                                   "--out", out, "--device", util.device},
+      "print(#G:parameters(), #D:parameters(), #G.modules, #D.modules, opts.size, data:size(2))\n")
+    util.rmdir(tmp)
+    util.rmdir(out)
+    assert.equal(0, code, err)
+    -- G: 3 blocks of Linear + LeakyReLU + BatchNorm (4 tensors each) + Linear + Sigmoid
+    -- D: 4 Linear (weight, bias) among 11 modules
+    assert.equal("14\t8\t5\t11\t8\t3\n", stdout)
+  end)
+
   it("rejects bad options with one line naming them", function()
     local cases = {
       {{"--epochs", "-3"}, "--epochs must be at least 1, not '-3'"},

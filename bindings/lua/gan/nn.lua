@@ -329,7 +329,7 @@ end
 function Sequential:__tostring()
   local lines = {"nn.Sequential {"}
   for i, m in ipairs(self.modules) do
-    lines[#lines + 1] = ("  (%d) %s"):format(i, tostring(m))
+    lines[#lines + 1] = ("  (%d) %s"):format(i, tostring(m):gsub("\n", "\n  "))
   end
   lines[#lines + 1] = "}"
   return table.concat(lines, "\n")
