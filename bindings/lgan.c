@@ -47,6 +47,8 @@ int luaopen_gan(lua_State *L) {
   lgan_open_tensor(L);
   lua_newtable(L);                       /* M.C: the raw ops */
   lgan_open_ops(L);
+  lgan_open_ckpt(L);
+  lgan_open_conv(L);
   lua_setfield(L, -2, "C");
   lua_pushstring(L, gan_backends_built());
   lua_setfield(L, -2, "backends");

@@ -41,5 +41,7 @@ gan_rng *lgan_rng(lua_State *L);
 
 void lgan_open_tensor(lua_State *L);  /* fills the module table at -1 */
 void lgan_open_ops(lua_State *L);     /* fills the table at -1 (gan.C) */
+void lgan_open_ckpt(lua_State *L);    /* lckpt.c: checkpoints, into gan.C */
+void lgan_open_conv(lua_State *L);    /* lconv.c: convolutions, metrics, into gan.C */
 
 #endif
