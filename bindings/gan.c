@@ -33,7 +33,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "tensor.h"  /* backend.h is not self-contained: gan_backend */
 #include "backend.h" /* gan_backends_describe */
 #include "lgan.h"
 
