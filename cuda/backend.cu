@@ -125,6 +125,7 @@ static void fill_iface(gan_backend_i *f) {
   f->bce_forward = cuda_bce_forward;
   f->bce_backward = cuda_bce_backward;
   f->adam_step = cuda_adam_step;
+  f->mem_stats = cuda_mem_stats;
 }
 
 /* Sets up the context; 0 with the failure's message on failure. */

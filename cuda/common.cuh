@@ -30,7 +30,6 @@
 
 extern "C" {
 #include "status.h"
-#include "tensor.h"   /* the gan_backend typedef, which backend.h uses */
 #include "backend.h"
 }
 
@@ -103,6 +102,7 @@ typedef struct cuda_ctx {
   char errmsg[1024];
 
   cuda_pool pool;
+  size_t tensor_bytes, tensor_peak; /* through the alloc slot, for mem_stats */
 
   double *scratch; /* REDUCE_MAX_BLOCKS partials + 1 result */
 
@@ -131,7 +131,9 @@ gan_status cuda_status(cudaError_t e, const char *what);
 
 /* --- pool (memory.cu) --------------------------------------------------- */
 void *cuda_pool_alloc(cuda_ctx *c, size_t bytes);
-void cuda_pool_free(cuda_ctx *c, void *ptr);
+/* Returns the block's (rounded) size, 0 for NULL or an unknown pointer
+** (recorded as the sticky failure). */
+size_t cuda_pool_free(cuda_ctx *c, void *ptr);
 /* Returns the cached (free) blocks to the driver; the caller has made sure
 ** that no queued work still uses them. */
 void cuda_pool_trim(cuda_ctx *c);
@@ -195,6 +197,7 @@ gan_status cuda_to_host(void *ctx, float *dst_host, const float *src, size_t n);
 gan_status cuda_from_host(void *ctx, float *dst, const float *src_host, size_t n);
 void cuda_copy(void *ctx, float *dst, const float *src, size_t n);
 gan_status cuda_synchronize(void *ctx);
+void cuda_mem_stats(void *ctx, gan_mem_stats *out);
 /* elementwise.cu */
 void cuda_fill(void *ctx, float *x, float value, size_t n);
 void cuda_axpby(void *ctx, float *y, float a, const float *x, float b, size_t n);

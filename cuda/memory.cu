@@ -125,20 +125,21 @@ void *cuda_pool_alloc(cuda_ctx *c, size_t bytes) {
   return b->ptr;
 }
 
-void cuda_pool_free(cuda_ctx *c, void *ptr) {
-  if (ptr == NULL) return;
+size_t cuda_pool_free(cuda_ctx *c, void *ptr) {
+  if (ptr == NULL) return 0;
   cuda_pool *p = &c->pool;
   pool_block **link = &p->used[hash_ptr(ptr)];
   while (*link != NULL && (*link)->ptr != ptr) link = &(*link)->next;
   pool_block *b = *link;
   if (b == NULL) {
     cuda_fail(c, GAN_EARG, "CUDA free of %p: not a block of the CUDA backend", ptr);
-    return;
+    return 0;
   }
   *link = b->next;
   p->in_use -= b->size;
   b->next = p->free_list[b->cls];
   p->free_list[b->cls] = b;
+  return b->size;
 }
 
 void cuda_pool_trim(cuda_ctx *c) {
@@ -176,11 +177,34 @@ void cuda_pool_release_all(cuda_ctx *c) {
 
 /* --- the memory slots --------------------------------------------------------- */
 
+/* The slots count what tensors hold apart from the backend's own buffers
+** (cuBLAS workspace, scratch, upload buffers), so that bytes_in_use returns
+** to where it was when the tensors are gone. */
 void *cuda_alloc(void *ctx, size_t bytes) {
-  return cuda_pool_alloc((cuda_ctx *)ctx, bytes);
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  void *p = cuda_pool_alloc(c, bytes);
+  if (p != NULL) {
+    size_t rounded = 0;
+    pool_class(bytes, &rounded);
+    c->tensor_bytes += rounded;
+    if (c->tensor_bytes > c->tensor_peak) c->tensor_peak = c->tensor_bytes;
+  }
+  return p;
 }
 
-void cuda_free(void *ctx, void *ptr) { cuda_pool_free((cuda_ctx *)ctx, ptr); }
+void cuda_free(void *ctx, void *ptr) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  c->tensor_bytes -= cuda_pool_free(c, ptr);
+}
+
+/* allocs: cudaMalloc calls so far, constant once training reaches its
+** steady state; bytes: held by tensors (rounded to the pool's classes). */
+void cuda_mem_stats(void *ctx, gan_mem_stats *out) {
+  const cuda_ctx *c = (const cuda_ctx *)ctx;
+  out->allocs = c->pool.n_malloc;
+  out->bytes_in_use = c->tensor_bytes;
+  out->peak_bytes = c->tensor_peak;
+}
 
 gan_status cuda_to_host(void *ctx, float *dst_host, const float *src, size_t n) {
   cuda_ctx *c = (cuda_ctx *)ctx;

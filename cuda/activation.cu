@@ -1,0 +1,87 @@
+/*
+** activation.cu -- act_forward and act_backward: identity, relu,
+** leaky_relu (alpha), sigmoid, tanh.
+**
+** One kernel per direction with the activation as an argument: the branch
+** is uniform across the grid, so it costs nothing next to the memory
+** traffic.  The derivatives follow backend.h: relu and leaky_relu use x
+** (slope of the x > 0 side, else 0 or alpha), sigmoid and tanh the forward
+** output y (y(1-y) and 1-y^2), so x may be NULL for those and y for the
+** others.
+*/
+#include "common.cuh"
+
+/* sigmoid without overflow: exp of a non-positive number only */
+static __device__ __forceinline__ float sigmoidf(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+
+__global__ void act_forward_kernel(int act, float alpha, float *y, const float *x,
+                                   size_t n) {
+  switch (act) {
+  case GAN_ACT_RELU:
+    GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    break;
+  case GAN_ACT_LEAKY_RELU:
+    GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
+    break;
+  case GAN_ACT_SIGMOID:
+    GRID_LOOP(i, n) y[i] = sigmoidf(x[i]);
+    break;
+  case GAN_ACT_TANH:
+    GRID_LOOP(i, n) y[i] = tanhf(x[i]);
+    break;
+  default: /* identity */
+    GRID_LOOP(i, n) y[i] = x[i];
+    break;
+  }
+}
+
+__global__ void act_backward_kernel(int act, float alpha, float *dx, const float *dy,
+                                    const float *x, const float *y, size_t n) {
+  switch (act) {
+  case GAN_ACT_RELU:
+    GRID_LOOP(i, n) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    break;
+  case GAN_ACT_LEAKY_RELU:
+    GRID_LOOP(i, n) dx[i] = x[i] > 0.0f ? dy[i] : alpha * dy[i];
+    break;
+  case GAN_ACT_SIGMOID:
+    GRID_LOOP(i, n) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+    break;
+  case GAN_ACT_TANH:
+    GRID_LOOP(i, n) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+    break;
+  default:
+    GRID_LOOP(i, n) dx[i] = dy[i];
+    break;
+  }
+}
+
+void cuda_act_forward(void *ctx, gan_act act, float alpha, float *y, const float *x,
+                      size_t n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (n == 0) return;
+  if (act == GAN_ACT_IDENTITY) { /* a copy, unless in place */
+    cuda_copy(ctx, y, x, n);
+    return;
+  }
+  act_forward_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>((int)act, alpha, y, x,
+                                                                 n);
+  launch_ok(c, "act_forward_kernel");
+}
+
+void cuda_act_backward(void *ctx, gan_act act, float alpha, float *dx, const float *dy,
+                       const float *x, const float *y, size_t n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (n == 0) return;
+  if (act == GAN_ACT_IDENTITY) {
+    cuda_copy(ctx, dx, dy, n);
+    return;
+  }
+  act_backward_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>((int)act, alpha, dx,
+                                                                  dy, x, y, n);
+  launch_ok(c, "act_backward_kernel");
+}

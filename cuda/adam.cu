@@ -1,0 +1,145 @@
+/*
+** adam.cu -- one Adam step over every tensor of an optimizer, in ONE
+** kernel launch (a multi-tensor apply, as in apex and PyTorch's foreach
+** optimizers).
+**
+** Math (Kingma and Ba 2015, Algorithm 1, plus a weight-decay term scaled by
+** lr and not by the adaptive denominator, as in AdamW; the same as the CPU
+** backend's core/adam.c):
+**   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
+**   mhat = m / (1 - b1^t);  vhat = v / (1 - b2^t)
+**   p -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * p)
+** The bias corrections c = 1/(1 - b^t) are computed in double on the host
+** and applied as products, m*c1 and v*c2, the CPU's arithmetic exactly.
+**
+** Launch: every tensor is cut into chunks of ADAM_CHUNK floats and each
+** block updates one chunk; a small device array of descriptors {p, g, m,
+** v, size, first chunk} tells a block, by binary search on its index,
+** which tensor it works on.  The descriptors of the last few groups stay
+** on the device (adam_entry, common.cuh) and a group is uploaded again only
+** when its pointers or sizes change, so a training loop that alternates
+** D's and G's optimizers uploads nothing in steady state.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.cuh"
+
+#define ADAM_CHUNK 16384 /* floats per block: 64 per thread */
+#define ADAM_THREADS 256
+
+__global__ void adam_kernel(const adam_desc *d, int count, float lr, float b1, float b2,
+                            float eps, float wd, float c1, float c2) {
+  __shared__ int ti;
+  if (threadIdx.x == 0) { /* the last tensor whose first chunk is <= ours */
+    int lo = 0, hi = count - 1;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) / 2;
+      if (d[mid].chunk0 <= blockIdx.x) lo = mid;
+      else hi = mid - 1;
+    }
+    ti = lo;
+  }
+  __syncthreads();
+  const adam_desc t = d[ti];
+  const size_t begin = (size_t)(blockIdx.x - t.chunk0) * ADAM_CHUNK;
+  const size_t end = begin + ADAM_CHUNK < t.size ? begin + ADAM_CHUNK : t.size;
+  for (size_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    const float g = t.g[i];
+    const float m = b1 * t.m[i] + (1.0f - b1) * g;
+    const float v = b2 * t.v[i] + (1.0f - b2) * g * g;
+    const float p = t.p[i];
+    t.p[i] = p - lr * ((m * c1) / (sqrtf(v * c2) + eps) + wd * p);
+    t.m[i] = m;
+    t.v[i] = v;
+  }
+}
+
+/* Does entry 'e' hold exactly the group's tensors? */
+static int adam_matches(const adam_entry *e, const gan_adam_group *g) {
+  if (e->count != g->count) return 0;
+  for (int i = 0; i < g->count; i++) {
+    const adam_desc *d = &e->host[i];
+    if (d->p != g->params[i] || d->g != g->grads[i] || d->m != g->m[i] ||
+        d->v != g->v[i] || d->size != (unsigned long long)g->sizes[i])
+      return 0;
+  }
+  return 1;
+}
+
+/* Builds and uploads the group's descriptors into entry 'e'; 0 on failure
+** (recorded in the context). */
+static int adam_upload(cuda_ctx *c, adam_entry *e, const gan_adam_group *g) {
+  e->count = 0; /* invalid until the upload is queued */
+  if (g->count > e->cap) {
+    adam_desc *host = (adam_desc *)malloc((size_t)g->count * sizeof *host);
+    adam_desc *dev = (adam_desc *)cuda_pool_alloc(c, (size_t)g->count * sizeof *dev);
+    if (host == NULL || dev == NULL) {
+      free(host);
+      cuda_pool_free(c, dev);
+      cuda_fail(c, GAN_ENOMEM, "adam_step: no memory for %d descriptors", g->count);
+      return 0;
+    }
+    free(e->host);
+    cuda_pool_free(c, e->dev); /* queued work that reads it runs first */
+    e->host = host;
+    e->dev = dev;
+    e->cap = g->count;
+  }
+  unsigned long long chunk = 0;
+  for (int i = 0; i < g->count; i++) {
+    adam_desc *d = &e->host[i];
+    d->p = g->params[i];
+    d->g = g->grads[i];
+    d->m = g->m[i];
+    d->v = g->v[i];
+    d->size = g->sizes[i];
+    d->chunk0 = chunk;
+    chunk += (d->size + ADAM_CHUNK - 1) / ADAM_CHUNK;
+  }
+  /* from pageable memory: staged before the call returns, so the host copy
+  ** may change later without racing the transfer */
+  if (!cuda_ok(c, cudaMemcpyAsync(e->dev, e->host, (size_t)g->count * sizeof(adam_desc),
+                                  cudaMemcpyHostToDevice, c->stream),
+               "cudaMemcpyAsync (adam descriptors)"))
+    return 0;
+  e->nchunks = chunk;
+  e->count = g->count;
+  return 1;
+}
+
+void cuda_adam_step(void *ctx, const gan_adam_group *g) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (g->count <= 0) return;
+  adam_entry *e = NULL, *victim = &c->adam[0];
+  for (int k = 0; k < ADAM_CACHE && e == NULL; k++) {
+    adam_entry *x = &c->adam[k];
+    if (adam_matches(x, g)) e = x;
+    else if (x->used_at < victim->used_at) victim = x;
+  }
+  if (e == NULL) {
+    e = victim;
+    if (!adam_upload(c, e, g)) return;
+  }
+  e->used_at = ++c->adam_clock;
+  if (e->nchunks == 0) return; /* only empty tensors */
+  if (e->nchunks > 0x7fffffffull) {
+    cuda_fail(c, GAN_EARG, "adam_step: %llu chunks exceed one launch", e->nchunks);
+    return;
+  }
+  /* 1/(1 - b^t) in double, as the CPU computes them */
+  const float c1 = (float)(1.0 / (1.0 - pow((double)g->beta1, (double)g->step)));
+  const float c2 = (float)(1.0 / (1.0 - pow((double)g->beta2, (double)g->step)));
+  adam_kernel<<<(unsigned)e->nchunks, ADAM_THREADS, 0, c->stream>>>(
+      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, c1, c2);
+  launch_ok(c, "adam_kernel");
+}
+
+void cuda_adam_release(cuda_ctx *c) {
+  for (int k = 0; k < ADAM_CACHE; k++) {
+    free(c->adam[k].host);
+    cuda_pool_free(c, c->adam[k].dev);
+    memset(&c->adam[k], 0, sizeof c->adam[k]);
+  }
+}

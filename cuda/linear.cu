@@ -1,0 +1,81 @@
+/*
+** linear.cu -- the dense layer: out = inp @ weight^T + bias, and its
+** gradients (llm.c's matmul_forward / matmul_backward, without the time
+** dimension).
+**
+** Row-major shapes: inp (B, C), weight (OC, C), bias (OC), out (B, OC).
+** In cuBLAS's column-major terms (matmul.cu) these are inp^T (C x B),
+** weight^T (C x OC), out^T (OC x B), so:
+**   forward   out^T (OC x B)  = (weight^T)^T (OC x C) . inp^T (C x B)
+**   dinp      dinp^T (C x B)  = weight^T (C x OC)   . dout^T (OC x B)
+**   dweight  dweight^T (C x OC) += inp^T (C x B)    . dout (B x OC)
+**   dbias     dbias += column sums of dout (a kernel)
+** Input gradients are overwritten (beta = 0), parameter gradients
+** accumulate (beta = 1); a NULL gradient skips its product.
+*/
+#include "common.cuh"
+
+/* out row b = bias, so that the product can add into it with beta = 1 */
+__global__ void bias_broadcast_kernel(float *out, const float *bias, size_t total,
+                                      int OC) {
+  GRID_LOOP(i, total) out[i] = bias[i % (size_t)OC];
+}
+
+/* dbias[o] += sum over b of dout[b, o].  A block covers 32 columns (one
+** coalesced row segment per warp) and 8 row phases, added up in shared
+** memory in a fixed order. */
+#define CS_COLS 32
+#define CS_ROWS 8
+__global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC) {
+  __shared__ double part[CS_ROWS][CS_COLS + 1];
+  const int o = blockIdx.x * CS_COLS + threadIdx.x;
+  double s = 0.0;
+  if (o < OC)
+    for (int b = threadIdx.y; b < B; b += CS_ROWS) s += dout[(size_t)b * OC + o];
+  part[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && o < OC) {
+    double t = 0.0;
+    for (int r = 0; r < CS_ROWS; r++) t += part[r][threadIdx.x];
+    dbias[o] = (float)((double)dbias[o] + t);
+  }
+}
+
+void cuda_linear_forward(void *ctx, float *out /* (B, OC) */,
+                         const float *inp /* (B, C) */,
+                         const float *weight /* (OC, C) */,
+                         const float *bias /* (OC) or NULL */, int B, int C, int OC) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (B <= 0 || OC <= 0) return;
+  float beta = 0.0f;
+  if (bias != NULL) {
+    size_t total = (size_t)B * OC;
+    bias_broadcast_kernel<<<ew_blocks(total), EW_THREADS, 0, c->stream>>>(out, bias,
+                                                                          total, OC);
+    if (!launch_ok(c, "bias_broadcast_kernel")) return;
+    beta = 1.0f;
+  }
+  cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, B, C, 1.0f, weight, C > 0 ? C : 1, inp,
+            C > 0 ? C : 1, beta, out, OC);
+}
+
+void cuda_linear_backward(void *ctx, float *dinp /* (B, C) or NULL */,
+                          float *dweight /* (OC, C) or NULL */,
+                          float *dbias /* (OC) or NULL */,
+                          const float *dout /* (B, OC) */,
+                          const float *inp /* (B, C) */,
+                          const float *weight /* (OC, C) */, int B, int C, int OC) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (dinp != NULL && B > 0 && C > 0) /* dinp = dout @ weight */
+    cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, C, B, OC, 1.0f, weight, C, dout,
+              OC > 0 ? OC : 1, 0.0f, dinp, C);
+  if (dweight != NULL && OC > 0 && C > 0) /* dweight += dout^T @ inp */
+    cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, B, 1.0f, inp, C, dout, OC, 1.0f,
+              dweight, C);
+  if (dbias != NULL && OC > 0 && B > 0) {
+    dim3 block(CS_COLS, CS_ROWS);
+    colsum_add_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(dbias, dout,
+                                                                           B, OC);
+    launch_ok(c, "colsum_add_kernel");
+  }
+}
