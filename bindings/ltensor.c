@@ -16,6 +16,9 @@
 #include <string.h>
 
 #include "lgan_int.h"
+#ifdef GAN_HAVE_CUDA
+#include "gan_cuda.h"
+#endif
 
 /* The core's message goes up as it is, without a "file:line:" of the Lua
 ** caller: that caller is usually library code (gan/nn.lua), and the
@@ -96,6 +99,27 @@ static int l_device(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, BACKEND_KEY);
   }
   lua_pushstring(L, lgan_backend(L)->iface.name);
+  return 1;
+}
+
+/* gan.precision([mode]) -> the mode of the GPU's matrix products: "fp32"
+** (the default, the CPU's results within rounding) or "tf32" (tensor cores,
+** about 1e-3 relative error).  The CPU always computes in fp32. */
+static int l_precision(lua_State *L) {
+  static const char *const modes[] = {"fp32", "tf32", NULL};
+  static const char *current = "fp32";
+  if (!lua_isnoneornil(L, 1)) {
+    int m = luaL_checkoption(L, 1, NULL, modes);
+#ifdef GAN_HAVE_CUDA
+    LGAN_CHECK(L, gan_cuda_set_precision(modes[m]));
+#else
+    if (m == 1)
+      return luaL_error(L, "precision 'tf32' needs the CUDA backend, which is "
+                        "not built into this gan");
+#endif
+    current = modes[m];
+  }
+  lua_pushstring(L, current);
   return 1;
 }
 
@@ -593,7 +617,8 @@ static const luaL_Reg module_funcs[] = {
     {"ones", l_ones},     {"randn", l_randn},   {"rand", l_rand},
     {"equal", l_equal},   {"max_abs_diff", l_max_abs_diff},
     {"seed", l_seed},     {"rng_state", l_rng_state},
-    {"device", l_device}, {"memory", l_memory}, {NULL, NULL}};
+    {"device", l_device}, {"memory", l_memory}, {"precision", l_precision},
+    {NULL, NULL}};
 
 void lgan_open_tensor(lua_State *L) {
   if (luaL_newmetatable(L, GAN_TENSOR_MT)) {
