@@ -68,10 +68,16 @@ def main():
     real = rng.random((B, 3, S, S), dtype=np.float32).reshape(B, P)
     ones, zeros = np.ones((B, 1), np.float32), np.zeros((B, 1), np.float32)
 
+    # Keras 3 reads D.trainable when it traces a model's train function (and
+    # caches it), not at compile time as Keras 2 did: D must be trainable
+    # when D.train_on_batch first runs and frozen when combined's does, or D
+    # never learns ("The model does not have any trainable weights").
     def step():
+        D.trainable = True
         loss_real = D.train_on_batch(real, ones)
         fake = G.predict(rng.standard_normal((B, Z), dtype=np.float32), verbose=0)
         loss_fake = D.train_on_batch(fake, zeros)
+        D.trainable = False
         g_loss = combined.train_on_batch(rng.standard_normal((B, Z), dtype=np.float32), ones)
         return 0.5 * (float(loss_real) + float(loss_fake)), float(g_loss)
 

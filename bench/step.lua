@@ -13,7 +13,11 @@
 --   steps <n>                 timed steps
 --   first_step_wall <epoch>   wall clock (date +%s.%N) at the end of step 1;
 --                             cpu.sh subtracts its own start time
+--   init_s, first_step_s      seconds to build the models (and the batch),
+--                             and of step 1 alone
 --   peak_rss_kb <kb>          VmHWM from /proc/self/status at the end
+--   op_ms <call> <ms>         with --profile: median time per step in each
+--                             model call (wrapped; the step code is unchanged)
 local gan = require "gan"
 local nn = gan.nn
 
@@ -24,10 +28,12 @@ local spec = {
   {"batch", 100, "images per batch", min = 1},
   {"latent", 100, "size of the noise vector", min = 1},
   {"seed", 1, "random seed", min = 0},
+  {"profile", false, "also print the median ms of each model call per step"},
 }
 local opts = gan.cli.parse(spec, arg or {}, "bench/step.lua",
   "Times the seed's training step (D real, D fake, G through frozen D).")
 
+local t_init = gan.C.clock()
 gan.seed(opts.seed)
 gan.device("cpu")
 local S, Z, B = opts.size, opts.latent, opts.batch
@@ -98,8 +104,38 @@ end
 
 local clock = gan.C.clock
 
+-- --profile: wraps the methods the step calls with timers (the step
+-- functions above stay as they are); prints "op_ms <name> <median ms per
+-- step>" lines.  Time outside these calls (z:normal, bce, p:mean, Lua) is
+-- "other".
+local acc, per_step = {}, {}
+if opts.profile then
+  local function wrap(obj, name, label)
+    local f = obj[name]
+    obj[name] = function(...)
+      local t0 = clock()
+      local a, b = f(...)
+      acc[label] = (acc[label] or 0) + (clock() - t0)
+      return a, b
+    end
+  end
+  wrap(D, "forward", "D forward")
+  wrap(D, "backward", "D backward (weights)")
+  wrap(D, "backward_input", "D backward_input")
+  wrap(D, "zero_grad", "D zero_grad")
+  wrap(G, "forward", "G forward")
+  wrap(G, "backward", "G backward")
+  wrap(G, "zero_grad", "G zero_grad")
+  wrap(d_opt, "step", "D Adam")
+  wrap(g_opt, "step", "G Adam")
+end
+
+local init_s = clock() - t_init             -- models, optimizers, the batch
+
 -- Step 1: its end is the "first training step" of the start-up time.
+local t1 = clock()
 step(real)
+local first_s = clock() - t1
 local p = io.popen("date +%s.%N")
 if p then
   print(("first_step_wall %s"):format(p:read("l") or "0"))
@@ -113,8 +149,19 @@ local times = {}
 local d_loss, g_loss
 for i = 1, opts.steps do
   local t0 = clock()
+  acc = {}
   d_loss, g_loss = step(real)
   times[i] = (clock() - t0) * 1e3
+  if opts.profile then
+    local sum = 0
+    for k, v in pairs(acc) do
+      per_step[k] = per_step[k] or {}
+      table.insert(per_step[k], v * 1e3)
+      sum = sum + v * 1e3
+    end
+    per_step.other = per_step.other or {}
+    table.insert(per_step.other, times[i] - sum)
+  end
 end
 table.sort(times)
 local n = #times
@@ -128,6 +175,17 @@ local function vm_hwm()
   return tonumber(s:match("VmHWM:%s*(%d+)")) or 0
 end
 
+local function med(t)
+  table.sort(t)
+  local k = #t
+  return k % 2 == 1 and t[(k + 1) // 2] or 0.5 * (t[k // 2] + t[k // 2 + 1])
+end
+local names = {}
+for k in pairs(per_step) do names[#names + 1] = k end
+table.sort(names)
+for _, k in ipairs(names) do print(("op_ms %-22s %9.1f"):format(k, med(per_step[k]))) end
+print(("init_s %.3f"):format(init_s))
+print(("first_step_s %.3f"):format(first_s))
 print(("steps %d"):format(n))
 print(("step_ms %.3f"):format(median))
 print(("step_ms_min %.3f"):format(times[1]))
