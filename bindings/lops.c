@@ -204,7 +204,9 @@ static int adam_step_l(lua_State *L) {
 
 /* --- a shuffled index of rows --------------------------------------------
 ** gan.C.index(n) holds a permutation of 0..n-1 in C memory;
-** idx:shuffle() redraws it from the generator (Fisher-Yates);
+** idx:shuffle() redraws it from the generator (Fisher-Yates from the
+** identity, so a permutation depends only on the generator's state: a
+** checkpoint that saves the state resumes the same batches);
 ** idx:gather(dst, src, first) copies rows perm[first-1 ...] of src into dst. */
 
 #define INDEX_MT "gan.Index"
@@ -240,6 +242,7 @@ static int index_shuffle(lua_State *L) {
   lindex *x = luaL_checkudata(L, 1, INDEX_MT);
   gan_rng *r = lgan_rng(L);
   uint64_t key = gan_rng_next(r); /* one key per shuffle, as for any draw */
+  for (int64_t i = 0; i < x->n; i++) x->perm[i] = i;
   for (int64_t i = x->n - 1; i > 0; i--) {
     int64_t j = (int64_t)(gan_draw_uniform(key, (uint64_t)i) * (float)(i + 1));
     if (j > i) j = i;

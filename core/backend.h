@@ -55,6 +55,16 @@ typedef struct gan_mem_stats {
   uint64_t peak_bytes;   /* high-water mark of bytes_in_use */
 } gan_mem_stats;
 
+/* One convolution's shapes, in the terms of the ordinary convolution
+** x (B, C, H, W) -> y (B, K, P, Q), weight (K, C, R, S):
+** P = (H + 2*pad - R) / stride + 1, Q likewise.  (optional slots below) */
+typedef struct gan_conv2d_desc {
+  int B, C, H, W;  /* x */
+  int K, P, Q;     /* y */
+  int R, S;        /* kernel rows and columns */
+  int stride, pad;
+} gan_conv2d_desc;
+
 typedef struct gan_backend_i {
   const char *name; /* "cpu", "cuda" */
 
@@ -149,6 +159,59 @@ typedef struct gan_backend_i {
   /* allocations made so far and bytes now held by tensors: how a test
   ** proves that a training step allocates nothing */
   void (*mem_stats)(void *ctx, gan_mem_stats *out);
+
+  /* --- convolutions (optional: the wrappers fail with GAN_EBACKEND when
+  ** NULL) ---
+  ** Tensors are NCHW.  Every slot is described in the terms of one ordinary
+  ** convolution (gan_conv2d_desc): x (B, C, H, W) -> y (B, K, P, Q) with the
+  ** weight (K, C, R, S).  Conv2d maps x to y; ConvTranspose2d is its adjoint
+  ** and maps y to x, with the same weight layout (so PyTorch's (IC, OC, KH,
+  ** KW) for the transposed layer).  'ws' is a workspace of 'ws_n' floats
+  ** that the caller owns (at least conv2d_workspace's minimum); a backend
+  ** that keeps its own may ignore it. */
+  /* the workspace, in floats, that the conv slots would like ('batched'
+  ** is the preferred size, 'minimum' the least they accept) */
+  void (*conv2d_workspace)(void *ctx, const struct gan_conv2d_desc *d,
+                           size_t *batched, size_t *minimum);
+  /* y = conv(x, weight) + bias */
+  void (*conv2d_forward)(void *ctx, float *y /* (B, K, P, Q) */,
+                         const float *x /* (B, C, H, W) */,
+                         const float *weight /* (K, C, R, S) */,
+                         const float *bias /* (K) or NULL */,
+                         const struct gan_conv2d_desc *d, float *ws, size_t ws_n);
+  /* dx = conv^T(dy); dweight += dy (*) x; dbias += sums of dy per channel */
+  void (*conv2d_backward)(void *ctx, float *dx /* (B, C, H, W) or NULL */,
+                          float *dweight /* (K, C, R, S) or NULL */,
+                          float *dbias /* (K) or NULL */,
+                          const float *dy /* (B, K, P, Q) */,
+                          const float *x /* (B, C, H, W) */,
+                          const float *weight /* (K, C, R, S) */,
+                          const struct gan_conv2d_desc *d, float *ws, size_t ws_n);
+  /* the transposed convolution: x = conv^T(y, weight) + bias */
+  void (*conv_transpose2d_forward)(void *ctx, float *x /* (B, C, H, W) */,
+                                   const float *y /* (B, K, P, Q) */,
+                                   const float *weight /* (K, C, R, S) */,
+                                   const float *bias /* (C) or NULL */,
+                                   const struct gan_conv2d_desc *d, float *ws,
+                                   size_t ws_n);
+  /* dy = conv(dx); dweight += y (*) dx; dbias += sums of dx per channel */
+  void (*conv_transpose2d_backward)(void *ctx, float *dy /* (B, K, P, Q) or NULL */,
+                                    float *dweight /* (K, C, R, S) or NULL */,
+                                    float *dbias /* (C) or NULL */,
+                                    const float *dx /* (B, C, H, W) */,
+                                    const float *y /* (B, K, P, Q) */,
+                                    const float *weight /* (K, C, R, S) */,
+                                    const struct gan_conv2d_desc *d, float *ws,
+                                    size_t ws_n);
+  /* (optional) Per-sample flip and shift of images, zero-filled: with
+  ** params[b] = (flip, dy, dx) on the host, y[b, c, i, j] =
+  ** x[b, c, i - dy, flip ? W-1-(j - dx) : j - dx], 0 where that is outside.
+  ** 'adjoint' computes the transposed map instead (the backward pass:
+  ** y is then the input gradient, x the output gradient).  y == x is
+  ** allowed when no sample is shifted. */
+  void (*augment2d)(void *ctx, float *y /* (B, C, H, W) */,
+                    const float *x /* (B, C, H, W) */, const float *params /* host (B, 3) */,
+                    int B, int C, int H, int W, int adjoint);
 } gan_backend_i;
 
 typedef struct gan_backend gan_backend;

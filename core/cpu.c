@@ -160,6 +160,12 @@ static gan_backend cpu_backend = {
         .bce_backward = bce_backward,
         .adam_step = adam_step,
         .mem_stats = cpu_mem_stats,
+        .conv2d_workspace = conv2d_workspace,
+        .conv2d_forward = conv2d_forward,
+        .conv2d_backward = conv2d_backward,
+        .conv_transpose2d_forward = conv_transpose2d_forward,
+        .conv_transpose2d_backward = conv_transpose2d_backward,
+        .augment2d = augment2d,
     },
     .ctx = &the_ctx,
 };

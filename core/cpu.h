@@ -44,4 +44,23 @@ void bce_backward(void *ctx, float *dpred, const float *pred,
                   const float *target, size_t n, int logits);
 void adam_step(void *ctx, const gan_adam_group *g);
 
+/* conv.c: convolutions (im2col + sgemm); augment.c: flips and shifts */
+void conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
+                      size_t *minimum);
+void conv2d_forward(void *ctx, float *y, const float *x, const float *weight,
+                    const float *bias, const gan_conv2d_desc *d, float *ws,
+                    size_t ws_n);
+void conv2d_backward(void *ctx, float *dx, float *dweight, float *dbias,
+                     const float *dy, const float *x, const float *weight,
+                     const gan_conv2d_desc *d, float *ws, size_t ws_n);
+void conv_transpose2d_forward(void *ctx, float *x, const float *y,
+                              const float *weight, const float *bias,
+                              const gan_conv2d_desc *d, float *ws, size_t ws_n);
+void conv_transpose2d_backward(void *ctx, float *dy, float *dweight,
+                               float *dbias, const float *dx, const float *y,
+                               const float *weight, const gan_conv2d_desc *d,
+                               float *ws, size_t ws_n);
+void augment2d(void *ctx, float *y, const float *x, const float *params, int B,
+               int C, int H, int W, int adjoint);
+
 #endif

@@ -362,3 +362,268 @@ gan_status gan_bce_backward(gan_tensor *dpred, const gan_tensor *pred,
                            (size_t)pred->numel, logits);
   return GAN_OK;
 }
+
+/* --- convolutions ----------------------------------------------------------
+** Every wrapper builds one gan_conv2d_desc, in the terms of the ordinary
+** convolution x -> y (backend.h): for conv2d x is the input and y the
+** output, for the transposed layer the other way round. */
+
+/* A NULL slot: the backend has no convolutions yet (the CUDA one). */
+static gan_status no_slot(const char *op, const gan_tensor *t) {
+  return gan_error(GAN_EBACKEND, "%s is not implemented on %s", op, IFACE(t).name);
+}
+
+/* Checks x, y and the weight against each other and fills d. */
+static gan_status conv_desc(const char *op, const gan_tensor *x,
+                            const gan_tensor *y, const gan_tensor *w, int stride,
+                            int pad, int transposed, gan_conv2d_desc *d) {
+  const gan_tensor *inp = transposed ? y : x, *out = transposed ? x : y;
+  if (inp->ndim != 4)
+    return gan_error(GAN_EARG, "%s: input must be 4-d (batch, channels, height, "
+                     "width), not %s", op, shp(inp));
+  if (w->ndim != 4)
+    return gan_error(GAN_EARG, "%s: weight must be 4-d (%s), not %s", op,
+                     transposed ? "in, out, kh, kw" : "out, in, kh, kw", shp(w));
+  if (out->ndim != 4)
+    return gan_error(GAN_EARG, "%s: output must be 4-d, not %s", op, shp(out));
+  if (stride < 1 || pad < 0)
+    return gan_error(GAN_EARG, "%s: stride must be at least 1 and padding at "
+                     "least 0 (got %d and %d)", op, stride, pad);
+  if (inp->shape[1] != w->shape[transposed ? 0 : 1])
+    return gan_error(GAN_EARG, "%s: input is %s but weight is %s (the input has "
+                     "%lld channels, the weight expects %lld)", op, shp(inp),
+                     shp(w), (long long)inp->shape[1],
+                     (long long)w->shape[transposed ? 0 : 1]);
+  d->B = (int)x->shape[0];
+  d->C = (int)x->shape[1];
+  d->H = (int)x->shape[2];
+  d->W = (int)x->shape[3];
+  d->K = (int)w->shape[0];
+  d->R = (int)w->shape[2];
+  d->S = (int)w->shape[3];
+  d->stride = stride;
+  d->pad = pad;
+  int64_t hp = x->shape[2] + 2 * (int64_t)pad, wp = x->shape[3] + 2 * (int64_t)pad;
+  if (!transposed && (hp < d->R || wp < d->S))
+    return gan_error(GAN_EARG, "%s: the kernel of weight %s is larger than the "
+                     "padded input %s (padding %d)", op, shp(w), shp(inp), pad);
+  int64_t P = hp >= d->R ? (hp - d->R) / stride + 1 : 0;
+  int64_t Q = wp >= d->S ? (wp - d->S) / stride + 1 : 0;
+  d->P = (int)P;
+  d->Q = (int)Q;
+  int64_t want_c = transposed ? w->shape[1] : w->shape[0];
+  if (!transposed) {
+    if (y->shape[0] != x->shape[0] || y->shape[1] != want_c || y->shape[2] != P ||
+        y->shape[3] != Q)
+      return gan_error(GAN_EARG, "%s: input %s, weight %s, stride %d and padding %d "
+                       "give %lldx%lldx%lldx%lld, but the output is %s", op,
+                       shp(x), shp(w), stride, pad, (long long)x->shape[0],
+                       (long long)want_c, (long long)P, (long long)Q, shp(y));
+  } else {
+    /* x is the output: any H whose convolution gives back P rows (output
+    ** padding below the stride) */
+    if (x->shape[0] != y->shape[0] || x->shape[1] != want_c || P != y->shape[2] ||
+        Q != y->shape[3]) {
+      int64_t oh = (y->shape[2] - 1) * stride - 2 * (int64_t)pad + d->R;
+      int64_t ow = (y->shape[3] - 1) * stride - 2 * (int64_t)pad + d->S;
+      return gan_error(GAN_EARG, "%s: input %s, weight %s, stride %d and padding %d "
+                       "give %lldx%lldx%lldx%lld (plus at most %d of output "
+                       "padding), but the output is %s", op, shp(y), shp(w),
+                       stride, pad, (long long)y->shape[0], (long long)want_c,
+                       (long long)oh, (long long)ow, stride - 1, shp(x));
+    }
+  }
+  if (d->P < 1 || d->Q < 1 || d->H < 1 || d->W < 1)
+    return gan_error(GAN_EARG, "%s: empty image (input %s, output %s)", op,
+                     shp(inp), shp(out));
+  return GAN_OK;
+}
+
+/* ws is a live tensor of at least the minimum, or the backend needs none */
+static gan_status conv_ws(const char *op, const gan_tensor *ref,
+                          const gan_conv2d_desc *d, gan_tensor *ws, float **p,
+                          size_t *n) {
+  size_t batched = 0, minimum = 0;
+  if (IFACE(ref).conv2d_workspace)
+    IFACE(ref).conv2d_workspace(CTX(ref), d, &batched, &minimum);
+  *p = NULL;
+  *n = 0;
+  if (ws) {
+    TRY(live(op, "workspace", ws, ref));
+    *p = ws->data;
+    *n = (size_t)ws->numel;
+  }
+  if (*n < minimum)
+    return gan_error(GAN_EARG, "%s: the workspace has %zu floats but needs at "
+                     "least %zu (see conv2d_workspace)", op, *n, minimum);
+  return GAN_OK;
+}
+
+gan_status gan_conv2d_workspace(const gan_tensor *out, const gan_tensor *inp,
+                                const gan_tensor *weight, int stride, int pad,
+                                int transposed, int64_t *batched,
+                                int64_t *minimum) {
+  const char *op = transposed ? "conv_transpose2d" : "conv2d";
+  gan_conv2d_desc d;
+  TRY(live(op, "input", inp, NULL));
+  TRY(live(op, "output", out, inp));
+  TRY(live(op, "weight", weight, inp));
+  TRY(conv_desc(op, transposed ? out : inp, transposed ? inp : out, weight,
+                stride, pad, transposed, &d));
+  size_t b = 0, m = 0;
+  if (IFACE(inp).conv2d_workspace) IFACE(inp).conv2d_workspace(CTX(inp), &d, &b, &m);
+  *batched = (int64_t)b;
+  *minimum = (int64_t)m;
+  return GAN_OK;
+}
+
+/* the checks every conv entry point shares; x, y in the conv's terms */
+static gan_status conv_check(const char *op, const gan_tensor *x,
+                             const gan_tensor *y, const gan_tensor *w,
+                             const gan_tensor *bias, const char *bias_name,
+                             int stride, int pad, int transposed,
+                             gan_conv2d_desc *d) {
+  TRY(conv_desc(op, x, y, w, stride, pad, transposed, d));
+  if (bias) {
+    int64_t want = transposed ? d->C : d->K;
+    TRY(live(op, bias_name, bias, w));
+    if (bias->numel != want)
+      return gan_error(GAN_EARG, "%s: %s is %s but the output has %lld channels",
+                       op, bias_name, shp(bias), (long long)want);
+  }
+  return GAN_OK;
+}
+
+gan_status gan_conv2d_forward(gan_tensor *out, const gan_tensor *inp,
+                              const gan_tensor *weight, const gan_tensor *bias,
+                              int stride, int pad, gan_tensor *ws) {
+  const char *op = "conv2d";
+  gan_conv2d_desc d;
+  float *wp;
+  size_t wn;
+  TRY(live(op, "output", out, NULL));
+  TRY(live(op, "input", inp, out));
+  TRY(live(op, "weight", weight, out));
+  if (!IFACE(out).conv2d_forward) return no_slot(op, out);
+  TRY(conv_check(op, inp, out, weight, bias, "bias", stride, pad, 0, &d));
+  TRY(conv_ws(op, out, &d, ws, &wp, &wn));
+  IFACE(out).conv2d_forward(CTX(out), out->data, inp->data, weight->data,
+                            bias ? bias->data : NULL, &d, wp, wn);
+  return GAN_OK;
+}
+
+/* the gradients' checks: dinp like inp, dweight like weight */
+static gan_status conv_grads(const char *op, const gan_tensor *dout,
+                             const gan_tensor *dinp, const gan_tensor *inp,
+                             const gan_tensor *dweight, const gan_tensor *weight) {
+  if (dinp) {
+    TRY(live(op, "input gradient", dinp, dout));
+    TRY(same_numel(op, "input gradient", dinp, "input", inp));
+  }
+  if (dweight) {
+    TRY(live(op, "weight gradient", dweight, dout));
+    TRY(same_numel(op, "weight gradient", dweight, "weight", weight));
+  }
+  return GAN_OK;
+}
+
+gan_status gan_conv2d_backward(gan_tensor *dinp, gan_tensor *dweight,
+                               gan_tensor *dbias, const gan_tensor *dout,
+                               const gan_tensor *inp, const gan_tensor *weight,
+                               int stride, int pad, gan_tensor *ws) {
+  const char *op = "conv2d backward";
+  gan_conv2d_desc d;
+  float *wp;
+  size_t wn;
+  TRY(live(op, "gradient", dout, NULL));
+  TRY(live(op, "input", inp, dout));
+  TRY(live(op, "weight", weight, dout));
+  if (!IFACE(dout).conv2d_backward) return no_slot("conv2d", dout);
+  TRY(conv_check(op, inp, dout, weight, dbias, "bias gradient", stride, pad, 0, &d));
+  TRY(conv_grads(op, dout, dinp, inp, dweight, weight));
+  TRY(conv_ws(op, dout, &d, ws, &wp, &wn));
+  IFACE(dout).conv2d_backward(CTX(dout), dinp ? dinp->data : NULL,
+                              dweight ? dweight->data : NULL,
+                              dbias ? dbias->data : NULL, dout->data, inp->data,
+                              weight->data, &d, wp, wn);
+  return GAN_OK;
+}
+
+gan_status gan_conv_transpose2d_forward(gan_tensor *out, const gan_tensor *inp,
+                                        const gan_tensor *weight,
+                                        const gan_tensor *bias, int stride,
+                                        int pad, gan_tensor *ws) {
+  const char *op = "conv_transpose2d";
+  gan_conv2d_desc d;
+  float *wp;
+  size_t wn;
+  TRY(live(op, "output", out, NULL));
+  TRY(live(op, "input", inp, out));
+  TRY(live(op, "weight", weight, out));
+  if (!IFACE(out).conv_transpose2d_forward) return no_slot(op, out);
+  TRY(conv_check(op, out, inp, weight, bias, "bias", stride, pad, 1, &d));
+  TRY(conv_ws(op, out, &d, ws, &wp, &wn));
+  IFACE(out).conv_transpose2d_forward(CTX(out), out->data, inp->data, weight->data,
+                                      bias ? bias->data : NULL, &d, wp, wn);
+  return GAN_OK;
+}
+
+gan_status gan_conv_transpose2d_backward(gan_tensor *dinp, gan_tensor *dweight,
+                                         gan_tensor *dbias, const gan_tensor *dout,
+                                         const gan_tensor *inp,
+                                         const gan_tensor *weight, int stride,
+                                         int pad, gan_tensor *ws) {
+  const char *op = "conv_transpose2d backward";
+  gan_conv2d_desc d;
+  float *wp;
+  size_t wn;
+  TRY(live(op, "gradient", dout, NULL));
+  TRY(live(op, "input", inp, dout));
+  TRY(live(op, "weight", weight, dout));
+  if (!IFACE(dout).conv_transpose2d_backward) return no_slot("conv_transpose2d", dout);
+  TRY(conv_check(op, dout, inp, weight, dbias, "bias gradient", stride, pad, 1, &d));
+  TRY(conv_grads(op, dout, dinp, inp, dweight, weight));
+  TRY(conv_ws(op, dout, &d, ws, &wp, &wn));
+  IFACE(dout).conv_transpose2d_backward(CTX(dout), dinp ? dinp->data : NULL,
+                                        dweight ? dweight->data : NULL,
+                                        dbias ? dbias->data : NULL, dout->data,
+                                        inp->data, weight->data, &d, wp, wn);
+  return GAN_OK;
+}
+
+gan_status gan_augment2d(gan_tensor *y, const gan_tensor *x,
+                         const gan_tensor *params, int adjoint) {
+  const char *op = adjoint ? "augment backward" : "augment";
+  TRY(live(op, "output", y, NULL));
+  TRY(live(op, "input", x, y));
+  TRY(live(op, "parameters", params, NULL));
+  if (!IFACE(y).augment2d) return no_slot("augment", y);
+  if (x->ndim != 4)
+    return gan_error(GAN_EARG, "%s: input must be 4-d (batch, channels, height, "
+                     "width), not %s", op, shp(x));
+  if (!gan_tensor_same_shape(x, y))
+    return gan_error(GAN_EARG, "%s: output is %s but input is %s (shapes must "
+                     "match)", op, shp(y), shp(x));
+  if (params->backend != gan_backend_cpu())
+    return gan_error(GAN_EARG, "%s: parameters must be on the cpu, not on %s", op,
+                     IFACE(params).name);
+  int B = (int)x->shape[0], H = (int)x->shape[2], W = (int)x->shape[3];
+  if (params->numel != 3 * (int64_t)B)
+    return gan_error(GAN_EARG, "%s: parameters are %s, expected %dx3 (flip, dy, "
+                     "dx per sample)", op, shp(params), B);
+  int shifted = 0;
+  for (int b = 0; b < B; b++) {
+    const float *p = params->data + 3 * (size_t)b;
+    if ((p[0] != 0.0f && p[0] != 1.0f) || p[1] != (float)(int)p[1] ||
+        p[2] != (float)(int)p[2] || p[1] < -H || p[1] > H || p[2] < -W || p[2] > W)
+      return gan_error(GAN_EARG, "%s: parameters of sample %d are (%g, %g, %g): "
+                       "flip must be 0 or 1, shifts integers within the image",
+                       op, b + 1, (double)p[0], (double)p[1], (double)p[2]);
+    shifted |= p[1] != 0.0f || p[2] != 0.0f;
+  }
+  if (shifted && y->data == x->data)
+    return gan_error(GAN_EARG, "%s: a shift cannot be done in place", op);
+  IFACE(y).augment2d(CTX(y), y->data, x->data, params->data, B,
+                     (int)x->shape[1], H, W, adjoint);
+  return GAN_OK;
+}

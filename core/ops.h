@@ -70,4 +70,42 @@ gan_status gan_bce_forward(gan_tensor *loss, const gan_tensor *pred,
 gan_status gan_bce_backward(gan_tensor *dpred, const gan_tensor *pred,
                             const gan_tensor *target, int logits);
 
+/* --- convolutions and augmentation (conv.c, augment.c) -------------------
+** Tensors are NCHW.  conv2d: inp (B, IC, H, W), weight (OC, IC, KH, KW),
+** bias (OC) -> out (B, OC, OH, OW), OH = (H + 2*pad - KH) / stride + 1.
+** conv_transpose2d, its adjoint: inp (B, IC, H, W), weight (IC, OC, KH, KW)
+** (PyTorch's layouts), bias (OC) -> out (B, OC, OH, OW), OH = (H - 1)*stride
+** - 2*pad + KH + output padding, the padding (< stride) being whatever the
+** shape of 'out' says.  'ws' is a workspace tensor of at least the minimum
+** that gan_conv2d_workspace gives (any shape; NULL where the backend keeps
+** its own).  Backward: dinp is overwritten, dweight and dbias accumulate,
+** NULL skips.  On a backend without these slots they fail with GAN_EBACKEND. */
+gan_status gan_conv2d_workspace(const gan_tensor *out, const gan_tensor *inp,
+                                const gan_tensor *weight, int stride, int pad,
+                                int transposed, int64_t *batched,
+                                int64_t *minimum);
+gan_status gan_conv2d_forward(gan_tensor *out, const gan_tensor *inp,
+                              const gan_tensor *weight, const gan_tensor *bias,
+                              int stride, int pad, gan_tensor *ws);
+gan_status gan_conv2d_backward(gan_tensor *dinp, gan_tensor *dweight,
+                               gan_tensor *dbias, const gan_tensor *dout,
+                               const gan_tensor *inp, const gan_tensor *weight,
+                               int stride, int pad, gan_tensor *ws);
+gan_status gan_conv_transpose2d_forward(gan_tensor *out, const gan_tensor *inp,
+                                        const gan_tensor *weight,
+                                        const gan_tensor *bias, int stride,
+                                        int pad, gan_tensor *ws);
+gan_status gan_conv_transpose2d_backward(gan_tensor *dinp, gan_tensor *dweight,
+                                         gan_tensor *dbias, const gan_tensor *dout,
+                                         const gan_tensor *inp,
+                                         const gan_tensor *weight, int stride,
+                                         int pad, gan_tensor *ws);
+/* y = per-sample flip and shift of x (B, C, H, W); params is a cpu tensor
+** of B rows (flip 0 or 1, dy, dx), integers, |dy| <= H, |dx| <= W.
+** 'adjoint' applies the transposed map (the backward pass: y is then the
+** input gradient and x the output gradient).  y may be x when nothing
+** is shifted. */
+gan_status gan_augment2d(gan_tensor *y, const gan_tensor *x,
+                         const gan_tensor *params, int adjoint);
+
 #endif

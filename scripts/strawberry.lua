@@ -2,14 +2,77 @@
 -- on strawberry photos, as the student's Keras/TensorFlow report built it.
 --
 --   gan scripts/strawberry.lua [--data DIR] [--size 128] [--epochs 500] ...
+--   gan scripts/strawberry.lua --resume out/strawberry    (continue a run)
+--   gan scripts/strawberry.lua --watch                    (edit the loop live)
 --   gan scripts/strawberry.lua --help
 --
--- Edit freely: the model, the D step, the G step and the schedule below are
--- plain Lua, read at every start.  Writes OUT/samples/epoch_NNNN.png (a grid
--- from one fixed noise batch, before training, every --sample-every epochs
--- and at the end) and OUT/loss.csv (one row per epoch).
+-- Edit freely: the loop, the model and the options below are plain Lua.
+-- The file has three parts, in this order:
+--   1. the loop (train.loop): the D step, the G step and the schedule.  With
+--      --watch, when this file changes, the run reads it again up to the end
+--      of this part, at the next epoch, and swaps the new functions in; the
+--      models, optimizers and data stay.  So keep the loop first and nothing
+--      costly above it.
+--   2. the options (train.start): parsed, or taken from the checkpoint on
+--      --resume; the run folder is made there.
+--   3. the data and the models, then run:fit, which trains and writes the run
+--      folder: OUT/config.lua, OUT/loss.csv, OUT/samples/epoch_NNNN.png,
+--      OUT/checkpoints/last.ckpt (and epoch_NNNN.ckpt with --save-every),
+--      OUT/report.html.  See gan/train.lua.
 local gan = require "gan"
 local nn, train = gan.nn, gan.train
+
+---------------------------------------------------------------------------
+-- The loop.  r holds what run:fit was given at the bottom of the file.
+---------------------------------------------------------------------------
+train.loop(function(r)
+  local G, D, opts = r.models.G, r.models.D, r.opts
+  local g_opt, d_opt = r.optims.G, r.optims.D
+  local bce, z, real_label, fake_label = r.bce, r.z, r.real_label, r.fake_label
+
+  -- One D update on one batch: Keras's discriminator.train_on_batch(x, y)
+  local function d_update(x, label)
+    D:zero_grad()
+    local p = D:forward(x)                     -- (B, 1)
+    local loss = bce:forward(p, label)
+    D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
+    d_opt:step()
+    return loss, p:mean()
+  end
+
+  -- The D step: a real batch (label 1), then a fresh fake batch (label 0).
+  local function d_step(real)
+    local loss_real, d_real = d_update(real, real_label)
+    z:normal()
+    if opts.keras_predict then G:evaluate() end
+    local fake = G:forward(z)                  -- (B, S*S*3)
+    G:train()
+    local loss_fake, d_fake = d_update(fake, fake_label)
+    return 0.5 * (loss_real + loss_fake), d_real, d_fake
+  end
+
+  -- The G step: new noise, label 1, through D frozen.  D is asked only for the
+  -- gradient of its input (backward_input); only G's optimizer steps.
+  local function g_step()
+    G:zero_grad()
+    z:normal()
+    local fake = G:forward(z)
+    local p = D:forward(fake)                  -- D still in training mode, as in Keras
+    local loss = bce:forward(p, real_label)
+    G:backward(z, D:backward_input(fake, bce:backward()), false)
+    g_opt:step()
+    return loss
+  end
+
+  -- The schedule: d_steps D steps per G step.  Returns what the run logs.
+  local function step(real)
+    local d_loss, d_real, d_fake
+    for _ = 1, opts.d_steps do d_loss, d_real, d_fake = d_step(real) end
+    return d_loss, g_step(), d_real, d_fake
+  end
+
+  return {d_step = d_step, g_step = g_step, step = step}
+end)
 
 ---------------------------------------------------------------------------
 -- Options (the seed's values are the defaults)
@@ -39,17 +102,16 @@ local spec = {
   {"d_steps", 1, "D steps per G step", min = 1},
   {"keras_predict", true, "make D's fakes with G in evaluation mode, as Keras's predict does"},
 }
-local opts = gan.cli.parse(spec, arg or {}, "scripts/strawberry.lua",
+local run = train.start(spec, arg, "scripts/strawberry.lua",
   "The seed's dense GAN: G 100-256-512-1024-S*S*3, D S*S*3-1024-512-256-1.")
+local opts = run.opts                        -- also --resume, --save-every, --watch
 if opts.data == "" then
   io.stderr:write("strawberry.lua: no training images: put photos in ", root,
                   "/data/strawberries/ or pass --data DIR\n")
   os.exit(2)
 end
 
-gan.seed(opts.seed)
-gan.device(opts.device)
-local dev = gan.device()
+local dev = gan.device()                     -- train.start seeded and selected it
 local S, Z, B = opts.size, opts.latent, opts.batch
 local pixels = S * S * 3
 
@@ -97,92 +159,12 @@ local d_opt = gan.optim.Adam(D:parameters(), {lr = opts.lr, beta1 = opts.beta1})
 local real_label = gan.ones(B, 1)
 local fake_label = gan.zeros(B, 1)
 local z = gan.empty(B, Z)                    -- noise, redrawn in place
-local z_fixed = gan.randn(opts.samples, Z)   -- the same noise for every grid
+local z_fixed = gan.randn(opts.samples, Z)   -- the same noise for every grid (on
+                                             -- --resume, the checkpoint's)
 
 ---------------------------------------------------------------------------
--- One D update on one batch: Keras's discriminator.train_on_batch(x, y)
+-- The run: epochs of the loop above, samples, checkpoints, the report
 ---------------------------------------------------------------------------
-local function d_update(x, label)
-  D:zero_grad()
-  local p = D:forward(x)                     -- (B, 1)
-  local loss = bce:forward(p, label)
-  D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
-  d_opt:step()
-  return loss, p:mean()
-end
-
--- The D step: a real batch (label 1), then a fresh fake batch (label 0).
-local function d_step(real)
-  local loss_real, d_real = d_update(real, real_label)
-  z:normal()
-  if opts.keras_predict then G:evaluate() end
-  local fake = G:forward(z)                  -- (B, S*S*3)
-  G:train()
-  local loss_fake, d_fake = d_update(fake, fake_label)
-  return 0.5 * (loss_real + loss_fake), d_real, d_fake
-end
-
--- The G step: new noise, label 1, through D frozen.  D is asked only for the
--- gradient of its input (backward_input); only G's optimizer steps.
-local function g_step()
-  G:zero_grad()
-  z:normal()
-  local fake = G:forward(z)
-  local p = D:forward(fake)                  -- D still in training mode, as in Keras
-  local loss = bce:forward(p, real_label)
-  G:backward(z, D:backward_input(fake, bce:backward()), false)
-  g_opt:step()
-  return loss
-end
-
--- The schedule: d_steps D steps per G step.
-local function step(real)
-  local d_loss, d_real, d_fake
-  for _ = 1, opts.d_steps do d_loss, d_real, d_fake = d_step(real) end
-  return d_loss, g_step(), d_real, d_fake
-end
-
----------------------------------------------------------------------------
--- The run
----------------------------------------------------------------------------
-train.mkdir(opts.out .. "/samples")
-local log = train.csv(opts.out .. "/loss.csv",
-                      {"epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"})
-local cols = train.grid_cols(opts.samples)
-
-local function save_samples(epoch)
-  G:evaluate()
-  local path = ("%s/samples/epoch_%04d.png"):format(opts.out, epoch)
-  gan.images.save_grid(G:forward(z_fixed), path, {cols = cols})
-  G:train()
-end
-
-if gan.defer_interrupts then gan.defer_interrupts(true) end  -- Ctrl-C stops between steps
-save_samples(0)
-local steps, t0 = 0, gan.C.clock()
-for epoch = 1, opts.epochs do
-  local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs),
-                               total = loader.steps}
-  local m = train.means{"d_loss", "g_loss", "d_real", "d_fake"}
-  for i, real in loader:batches() do
-    local d_loss, g_loss, d_real, d_fake = step(real)
-    steps = steps + 1
-    train.check_finite("D loss", d_loss, epoch, steps)
-    train.check_finite("G loss", g_loss, epoch, steps)
-    m:add{d_loss = d_loss, g_loss = g_loss, d_real = d_real, d_fake = d_fake}
-    bar:update(i, ("D %.3f G %.3f"):format(d_loss, g_loss))
-    if gan.interrupted and gan.interrupted() then
-      bar:close()
-      io.stderr:write(("interrupted at epoch %d, step %d\n"):format(epoch, steps))
-      os.exit(130)
-    end
-  end
-  bar:close()
-  log:row{epoch = epoch, step = steps, d_loss = m:get("d_loss"), g_loss = m:get("g_loss"),
-          d_real = m:get("d_real"), d_fake = m:get("d_fake")}
-  if epoch % opts.sample_every == 0 or epoch == opts.epochs then save_samples(epoch) end
-end
-log:close()
-if gan.defer_interrupts then gan.defer_interrupts(false) end
-io.stderr:write(("done: %d epochs, %d steps in %.1f s; samples in %s/samples\n")
-  :format(opts.epochs, steps, gan.C.clock() - t0, opts.out))
+run:fit{models = {G = G, D = D}, optims = {G = g_opt, D = d_opt},
+        loader = loader, noise = z_fixed, range = "0,1",
+        bce = bce, z = z, real_label = real_label, fake_label = fake_label}

@@ -63,10 +63,12 @@ local function convert(prog, o, text)
 end
 
 -- Parses args (a list, e.g. the script's 'arg') against spec.  Returns a
--- table of every option (defaults filled in).  --name=value also works.
+-- table of every option (defaults filled in), and the set of the options
+-- the command line gave (a resumed run takes the others from its
+-- checkpoint).  --name=value also works.
 function cli.parse(spec, args, prog, about)
   prog = prog or "script"
-  local by_name, opts = {}, {}
+  local by_name, opts, given = {}, {}, {}
   for _, o in ipairs(spec) do
     by_name[o[1]] = o
     opts[o[1]] = o[2]
@@ -90,6 +92,7 @@ function cli.parse(spec, args, prog, about)
       if not negated then o = nil end
     end
     if not o then fail(prog, "unknown option '--%s' (see --help)", name) end
+    given[o[1]] = true
     if type(o[2]) == "boolean" then
       if value then fail(prog, "--%s is a flag and takes no value", name) end
       opts[o[1]] = not negated
@@ -103,7 +106,7 @@ function cli.parse(spec, args, prog, about)
     end
     i = i + 1
   end
-  return opts
+  return opts, given
 end
 
 return cli

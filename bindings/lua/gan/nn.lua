@@ -443,4 +443,7 @@ end
 criterion("BCE", false)
 criterion("BCEWithLogits", true)
 
+-- for gan/conv.lua and gan/augment.lua, which add classes to nn
+nn._class = class
+
 return nn

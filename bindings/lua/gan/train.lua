@@ -1,7 +1,46 @@
 -- gan/train.lua: what every training script shares, so that each script
--- keeps only its model and its loop: the run folder, the loss log, the
--- sample grids, timing and the guards.
+-- keeps only its model and its loop: the run folder, options and resume,
+-- the epoch loop with its guards, checkpoints, sample grids, the report and
+-- --watch.
+--
+-- A script has three parts (scripts/strawberry.lua is the example):
+--
+--   local gan = require "gan"
+--   local train = gan.train
+--
+--   train.loop(function(r)        -- 1. the loop, FIRST in the file
+--     local G, D = r.models.G, r.models.D
+--     local function d_step(real) ... end
+--     local function g_step() ... end
+--     local function step(real)   -- one batch: returns d_loss, g_loss,
+--       ...                       --   d_real, d_fake (D's mean outputs)
+--     end
+--     return {d_step = d_step, g_step = g_step, step = step}
+--   end)
+--
+--   local run = train.start(spec, arg, "scripts/x.lua", about)  -- 2. options
+--   local opts = run.opts         -- parsed; on --resume, the checkpoint's
+--                                 -- options with the command line's on top
+--   ... data, models G and D, optimizers, buffers ...             3. the run
+--   run:fit{models = {G = G, D = D}, optims = {G = g_opt, D = d_opt},
+--           loader = loader, noise = z_fixed, range = "0,1",
+--           ...anything else the loop needs: r.bce, r.z, ...}
+--
+-- fit calls the loop function with its own argument r (r.opts is the
+-- options) and runs epochs: step(batch) for every batch, loss.csv, sample
+-- grids every --sample-every epochs with the checkpoint OUT/checkpoints/
+-- last.ckpt and OUT/report.html, and epoch_NNNN.ckpt every --save-every.
+-- It resumes exactly: the generator's state is saved with the models, so
+-- 2 epochs then --resume to 4 equal 4 epochs straight, bit for bit.
+--
+-- With --watch, fit re-reads the script at each epoch boundary when it has
+-- changed, runs it only up to its train.loop call (so nothing above that
+-- call may be expensive, and nothing there is rebuilt), and swaps the loop
+-- functions in.  An edit that does not load, or whose functions fail, is
+-- reported and the previous functions go on.
 local gan = require "gan"
+local checkpoint = require "gan.checkpoint"
+local report = require "gan.report"
 
 local train = {}
 
@@ -31,14 +70,54 @@ function train.grid_cols(n)
   return r
 end
 
--- loss.csv, one row per epoch, written and flushed as the run goes.
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes a file through a temporary one and a rename: never half written.
+function train.write_atomic(path, text)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then error(("cannot write '%s': %s"):format(path, err), 2) end
+  f:write(text)
+  f:close()
+  local ok, rerr = os.rename(tmp, path)
+  if not ok then
+    os.remove(tmp)
+    error(("cannot write '%s': %s"):format(path, rerr), 2)
+  end
+  return path
+end
+
+-- loss.csv, one row per epoch, written and flushed as the run goes.  With
+-- 'resume_epoch' the rows of epochs up to it are kept (a resumed run redoes
+-- the later ones) and new rows are appended.
 local Log = {}
 Log.__index = Log
 
-function train.csv(path, columns)
+function train.csv(path, columns, resume_epoch)
+  local keep = {}
+  local header = table.concat(columns, ",")
+  if resume_epoch then
+    local old = read_file(path) or ""
+    local first = true
+    for line in old:gmatch("[^\n]+") do
+      if first then
+        if line ~= header then break end
+        first = false
+      elseif (tonumber(line:match("^([^,]*)")) or math.huge) <= resume_epoch then
+        keep[#keep + 1] = line
+      end
+    end
+  end
   local f, err = io.open(path, "w")
   if not f then error(("cannot write '%s': %s"):format(path, err), 2) end
-  f:write(table.concat(columns, ","), "\n")
+  f:write(header, "\n")
+  for _, line in ipairs(keep) do f:write(line, "\n") end
   f:flush()
   return setmetatable({f = f, columns = columns, path = path}, Log)
 end
@@ -55,9 +134,14 @@ end
 
 function Log:close() self.f:close() end
 
+local function finite(v)
+  return v == v and v ~= math.huge and v ~= -math.huge
+end
+train.finite = finite
+
 -- Stops the run when a loss is NaN or infinite: nothing good comes after.
 function train.check_finite(what, v, epoch, step)
-  if v ~= v or v == math.huge or v == -math.huge then
+  if not finite(v) then
     error(("%s is %s at epoch %d, step %d: training diverged (try a lower --lr)"):format(
       what, tostring(v), epoch, step), 0)
   end
@@ -76,5 +160,346 @@ function Mean:add(values)
   for k, v in pairs(values) do self.sum[k] = (self.sum[k] or 0) + v end
 end
 function Mean:get(k) return self.n > 0 and self.sum[k] / self.n or 0 / 0 end
+
+---------------------------------------------------------------------------
+-- The loop functions and --watch
+---------------------------------------------------------------------------
+local registered    -- the loop function of the script being run
+local reloading     -- while --watch re-runs the script: true, then the new loop function
+local RELOADED = setmetatable({}, {__tostring = function() return "train.loop: reloaded" end})
+
+-- train.loop(f): registers the script's loop function f(r) -> {d_step =,
+-- g_step =, step =}.  While --watch reloads the script, it takes the new f
+-- and stops the script there.
+function train.loop(f)
+  if type(f) ~= "function" then
+    error("bad argument #1 to 'loop' (a function(r) returning {d_step, g_step, step} expected)", 2)
+  end
+  if reloading then
+    reloading = f
+    error(RELOADED, 0)
+  end
+  registered = f
+  return f
+end
+
+-- The loop functions for r, checked.
+local function make_loop(f, r)
+  local fns = f(r)
+  if type(fns) ~= "table" or type(fns.step) ~= "function" then
+    error("the loop function must return a table with a 'step' function", 0)
+  end
+  return fns
+end
+
+-- Runs the script text up to its train.loop call and returns the new loop
+-- functions for r, or nil and a message.
+local function reload(path, text, r)
+  local chunk, err = load(text, "@" .. path, "t", setmetatable({}, {__index = _G}))
+  if not chunk then return nil, err end
+  reloading = true
+  local ok, e = pcall(chunk, table.unpack(_G.arg or {}))
+  local f = reloading
+  reloading = nil
+  if ok then return nil, "the script no longer calls train.loop" end
+  if e ~= RELOADED then return nil, tostring(e) end
+  local ok2, fns = pcall(make_loop, f, r)
+  if not ok2 then return nil, tostring(fns) end
+  return fns
+end
+
+---------------------------------------------------------------------------
+-- Options and the run folder
+---------------------------------------------------------------------------
+
+-- The options train.start adds to a script's own (unless it has them).
+train.run_options = {
+  {"save_every", 0, "also keep OUT/checkpoints/epoch_NNNN.ckpt every N epochs (0: never)", min = 0},
+  {"resume", "", "continue the run in folder DIR from its last checkpoint", meta = "DIR"},
+  {"watch", false, "reload the loop functions when this script changes (at the next epoch)"},
+}
+-- Options of one invocation, never taken from the checkpoint on --resume.
+local SESSION = {resume = true, watch = true}
+
+local function fail(prog, msg, code)
+  io.stderr:write(prog, ": ", tostring(msg), "\n")
+  os.exit(code or 1)
+end
+
+local Run = {}
+Run.__index = Run
+
+-- train.start(spec, args, prog, about) -> run, whose run.opts are the options.
+-- The spec needs out, epochs, sample_every and seed; device is optional.
+-- On --resume DIR the checkpoint DIR/checkpoints/last.ckpt is read (and
+-- checked) here: its options are the run's, but those given on the command
+-- line win.  Then: the generator is seeded, the device selected, the run
+-- folder made and OUT/config.lua written with the options as resolved.
+function train.start(spec, args, prog, about)
+  if reloading then
+    error("train.start ran again while reloading: with --watch, call train.loop above it", 0)
+  end
+  args = args or {}
+  prog = prog or "script"
+  local full, have = {}, {}
+  for i, o in ipairs(spec) do
+    full[i] = o
+    have[o[1]] = true
+  end
+  for _, k in ipairs{"out", "epochs", "sample_every", "seed"} do
+    if not have[k] then error(("train.start: the options need '%s'"):format(k), 2) end
+  end
+  for _, o in ipairs(train.run_options) do
+    if not have[o[1]] then
+      full[#full + 1] = o
+      have[o[1]] = true
+    end
+  end
+  local opts, given = gan.cli.parse(full, args, prog, about)
+  local self = setmetatable({prog = prog, script = args[0], opts = opts}, Run)
+  if opts.resume ~= "" then
+    local path = opts.resume .. "/checkpoints/last.ckpt"
+    local ok, ck = pcall(checkpoint.read, path)
+    if not ok then fail(prog, ("cannot resume: %s"):format(ck)) end
+    local merged = {}
+    for k, v in pairs(ck.meta.opts or {}) do
+      if have[k] and not SESSION[k] then merged[k] = v end
+    end
+    for k, v in pairs(opts) do
+      if given[k] or SESSION[k] or merged[k] == nil then merged[k] = v end
+    end
+    if not given.out then merged.out = opts.resume end
+    self.opts, self.resume_ck = merged, ck
+    io.stderr:write(("resume: %s at epoch %d, step %d\n"):format(path, ck.meta.epoch,
+                                                                 ck.meta.step))
+  end
+  opts = self.opts
+  gan.seed(opts.seed)
+  if opts.device then gan.device(opts.device) end
+  local ok, err = pcall(function()
+    train.mkdir(opts.out .. "/samples")
+    train.mkdir(opts.out .. "/checkpoints")
+    train.write_atomic(opts.out .. "/config.lua", "-- the options of this run, as resolved\n"
+                       .. "return " .. checkpoint.serialize(opts) .. "\n")
+  end)
+  if not ok then fail(prog, err) end
+  return self
+end
+
+---------------------------------------------------------------------------
+-- The run
+---------------------------------------------------------------------------
+local LOSS_COLUMNS = {"epoch", "step", "d_loss", "g_loss", "d_real", "d_fake"}
+
+-- The sample grid of the fixed noise for an epoch: G in evaluation mode
+-- (or r.generate(noise) when the script gives one).
+function Run:sample(epoch)
+  local r = self.r
+  local G = r.models.G
+  local was = G and G.training
+  if G then G:evaluate() end
+  local x = r.generate and r.generate(r.noise) or G:forward(r.noise)
+  local path = ("%s/samples/epoch_%04d.png"):format(self.opts.out, epoch)
+  gan.images.save_grid(x, path, {cols = train.grid_cols(x:size(1)), range = r.range})
+  if was then G:train() end
+  return path
+end
+
+-- OUT/checkpoints/last.ckpt (and epoch_NNNN.ckpt if 'keep'), from the
+-- live state; st holds epoch, step, times and, mid-epoch, partial.
+function Run:save(st, keep)
+  local r, dir = self.r, self.opts.out .. "/checkpoints"
+  local state = {
+    models = r.models, optims = r.optims, noise = r.noise, epoch = st.epoch,
+    step = st.step, opts = self.opts, range = r.range,
+    extra = {times = st.times, partial = st.partial},
+  }
+  local path = dir .. "/last.ckpt"
+  checkpoint.save(path, state)
+  self.saved = {path = path, epoch = st.epoch}
+  if keep then
+    local kept = ("%s/epoch_%04d.ckpt"):format(dir, st.epoch)
+    -- a second name for the same data; a copy where links do not work
+    if gan.C.hardlink(path, kept .. ".tmp") and os.rename(kept .. ".tmp", kept) then return end
+    os.remove(kept .. ".tmp")
+    checkpoint.save(kept, state)
+  end
+end
+
+function Run:write_report(st)
+  local out, samples = self.opts.out, {}
+  for e = 0, st.epoch do
+    local p = ("%s/samples/epoch_%04d.png"):format(out, e)
+    local f = io.open(p, "rb")
+    if f then
+      f:close()
+      samples[#samples + 1] = {epoch = e, path = p}
+    end
+  end
+  report.write(out .. "/report.html", {
+    title = self.prog, out = out, csv = out .. "/loss.csv", samples = samples,
+    opts = self.opts, times = st.times, epoch = st.epoch, epochs = self.opts.epochs,
+    step = st.step, device = gan.device(),
+  })
+end
+
+-- One step through the loop functions.  A reloaded loop that fails is
+-- reported and replaced by the previous one, which redoes the batch.
+function Run:step(real)
+  if not self.previous then return self.fns.step(real) end
+  local ok, a, b, c, d = pcall(self.fns.step, real)
+  if ok then return a, b, c, d end
+  if tostring(a):find("interrupted!", 1, true) then error(a, 0) end  -- a second Ctrl-C
+  io.stderr:write(("watch: the reloaded loop failed: %s; the previous loop runs again\n")
+    :format(tostring(a)))
+  self.fns, self.previous = self.previous, nil
+  return self.fns.step(real)
+end
+
+-- At an epoch boundary: if the script changed, reload its loop functions.
+function Run:watch_script(epoch)
+  local w = self.watch
+  local mt = gan.C.mtime(w.path)
+  if not mt or mt == w.mtime then return end
+  w.mtime = mt
+  local text = read_file(w.path)
+  if not text or text == w.text then return end
+  w.text = text
+  local fns, err = reload(w.path, text, self.r)
+  if not fns then
+    io.stderr:write(("watch: %s changed but cannot be used: %s; the previous loop keeps running\n")
+      :format(w.path, err))
+    return
+  end
+  self.previous, self.fns = self.fns, fns
+  local names = {}
+  for k, v in pairs(fns) do
+    if type(v) == "function" then names[#names + 1] = k end
+  end
+  table.sort(names)
+  io.stderr:write(("watch: %s changed: %s reloaded before epoch %d "
+                   .. "(models, optimizers and data kept)\n"):format(w.path,
+                   table.concat(names, ", "), epoch))
+end
+
+-- The D-wins guard: one warning when D's loss stays under 1e-3 for 50 steps.
+local D_WINS_LOSS, D_WINS_STEPS = 1e-3, 50
+
+-- run:fit(r): trains; see the header.  Returns the final state
+-- {epoch =, step =, times =}.
+function Run:fit(r)
+  local opts = self.opts
+  if type(r) ~= "table" or type(r.models) ~= "table" or not r.loader or not r.noise then
+    error("bad argument to 'fit' (a table with models, optims, loader and noise expected)", 2)
+  end
+  if not registered then
+    error("fit: the script has no loop: call train.loop(function(r) ... end) first", 2)
+  end
+  r.opts = r.opts or opts
+  r.optims = r.optims or {}
+  self.r = r
+  local out, prog = opts.out, self.prog
+  local st = {epoch = 0, step = 0, times = {}}
+  local ck = self.resume_ck
+  if ck then
+    local ok, err = pcall(checkpoint.restore, ck, {models = r.models, optims = r.optims,
+                                                   noise = r.noise})
+    if not ok then fail(prog, ("cannot resume: %s"):format(err)) end
+    local extra = ck.meta.extra or {}
+    st.epoch, st.step = ck.meta.epoch, ck.meta.step
+    st.times, st.partial = extra.times or {}, extra.partial
+    st.rng = ck.meta.rng
+    self.saved = {path = ck.path, epoch = st.epoch}
+    self.resume_ck, ck.tensors = nil, nil
+    collectgarbage()  -- the file's copy of every tensor, now in the models
+  end
+  local log = train.csv(out .. "/loss.csv", LOSS_COLUMNS, ck and st.epoch)
+  self.fns = make_loop(registered, r)
+  if opts.watch then
+    if not self.script then error("fit: --watch needs the script's path (arg[0])", 2) end
+    self.watch = {path = self.script, mtime = gan.C.mtime(self.script),
+                  text = read_file(self.script)}
+  end
+  if not ck then
+    self:sample(0)
+    self:write_report(st)
+  end
+
+  if gan.defer_interrupts then gan.defer_interrupts(true) end  -- Ctrl-C stops between steps
+  -- the generator goes on from the checkpoint, after everything that drew
+  -- at startup (initialisation, noise) has been replaced
+  if st.rng then gan.rng_state(st.rng) end
+  local t_run, low, warned = gan.C.clock(), 0, false
+  local steps = r.loader.steps
+  for epoch = st.epoch + 1, opts.epochs do
+    if self.watch then self:watch_script(epoch) end
+    local partial = st.partial
+    st.partial = nil
+    -- the generator's state before the shuffle: saved on Ctrl-C, so that a
+    -- resume redraws the same permutation
+    local rng_epoch = partial and partial.rng_epoch or gan.rng_state()
+    gan.rng_state(rng_epoch)
+    local batches = r.loader:batches()
+    local m = train.means{"d_loss", "g_loss", "d_real", "d_fake"}
+    local t0 = gan.C.clock()
+    if partial then  -- the rest of an interrupted epoch
+      gan.rng_state(partial.rng)
+      for _ = 1, partial.batch do batches() end
+      m.n, m.sum, t0 = partial.n, partial.sum, t0 - partial.seconds
+    end
+    local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs), total = steps}
+    for i, real in batches do
+      local d_loss, g_loss, d_real, d_fake = self:step(real)
+      st.step = st.step + 1
+      local bad = not finite(d_loss) and "D loss" or not finite(g_loss) and "G loss"
+      if bad then
+        bar:close()
+        local kept = self.saved and ("the last good checkpoint is kept: %s (epoch %d)")
+                       :format(self.saved.path, self.saved.epoch)
+                     or "no checkpoint had been written yet"
+        fail(prog, ("%s is %s at epoch %d, step %d: training diverged (try a lower --lr); %s")
+          :format(bad, tostring(bad == "D loss" and d_loss or g_loss), epoch, st.step, kept))
+      end
+      low = d_loss < D_WINS_LOSS and low + 1 or 0
+      if low >= D_WINS_STEPS and not warned then
+        warned = true
+        io.stderr:write(bar.tty and "\n" or "", ("warning: D's loss has stayed under %g for %d "
+          .. "steps (epoch %d, step %d): D wins outright and G learns nothing. Try a larger "
+          .. "--batch (BatchNorm needs more than 1 image), a lower --lr for D, or label "
+          .. "smoothing.\n"):format(D_WINS_LOSS, D_WINS_STEPS, epoch, st.step))
+      end
+      m:add{d_loss = d_loss, g_loss = g_loss, d_real = d_real, d_fake = d_fake}
+      bar:update(i, ("D %.3f G %.3f"):format(d_loss, g_loss))
+      if gan.interrupted and gan.interrupted() then
+        bar:close()
+        st.epoch = epoch - 1
+        st.partial = {batch = i, rng_epoch = rng_epoch, rng = gan.rng_state(), n = m.n,
+                      sum = m.sum, seconds = gan.C.clock() - t0}
+        self:save(st)
+        io.stderr:write(("interrupted at epoch %d, step %d: checkpoint %s written; "
+                         .. "continue with --resume %s\n"):format(epoch, st.step,
+                         self.saved.path, out))
+        os.exit(130)
+      end
+    end
+    bar:close()
+    st.times[epoch] = gan.C.clock() - t0
+    st.epoch = epoch
+    log:row{epoch = epoch, step = st.step, d_loss = m:get("d_loss"), g_loss = m:get("g_loss"),
+            d_real = m:get("d_real"), d_fake = m:get("d_fake")}
+    local sample_now = epoch % opts.sample_every == 0 or epoch == opts.epochs
+    local keep = (opts.save_every or 0) > 0 and epoch % opts.save_every == 0
+    if sample_now or keep then self:save(st, keep) end
+    if sample_now then
+      self:sample(epoch)
+      self:write_report(st)
+    end
+  end
+  log:close()
+  if gan.defer_interrupts then gan.defer_interrupts(false) end
+  io.stderr:write(("done: %d epochs, %d steps in %.1f s; samples in %s/samples, report %s/report.html\n")
+    :format(st.epoch, st.step, gan.C.clock() - t_run, out, out))
+  return st
+end
 
 return train

@@ -1,0 +1,376 @@
+-- gan/conv.lua: convolutional layers, added to gan.nn.
+--
+--   nn.Conv2d(in, out, k, {stride = 1, padding = 0, bias = true})
+--       (B, in, H, W) -> (B, out, (H + 2p - k) / s + 1, ...), weight (out, in, k, k)
+--   nn.ConvTranspose2d(in, out, k, {stride = 1, padding = 0, output_padding = 0, bias = true})
+--       (B, in, H, W) -> (B, out, (H - 1) s - 2p + k + output_padding, ...),
+--       weight (in, out, k, k): the adjoint of Conv2d, PyTorch's layout
+--   nn.BatchNorm2d(n, {momentum = 0.9, eps = 1e-5}): nn.BatchNorm per
+--       channel of (B, n, H, W), with PyTorch's defaults (momentum 0.1 in
+--       PyTorch's convention is 0.9 in Keras's, which nn.BatchNorm uses)
+--   nn.Reshape(d1, d2, ...): (B, ...) -> (B, d1, d2, ...), a view
+--   nn.Flatten(): (B, ...) -> (B, the product of the rest), a view
+--
+-- Weights start as in DCGAN (Radford et al. 2016, section 4): N(0, 0.02),
+-- biases at 0, BatchNorm2d's gamma N(1, 0.02).  k may be a number or
+-- {kh, kw}.  The modules follow gan/nn.lua's contract (forward, backward
+-- accumulating parameter gradients, backward_input, buffers reused while
+-- the shapes stay), and each has describe() -> {name, args...}, such that
+-- nn[name](table.unpack(args)) builds the same layer again.
+--
+-- Each convolution owns its workspace (the im2col matrix of a block of
+-- samples), allocated on the first step of each shape, never per step.
+local gan = require "gan"
+local nn = require "gan.nn"
+local C = gan.C
+
+local class, like, shape_str = nn._class, nn._like, nn.shape_str
+
+-- buf if it has that shape on that device, else a new tensor
+local function buffer(buf, shape, device)
+  if buf and buf:device() == device and buf:dim() == #shape then
+    local same = true
+    for i = 1, #shape do
+      if buf:size(i) ~= shape[i] then same = false break end
+    end
+    if same then return buf end
+  end
+  return gan.empty(shape, device)
+end
+
+local function positive(v, i, fname, what)
+  if math.type(v) ~= "integer" or v < 1 then
+    error(("bad argument #%d to '%s' (%s: positive integer expected, got %s)"):format(
+      i, fname, what, tostring(v)), 0)
+  end
+  return v
+end
+
+local function check_input4(self, x, fname)
+  if not gan.is_tensor(x) then
+    error(("bad argument #1 to '%s' (tensor expected, got %s)"):format(fname, type(x)), 3)
+  end
+  if x:dim() ~= 4 then
+    error(("%s: input must be 4-d (batch, channels, height, width), not %s"):format(
+      self.name, shape_str(x)), 3)
+  end
+end
+
+local function check_grad(self, x, g, fname)
+  check_input4(self, x, fname)
+  if not gan.is_tensor(g) then
+    error(("bad argument #2 to '%s' (tensor expected, got %s)"):format(fname, type(g)), 3)
+  end
+  if not self.output then error(("%s: backward before forward"):format(self.name), 3) end
+  if g:numel() ~= self.output:numel() then
+    error(("%s: gradient is %s but the output of the last forward is %s"):format(
+      self.name, shape_str(g), shape_str(self.output)), 3)
+  end
+end
+
+---------------------------------------------------------------------------
+-- What Conv2d and ConvTranspose2d share
+---------------------------------------------------------------------------
+local function conv_init(self, fname, n_in, n_out, k, opts)
+  positive(n_in, 1, fname, "input channels")
+  positive(n_out, 2, fname, "output channels")
+  local kh, kw
+  if type(k) == "table" then kh, kw = k[1], k[2] else kh, kw = k, k end
+  positive(kh, 3, fname, "kernel size")
+  positive(kw, 3, fname, "kernel size")
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 3)
+  end
+  local stride, padding = opts.stride or 1, opts.padding or 0
+  positive(stride, 4, fname, "stride")
+  if math.type(padding) ~= "integer" or padding < 0 then
+    error(("bad argument #4 to '%s' (padding: integer >= 0 expected, got %s)"):format(
+      fname, tostring(padding)), 3)
+  end
+  self.n_in, self.n_out, self.kh, self.kw = n_in, n_out, kh, kw
+  self.stride, self.padding = stride, padding
+  self.has_bias = opts.bias ~= false
+  self.device = opts.device or gan.device()
+  return opts
+end
+
+local function conv_params(self)
+  local p = {{name = "weight", value = self.weight, grad = self.grad_weight}}
+  if self.bias then p[2] = {name = "bias", value = self.bias, grad = self.grad_bias} end
+  return p
+end
+
+-- the kernel as describe() gives it: a number when square
+local function kernel_arg(self)
+  if self.kh == self.kw then return self.kh end
+  return {self.kh, self.kw}
+end
+
+-- The workspace for output y and input x: the size the backend prefers,
+-- kept while it is large enough (a smaller batch for a sample grid reuses
+-- the training one).
+local function workspace(self, y, x, transposed)
+  local key = shape_str(y) .. "/" .. shape_str(x)
+  if self.ws_key ~= key then
+    local batched = C.conv2d_workspace(y, x, self.weight, self.stride, self.padding, transposed)
+    if batched > 0 and (not self.ws or self.ws:numel() < batched
+                        or self.ws:device() ~= x:device()) then
+      self.ws = gan.empty(batched, x:device())
+    end
+    self.ws_key = key
+  end
+  return self.ws
+end
+
+---------------------------------------------------------------------------
+-- Conv2d
+---------------------------------------------------------------------------
+local Conv2d = class "Conv2d"
+
+function Conv2d:init(n_in, n_out, k, opts)
+  opts = conv_init(self, "Conv2d", n_in, n_out, k, opts)
+  self.weight = gan.empty(n_out, n_in, self.kh, self.kw, self.device):normal(0, opts.std or 0.02)
+  self.grad_weight = gan.zeros(n_out, n_in, self.kh, self.kw, self.device)
+  if self.has_bias then
+    self.bias = gan.zeros(n_out, self.device)
+    self.grad_bias = gan.zeros(n_out, self.device)
+  end
+end
+
+function Conv2d:__tostring()
+  return ("nn.Conv2d(%d -> %d, %dx%d, stride %d, padding %d%s)"):format(self.n_in,
+    self.n_out, self.kh, self.kw, self.stride, self.padding, self.bias and "" or ", no bias")
+end
+
+function Conv2d:describe()
+  return {"Conv2d", self.n_in, self.n_out, kernel_arg(self),
+          {stride = self.stride, padding = self.padding, bias = self.bias ~= nil}}
+end
+
+Conv2d.parameters = conv_params
+
+-- (H, W) -> the output's (OH, OW)
+function Conv2d:output_size(h, w)
+  return (h + 2 * self.padding - self.kh) // self.stride + 1,
+         (w + 2 * self.padding - self.kw) // self.stride + 1
+end
+
+function Conv2d:forward(x)
+  check_input4(self, x, "forward")
+  local h, w = x:size(3), x:size(4)
+  if h + 2 * self.padding < self.kh or w + 2 * self.padding < self.kw then
+    error(("%s: input %s is smaller than the %dx%d kernel (padding %d)"):format(
+      self.name, shape_str(x), self.kh, self.kw, self.padding), 2)
+  end
+  local oh, ow = self:output_size(h, w)
+  self.output = buffer(self.output, {x:size(1), self.n_out, oh, ow}, self.weight:device())
+  C.conv2d_forward(self.output, x, self.weight, self.bias, self.stride, self.padding,
+                   workspace(self, self.output, x, false))
+  return self.output
+end
+
+function Conv2d:backward(x, g, need_input_grad)
+  check_grad(self, x, g, "backward")
+  local gi = nil
+  if need_input_grad ~= false then
+    self.grad_input = like(self.grad_input, x)
+    gi = self.grad_input
+  end
+  C.conv2d_backward(gi, self.grad_weight, self.grad_bias, g, x, self.weight, self.stride,
+                    self.padding, workspace(self, g, x, false))
+  return gi
+end
+
+function Conv2d:backward_input(x, g)
+  check_grad(self, x, g, "backward_input")
+  self.grad_input = like(self.grad_input, x)
+  C.conv2d_backward(self.grad_input, nil, nil, g, x, self.weight, self.stride,
+                    self.padding, workspace(self, g, x, false))
+  return self.grad_input
+end
+
+---------------------------------------------------------------------------
+-- ConvTranspose2d
+---------------------------------------------------------------------------
+local ConvTranspose2d = class "ConvTranspose2d"
+
+function ConvTranspose2d:init(n_in, n_out, k, opts)
+  opts = conv_init(self, "ConvTranspose2d", n_in, n_out, k, opts)
+  local op = opts.output_padding or 0
+  if math.type(op) ~= "integer" or op < 0 or op >= self.stride then
+    error(("bad argument #4 to 'ConvTranspose2d' (output_padding: integer in 0..stride-1 "
+           .. "expected, got %s)"):format(tostring(op)), 2)
+  end
+  self.output_padding = op
+  self.weight = gan.empty(n_in, n_out, self.kh, self.kw, self.device):normal(0, opts.std or 0.02)
+  self.grad_weight = gan.zeros(n_in, n_out, self.kh, self.kw, self.device)
+  if self.has_bias then
+    self.bias = gan.zeros(n_out, self.device)
+    self.grad_bias = gan.zeros(n_out, self.device)
+  end
+end
+
+function ConvTranspose2d:__tostring()
+  return ("nn.ConvTranspose2d(%d -> %d, %dx%d, stride %d, padding %d%s)"):format(self.n_in,
+    self.n_out, self.kh, self.kw, self.stride, self.padding, self.bias and "" or ", no bias")
+end
+
+function ConvTranspose2d:describe()
+  return {"ConvTranspose2d", self.n_in, self.n_out, kernel_arg(self),
+          {stride = self.stride, padding = self.padding, output_padding = self.output_padding,
+           bias = self.bias ~= nil}}
+end
+
+ConvTranspose2d.parameters = conv_params
+
+function ConvTranspose2d:output_size(h, w)
+  local s, p, op = self.stride, self.padding, self.output_padding
+  return (h - 1) * s - 2 * p + self.kh + op, (w - 1) * s - 2 * p + self.kw + op
+end
+
+function ConvTranspose2d:forward(x)
+  check_input4(self, x, "forward")
+  local oh, ow = self:output_size(x:size(3), x:size(4))
+  if oh < 1 or ow < 1 then
+    error(("%s: input %s gives an empty output (%dx%d)"):format(self.name, shape_str(x),
+      oh, ow), 2)
+  end
+  self.output = buffer(self.output, {x:size(1), self.n_out, oh, ow}, self.weight:device())
+  C.conv_transpose2d_forward(self.output, x, self.weight, self.bias, self.stride,
+                             self.padding, workspace(self, self.output, x, true))
+  return self.output
+end
+
+function ConvTranspose2d:backward(x, g, need_input_grad)
+  check_grad(self, x, g, "backward")
+  local gi = nil
+  if need_input_grad ~= false then
+    self.grad_input = like(self.grad_input, x)
+    gi = self.grad_input
+  end
+  C.conv_transpose2d_backward(gi, self.grad_weight, self.grad_bias, g, x, self.weight,
+                              self.stride, self.padding, workspace(self, g, x, true))
+  return gi
+end
+
+function ConvTranspose2d:backward_input(x, g)
+  check_grad(self, x, g, "backward_input")
+  self.grad_input = like(self.grad_input, x)
+  C.conv_transpose2d_backward(self.grad_input, nil, nil, g, x, self.weight, self.stride,
+                              self.padding, workspace(self, g, x, true))
+  return self.grad_input
+end
+
+---------------------------------------------------------------------------
+-- BatchNorm2d: nn.BatchNorm on (B, C, H, W), PyTorch's defaults
+---------------------------------------------------------------------------
+local BatchNorm2d = class("BatchNorm2d", nn.BatchNorm)
+
+function BatchNorm2d:init(n, opts)
+  opts = opts or {}
+  nn.BatchNorm.init(self, n, {momentum = opts.momentum or 0.9, eps = opts.eps or 1e-5,
+                              device = opts.device})
+  local std = opts.gamma_std or 0.02
+  if std > 0 then self.gamma:normal(1, std) end
+end
+
+function BatchNorm2d:__tostring()
+  return ("nn.BatchNorm2d(%d, momentum %g, eps %g)"):format(self.n, self.momentum, self.eps)
+end
+
+function BatchNorm2d:describe()
+  return {"BatchNorm2d", self.n, {momentum = self.momentum, eps = self.eps}}
+end
+
+function BatchNorm2d:forward(x)
+  check_input4(self, x, "forward")
+  return nn.BatchNorm.forward(self, x)
+end
+
+---------------------------------------------------------------------------
+-- Reshape and Flatten: views, no copy.  The view of the last input is kept
+-- and reused while the input is the same buffer (the usual case: the layer
+-- before reuses its output), so a step makes no new object.
+---------------------------------------------------------------------------
+local function cached_view(cache, t, shape)
+  if cache.src == t and cache.n == #shape then
+    local v, same = cache.view, true
+    for i = 1, #shape do
+      if v:size(i) ~= shape[i] then same = false break end
+    end
+    if same then return v end
+  end
+  cache.src, cache.n, cache.view = t, #shape, t:view(shape)
+  return cache.view
+end
+
+local function view_forward(self, x, shape)
+  self.fcache = self.fcache or {}
+  local ok, v = pcall(cached_view, self.fcache, x, shape)
+  if not ok then
+    error(("%s: cannot view %s as %s"):format(self.name, shape_str(x),
+      table.concat(shape, "x")), 3)
+  end
+  self.output = v
+  return v
+end
+
+local function view_backward(self, x, g, need_input_grad)
+  if not gan.is_tensor(x) or not gan.is_tensor(g) then
+    error(("bad argument to 'backward' (tensors expected)"), 2)
+  end
+  if not self.output then error(("%s: backward before forward"):format(self.name), 2) end
+  if g:numel() ~= x:numel() then
+    error(("%s: gradient is %s but the input is %s"):format(self.name, shape_str(g),
+      shape_str(x)), 2)
+  end
+  if need_input_grad == false then return nil end
+  self.bcache = self.bcache or {}
+  self.grad_input = cached_view(self.bcache, g, x:shape())
+  return self.grad_input
+end
+
+local Reshape = class "Reshape"
+
+function Reshape:init(...)
+  local dims = {...}
+  if type(dims[1]) == "table" then dims = dims[1] end
+  if #dims < 1 or #dims > 3 then
+    error("bad argument to 'Reshape' (1 to 3 dimensions expected, after the batch)", 3)
+  end
+  for i, d in ipairs(dims) do positive(d, i, "Reshape", "dimension") end
+  self.dims = dims
+end
+
+function Reshape:__tostring() return ("nn.Reshape(%s)"):format(table.concat(self.dims, "x")) end
+
+function Reshape:describe() return {"Reshape", table.unpack(self.dims)} end
+
+function Reshape:forward(x)
+  if not gan.is_tensor(x) then
+    error(("bad argument #1 to 'forward' (tensor expected, got %s)"):format(type(x)), 2)
+  end
+  local shape = {x:size(1)}
+  for i, d in ipairs(self.dims) do shape[i + 1] = d end
+  return view_forward(self, x, shape)
+end
+
+Reshape.backward = view_backward
+
+local Flatten = class "Flatten"
+
+function Flatten:init() end
+
+function Flatten:describe() return {"Flatten"} end
+
+function Flatten:forward(x)
+  if not gan.is_tensor(x) then
+    error(("bad argument #1 to 'forward' (tensor expected, got %s)"):format(type(x)), 2)
+  end
+  return view_forward(self, x, {x:size(1), x:numel() // x:size(1)})
+end
+
+Flatten.backward = view_backward
+
+return nn

@@ -1,0 +1,292 @@
+-- A training run as a user sees it, through the gan program: the run
+-- folder, exact resume (2 epochs then --resume to 4 == 4 epochs, bit for
+-- bit), Ctrl-C, the guards, and scripts/sample.lua on the checkpoints.
+local gan = require "gan"
+local util = require "support.util"
+local R = require "support.run"
+
+local script = util.root .. "/scripts/strawberry.lua"
+local sampler = util.root .. "/scripts/sample.lua"
+
+-- Every parameter, running statistic, Adam moment and step count of two
+-- checkpoints is identical (gan.equal: the same bytes).
+local function assert_same_state(path_a, path_b)
+  local a, b = gan.load(path_a), gan.load(path_b)
+  assert.equal(a.epoch, b.epoch)
+  assert.equal(a.step, b.step)
+  assert.equal(a.rng, b.rng)
+  local n = 0
+  for _, name in ipairs{"G", "D"} do
+    local pa, pb = a[name]:parameters(), b[name]:parameters()
+    assert.equal(#pa, #pb)
+    for i, p in ipairs(pa) do
+      assert.is_true(gan.equal(p.value, pb[i].value), ("%s %s differs"):format(name, p.name))
+      n = n + 1
+    end
+    for i, x in ipairs(a[name].buffers and a[name]:buffers() or {}) do
+      assert.is_true(gan.equal(x.value, b[name]:buffers()[i].value), name .. " " .. x.name)
+      n = n + 1
+    end
+    local oa, ob = a.optims[name], b.optims[name]
+    assert.equal(oa.t, ob.t)
+    for i = 1, #oa.m do
+      assert.is_true(gan.equal(oa.m[i], ob.m[i]), name .. " moment " .. i)
+      assert.is_true(gan.equal(oa.v[i], ob.v[i]), name .. " moment " .. i)
+      n = n + 2
+    end
+  end
+  assert.equal(14 + 8 + 6 + 2 * 22, n)  -- 14 + 8 parameters, 6 buffers, 2 moments each
+  return a
+end
+
+describe("a training run", function()
+  local tmp, data
+  setup(function()
+    tmp = util.tmpdir()
+    data = R.dataset(tmp)
+  end)
+  teardown(function() util.rmdir(tmp) end)
+
+  it("writes its run folder: config.lua, samples, loss.csv, checkpoints, report", function()
+    local out = util.tmpdir()
+    local code, _, err = util.run(R.tiny(script, data, out, {"--epochs", "4", "--sample-every",
+                                                             "2", "--save-every", "3"}))
+    assert.equal(0, code, err)
+    local cfg = assert(loadfile(out .. "/config.lua", "t", {}))()
+    assert.equal(4, cfg.epochs)
+    assert.equal(8, cfg.size)
+    assert.equal(data, cfg.data)
+    assert.equal(2e-4, cfg.lr)
+    for _, f in ipairs{"samples/epoch_0000.png", "samples/epoch_0002.png", "samples/epoch_0004.png",
+                       "loss.csv", "report.html", "checkpoints/last.ckpt",
+                       "checkpoints/epoch_0003.ckpt"} do
+      assert.truthy(util.read(out .. "/" .. f), f)
+    end
+    assert.is_nil(util.read(out .. "/samples/epoch_0001.png"))
+    assert.is_nil(util.read(out .. "/checkpoints/epoch_0004.ckpt"))
+    assert.equal(4, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    assert.equal(3, gan.load(out .. "/checkpoints/epoch_0003.ckpt").epoch)
+    util.rmdir(out)
+  end)
+
+  it("resumes exactly: 2 epochs then --resume to 4 equal 4 epochs straight", function()
+    local straight, resumed = util.tmpdir(), util.tmpdir()
+    local code, _, err = util.run(R.tiny(script, data, straight, {"--epochs", "4"}))
+    assert.equal(0, code, err)
+    code, _, err = util.run(R.tiny(script, data, resumed, {"--epochs", "2"}))
+    assert.equal(0, code, err)
+    -- only --resume and --epochs: the rest comes from the checkpoint
+    code, _, err = util.run({script, "--resume", resumed, "--epochs", "4"})
+    assert.equal(0, code, err)
+    assert.truthy(err:find("resume: " .. resumed .. "/checkpoints/last.ckpt at epoch 2, step 8",
+                           1, true), err)
+    assert.falsy(err:find("epoch 1/", 1, true), err)
+    local ck = assert_same_state(straight .. "/checkpoints/last.ckpt",
+                                 resumed .. "/checkpoints/last.ckpt")
+    assert.equal(4, ck.epoch)
+    assert.equal(16, ck.step)
+    assert.equal(util.read(straight .. "/loss.csv"), util.read(resumed .. "/loss.csv"))
+    -- the resumed config.lua has the merged options
+    local cfg = assert(loadfile(resumed .. "/config.lua", "t", {}))()
+    assert.equal(4, cfg.epochs)
+    assert.equal(8, cfg.size)
+    -- without the same seed, the runs differ: the check above can fail
+    local other = util.tmpdir()
+    code = util.run(R.tiny(script, data, other, {"--epochs", "4", "--seed", "4"}))
+    assert.equal(0, code)
+    local a, b = gan.load(straight .. "/checkpoints/last.ckpt"),
+                 gan.load(other .. "/checkpoints/last.ckpt")
+    assert.is_false(gan.equal(a.G:parameters()[1].value, b.G:parameters()[1].value))
+    for _, d in ipairs{straight, resumed, other} do util.rmdir(d) end
+  end)
+
+  it("stops on Ctrl-C after the step with a checkpoint and status 130, and resumes exactly", function()
+    local out, straight = util.tmpdir(), util.tmpdir()
+    local h = R.background(R.tiny(script, data, out, {"--epochs", "100000",
+                                                      "--sample-every", "100000"}))
+    finally(function() h:stop() end)
+    h:wait_for("epoch 2/")
+    h:signal("INT")
+    local code, err = h:finish()
+    assert.equal(130, code, err)
+    local stopped_epoch, stopped_step = err:match("interrupted at epoch (%d+), step (%d+): checkpoint")
+    assert.truthy(stopped_epoch, err)
+    assert.truthy(err:find("--resume " .. out, 1, true), err)
+    -- the checkpoint holds every step done so far, mid-epoch or not
+    local ck = gan.load(out .. "/checkpoints/last.ckpt")
+    assert.equal(tonumber(stopped_step), ck.step)
+    -- finish that epoch and one more; compare with a straight run that long
+    local target = tostring(tonumber(stopped_epoch) + 1)
+    local c2, _, err2 = util.run({script, "--resume", out, "--epochs", target})
+    assert.equal(0, c2, err2)
+    local c3, _, err3 = util.run(R.tiny(script, data, straight, {"--epochs", target,
+                                                                 "--sample-every", "100000"}))
+    assert.equal(0, c3, err3)
+    assert_same_state(straight .. "/checkpoints/last.ckpt", out .. "/checkpoints/last.ckpt")
+    assert.equal(util.read(straight .. "/loss.csv"), util.read(out .. "/loss.csv"))
+    util.rmdir(out)
+    util.rmdir(straight)
+  end)
+
+  it("refuses to resume from a missing or damaged checkpoint, naming it", function()
+    local out = util.tmpdir()
+    local code, _, err = util.run({script, "--resume", out})
+    assert.equal(1, code)
+    assert.truthy(err:find(out .. "/checkpoints/last.ckpt", 1, true), err)
+    code = util.run(R.tiny(script, data, out, {"--epochs", "1"}))
+    assert.equal(0, code)
+    local path = out .. "/checkpoints/last.ckpt"
+    util.write(path, util.read(path):sub(1, 1000))
+    code, _, err = util.run({script, "--resume", out})
+    assert.equal(1, code)
+    assert.truthy(err:find("truncated", 1, true), err)
+    -- a checkpoint of another model: --size changes every shape
+    code = util.run(R.tiny(script, data, out, {"--epochs", "1"}))
+    code, _, err = util.run({script, "--resume", out, "--size", "4"})
+    assert.equal(1, code)
+    assert.truthy(err:find("does not fit", 1, true), err)
+    assert.truthy(err:find("in the file but", 1, true), err)
+    util.rmdir(out)
+  end)
+end)
+
+describe("the guards", function()
+  -- A minimal script on the shared helpers, whose loop returns the losses
+  -- we want: NaN at step 7, or D winning outright.
+  local guard = [[
+local gan = require "gan"
+local train = gan.train
+train.loop(function(r)
+  local n, mode = 0, r.opts.mode
+  return {step = function()
+    n = n + 1
+    if mode == "nan" and n == 7 then return 0 / 0, 1, 0.5, 0.5 end
+    if mode == "dwins" then return 1e-4, 6, 1, 0 end
+    return 0.7, 0.7, 0.5, 0.5
+  end}
+end)
+local run = train.start({{"out", "", "run folder"}, {"epochs", 3, ""}, {"sample_every", 1, ""},
+                         {"seed", 1, ""}, {"mode", "ok", ""}}, arg, "guard.lua")
+local G = gan.nn.Sequential(gan.nn.Linear(2, 12), gan.nn.Sigmoid())  -- 3x2x2 images
+run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
+        noise = gan.randn(4, 2)}
+]]
+  local dir, path
+  setup(function()
+    dir = util.tmpdir()
+    path = dir .. "/guard.lua"
+    util.write(path, guard)
+  end)
+  teardown(function() util.rmdir(dir) end)
+
+  it("stop on a NaN loss naming the epoch and step, keeping the last good checkpoint", function()
+    local out = util.tmpdir()
+    local code, _, err = util.run({path, "--out", out, "--mode", "nan"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("D loss is nan at epoch 2, step 7", 1, true)
+                  or err:find("D loss is -nan at epoch 2, step 7", 1, true), err)
+    assert.truthy(err:find("the last good checkpoint is kept: " .. out ..
+                           "/checkpoints/last.ckpt (epoch 1)", 1, true), err)
+    assert.falsy(err:find("traceback", 1, true), err)
+    assert.equal(1, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    util.rmdir(out)
+  end)
+
+  it("warn once when D's loss stays under 1e-3 for 50 steps", function()
+    local out = util.tmpdir()
+    local code, _, err = util.run({path, "--out", out, "--mode", "dwins", "--epochs", "20"})
+    assert.equal(0, code, err)
+    local _, n = err:gsub("warning: D's loss has stayed under 0.001 for 50 steps", "")
+    assert.equal(1, n, err)
+    assert.truthy(err:find("(epoch 13, step 50)", 1, true), err)
+    assert.truthy(err:find("--batch", 1, true), err)
+    code, _, err = util.run({path, "--out", out, "--mode", "ok", "--epochs", "20"})
+    assert.equal(0, code, err)
+    assert.falsy(err:find("warning", 1, true), err)
+    util.rmdir(out)
+  end)
+end)
+
+describe("scripts/sample.lua", function()
+  local tmp, ckpt
+  setup(function()
+    tmp = util.tmpdir()
+    local out = tmp .. "/run"
+    local code, _, err = util.run(R.tiny(script, R.dataset(tmp), out, {"--epochs", "1"}))
+    assert.equal(0, code, err)
+    ckpt = out .. "/checkpoints/last.ckpt"
+  end)
+  teardown(function() util.rmdir(tmp) end)
+
+  local function png_size(path)
+    local s = assert(util.read(path), path)
+    assert.equal("PNG", s:sub(2, 4))
+    local w, h = string.unpack(">I4 I4", s, 17)
+    return w, h
+  end
+
+  it("writes a grid, one file per image, and interpolation strips", function()
+    local code, _, err = util.run({sampler, "--checkpoint", ckpt, "--n", "64", "--out",
+                                   tmp .. "/grid.png"})
+    assert.equal(0, code, err)
+    assert.same({8 * 8 + 7 * 2, 8 * 8 + 7 * 2}, {png_size(tmp .. "/grid.png")})   -- 8x8 of 8px
+    code, _, err = util.run({sampler, "--checkpoint", ckpt, "--n", "3", "--out", tmp .. "/each"})
+    assert.equal(0, code, err)
+    for i = 1, 3 do
+      assert.same({8, 8}, {png_size(("%s/each/sample_%04d.png"):format(tmp, i))})
+    end
+    assert.is_nil(util.read(tmp .. "/each/sample_0004.png"))
+    code, _, err = util.run({sampler, "--checkpoint", ckpt, "--n", "2", "--interpolate", "5",
+                             "--out", tmp .. "/walk.png"})
+    assert.equal(0, code, err)
+    assert.same({5 * 8 + 4 * 2, 2 * 8 + 2}, {png_size(tmp .. "/walk.png")})
+    -- the same seed gives the same file; another seed another
+    code = util.run({sampler, "--checkpoint", ckpt, "--n", "64", "--out", tmp .. "/again.png"})
+    assert.equal(0, code)
+    assert.equal(util.read(tmp .. "/grid.png"), util.read(tmp .. "/again.png"))
+    code = util.run({sampler, "--checkpoint", ckpt, "--n", "64", "--seed", "2",
+                     "--out", tmp .. "/other.png"})
+    assert.equal(0, code)
+    assert.are_not.equal(util.read(tmp .. "/grid.png"), util.read(tmp .. "/other.png"))
+  end)
+
+  it("starts each strip at a latent drawn as plain samples draw it", function()
+    -- the same seed: strip 1 of length 1 is the first plain sample
+    local code = util.run({sampler, "--checkpoint", ckpt, "--n", "1", "--out", tmp .. "/one"})
+    assert.equal(0, code)
+    code = util.run({sampler, "--checkpoint", ckpt, "--n", "1", "--interpolate", "1",
+                     "--out", tmp .. "/strip"})
+    assert.equal(0, code)
+    assert.equal(util.read(tmp .. "/one/sample_0001.png"), util.read(tmp .. "/strip/strip_0001.png"))
+  end)
+
+  it("gives models ready to sample in any REPL with gan.load", function()
+    local code, out, err = util.run({}, table.concat({
+      ("ck = gan.load(%q)"):format(ckpt),
+      "print(ck.epoch, ck.step, ck.G.training, ck.noise:size(1))",
+      ("ck:save_grid(%q)"):format(tmp .. "/repl.png"),
+      ("gan.images.save_grid(ck.G:forward(gan.randn(4, 100)), %q, {cols = 2})"):format(
+        tmp .. "/repl4.png"),
+    }, "\n") .. "\n")
+    assert.equal(0, code, err)
+    -- the REPL prints what save_grid returns: the file names
+    assert.equal(("1\t4\tfalse\t10\n%s/repl.png\n%s/repl4.png\n"):format(tmp, tmp), out)
+    assert.equal("", err)
+    assert.same({5 * 8 + 4 * 2, 2 * 8 + 2}, {png_size(tmp .. "/repl.png")})
+    assert.same({2 * 8 + 2, 2 * 8 + 2}, {png_size(tmp .. "/repl4.png")})
+  end)
+
+  it("refuses a checkpoint cut to its first 1000 bytes with a non-zero exit", function()
+    util.write(tmp .. "/cut.ckpt", util.read(ckpt):sub(1, 1000))
+    local code, _, err = util.run({sampler, "--checkpoint", tmp .. "/cut.ckpt", "--out",
+                                   tmp .. "/x.png"})
+    assert.are_not.equal(0, code)
+    assert.truthy(err:find(tmp .. "/cut.ckpt", 1, true), err)
+    assert.truthy(err:find("truncated", 1, true), err)
+    assert.falsy(err:find("traceback", 1, true), err)
+    assert.is_nil(util.read(tmp .. "/x.png"))
+    code, _, err = util.run({sampler, "--out", tmp .. "/x.png"})
+    assert.equal(2, code)
+    assert.truthy(err:find("--checkpoint", 1, true), err)
+  end)
+end)
