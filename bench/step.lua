@@ -29,19 +29,23 @@ local spec = {
   {"latent", 100, "size of the noise vector", min = 1},
   {"seed", 1, "random seed", min = 0},
   {"profile", false, "also print the median ms of each model call per step"},
+  {"device", "cpu", "cpu or cuda", choices = {"cpu", "cuda"}},
+  {"precision", "fp32", "matrix products on the GPU: fp32 or tf32", choices = {"fp32", "tf32"}},
 }
 local opts = gan.cli.parse(spec, arg or {}, "bench/step.lua",
   "Times the seed's training step (D real, D fake, G through frozen D).")
 
 local t_init = gan.C.clock()
 gan.seed(opts.seed)
-gan.device("cpu")
+gan.device(opts.device)
+gan.precision(opts.precision)
 local S, Z, B = opts.size, opts.latent, opts.batch
 local pixels = S * S * 3
 
 -- The models, as in scripts/strawberry.lua
 local function block(n_in, n_out)            -- Dense + LeakyReLU(0.2) + BatchNorm(0.8)
-  return nn.Linear(n_in, n_out), nn.LeakyReLU(0.2), nn.BatchNorm(n_out, {momentum = 0.8})
+  return nn.Sequential(nn.Linear(n_in, n_out), nn.LeakyReLU(0.2),
+                       nn.BatchNorm(n_out, {momentum = 0.8}))
 end
 
 local G = nn.Sequential(                     -- z: (B, Z)
@@ -151,6 +155,7 @@ for i = 1, opts.steps do
   local t0 = clock()
   acc = {}
   d_loss, g_loss = step(real)
+  gan.synchronize()                          -- the GPU's queued work counts
   times[i] = (clock() - t0) * 1e3
   if opts.profile then
     local sum = 0
@@ -191,3 +196,6 @@ print(("step_ms %.3f"):format(median))
 print(("step_ms_min %.3f"):format(times[1]))
 print(("losses %.4f %.4f"):format(d_loss, g_loss))
 print(("peak_rss_kb %d"):format(vm_hwm()))
+if opts.device == "cuda" then
+  print(("peak_gpu_mb %.1f"):format(gan.memory("cuda").peak / 2^20))
+end

@@ -34,7 +34,12 @@ def main():
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--latent", type=int, default=100)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--tf32", action="store_true", help="TF32 matrix products on the GPU")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     S, Z, B = a.size, a.latent, a.batch
@@ -50,12 +55,14 @@ def main():
                       nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.5),
                       nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.5),
                       nn.Linear(256, 1), nn.Sigmoid())
+    G, D = G.to(dev), D.to(dev)
     bce = nn.BCELoss()
     adam = dict(lr=2e-4, betas=(0.5, 0.999), eps=1e-7)
     g_opt = torch.optim.Adam(G.parameters(), **adam)
     d_opt = torch.optim.Adam(D.parameters(), **adam)
-    real_label, fake_label = torch.ones(B, 1), torch.zeros(B, 1)
-    real = torch.rand(B, 3, S, S).reshape(B, P)
+    real_label = torch.ones(B, 1, device=dev)
+    fake_label = torch.zeros(B, 1, device=dev)
+    real = torch.rand(B, 3, S, S, device=dev).reshape(B, P)
 
     def d_update(x, label):
         for p in D.parameters():
@@ -70,13 +77,13 @@ def main():
         loss_real = d_update(real, real_label)
         G.eval()
         with torch.no_grad():
-            fake = G(torch.randn(B, Z))
+            fake = G(torch.randn(B, Z, device=dev))
         G.train()
         loss_fake = d_update(fake, fake_label)
         for p in D.parameters():          # D frozen for the G step
             p.requires_grad_(False)
         g_opt.zero_grad(set_to_none=False)
-        g_loss = bce(D(G(torch.randn(B, Z))), real_label)
+        g_loss = bce(D(G(torch.randn(B, Z, device=dev))), real_label)
         g_loss.backward()
         g_opt.step()
         return 0.5 * (loss_real + loss_fake), g_loss.item()
@@ -89,6 +96,8 @@ def main():
     for _ in range(a.steps):
         t0 = time.perf_counter()
         d_loss, g_loss = step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     n = len(times)
@@ -98,6 +107,8 @@ def main():
     print("step_ms_min %.3f" % times[0])
     print("losses %.4f %.4f" % (d_loss, g_loss))
     print("peak_rss_kb %d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    if dev.type == "cuda":
+        print("peak_gpu_mb %.1f" % (torch.cuda.max_memory_allocated() / 2**20))
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ static int l_precision(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) {
     int m = luaL_checkoption(L, 1, NULL, modes);
 #ifdef GAN_HAVE_CUDA
-    LGAN_CHECK(L, gan_cuda_set_precision(modes[m]));
+    /* fp32 without a GPU is what the CPU does anyway: nothing to set */
+    if (m == 1 || gan_backend_cuda()) LGAN_CHECK(L, gan_cuda_set_precision(modes[m]));
 #else
     if (m == 1)
       return luaL_error(L, "precision 'tf32' needs the CUDA backend, which is "
@@ -121,6 +122,15 @@ static int l_precision(lua_State *L) {
   }
   lua_pushstring(L, current);
   return 1;
+}
+
+/* gan.synchronize([device]): waits for the queued work of a backend (for
+** timings; the CPU has none) and raises a pending asynchronous error. */
+static int l_synchronize(lua_State *L) {
+  gan_backend *be = lua_isnoneornil(L, 1) ? lgan_backend(L)
+                                          : lgan_backend_named(L, luaL_checkstring(L, 1));
+  if (be->iface.synchronize) LGAN_CHECK(L, be->iface.synchronize(be->ctx));
+  return 0;
 }
 
 /* gan.seed(n): the generator restarts from n (an integer). */
@@ -618,6 +628,7 @@ static const luaL_Reg module_funcs[] = {
     {"equal", l_equal},   {"max_abs_diff", l_max_abs_diff},
     {"seed", l_seed},     {"rng_state", l_rng_state},
     {"device", l_device}, {"memory", l_memory}, {"precision", l_precision},
+    {"synchronize", l_synchronize},
     {NULL, NULL}};
 
 void lgan_open_tensor(lua_State *L) {

@@ -215,6 +215,8 @@ end
 -- The options train.start adds to a script's own (unless it has them).
 train.run_options = {
   {"save_every", 0, "also keep OUT/checkpoints/epoch_NNNN.ckpt every N epochs (0: never)", min = 0},
+  {"checkpoint_every", -1, "write OUT/checkpoints/last.ckpt every N epochs (-1: at each "
+    .. "sample step; 0: only at the end and on Ctrl-C)", min = -1},
   {"resume", "", "continue the run in folder DIR from its last checkpoint", meta = "DIR"},
   {"watch", false, "reload the loop functions when this script changes (at the next epoch)"},
 }
@@ -489,7 +491,10 @@ function Run:fit(r)
             d_real = m:get("d_real"), d_fake = m:get("d_fake")}
     local sample_now = epoch % opts.sample_every == 0 or epoch == opts.epochs
     local keep = (opts.save_every or 0) > 0 and epoch % opts.save_every == 0
-    if sample_now or keep then self:save(st, keep) end
+    local every = opts.checkpoint_every or -1
+    local ckpt_now = epoch == opts.epochs
+      or (every < 0 and sample_now) or (every > 0 and epoch % every == 0)
+    if ckpt_now or keep then self:save(st, keep) end
     if sample_now then
       self:sample(epoch)
       self:write_report(st)

@@ -1,0 +1,24 @@
+#!/bin/bash
+# bench/pack_gpu.sh: gathers what bench/gpu.sh needs on a device machine that
+# has a GPU, CUDA and PyTorch but no Lua, OpenBLAS or stb: the gan binary
+# (Lua is linked in statically), tests/test_cuda, and the shared libraries
+# they need that such a machine lacks, into .gpu/ (ignored by git).
+#   bench/pack_gpu.sh            then carry .gpu, and on the device run:
+#   LD_LIBRARY_PATH=$PWD/.gpu/lib GAN=.gpu/gan TEST_CUDA=.gpu/tests/test_cuda bench/gpu.sh
+# The CUDA libraries (cuBLAS, cudart) are NOT packed: they come from the
+# device's own CUDA toolkit, whose major version must match the one this
+# binary was built with (nvcc --version here); otherwise build there.
+set -eu
+cd "$(dirname "$0")/.."
+[ -x build/gan ] || { echo "pack_gpu.sh: run ./build.sh first" >&2; exit 2; }
+rm -rf .gpu && mkdir -p .gpu/lib .gpu/tests
+cp build/gan .gpu/gan
+[ -x build/tests/test_cuda ] && cp build/tests/test_cuda .gpu/tests/
+for lib in $(ldd build/gan | awk '$3 ~ /^\// { print $3 }'); do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libcu*|libstdc++*|libgcc_s*) ;;
+    *) cp -L "$lib" .gpu/lib/ ;;
+  esac
+done
+du -sh .gpu
+grep -q '^/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >> .git/info/exclude
