@@ -89,6 +89,25 @@ static void pcancel(int sig) {
   prompt_sigint = 1;
 }
 
+/* --- counting allocations ---------------------------------------------------
+** Every allocation of the Lua state goes through count_alloc, which wraps
+** lauxlib's allocator.  gan.lua_allocs() returns the count, so a test can
+** show that a training step creates no Lua garbage (tensors are counted by
+** their backend: gan.memory().allocs). */
+
+static lua_Alloc base_alloc;
+static size_t lua_allocs;
+
+static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  if (nsize > 0 && (ptr == NULL || nsize > osize)) lua_allocs++;
+  return base_alloc(ud, ptr, osize, nsize);
+}
+
+static int l_lua_allocs(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lua_allocs);
+  return 1;
+}
+
 /* gan.interrupted(): whether SIGINT/SIGTERM arrived in deferred mode. */
 static int l_interrupted(lua_State *L) {
   lua_pushboolean(L, interrupted);
@@ -534,6 +553,8 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "interrupted");
   lua_pushcfunction(L, l_defer_interrupts);
   lua_setfield(L, -2, "defer_interrupts");
+  lua_pushcfunction(L, l_lua_allocs);
+  lua_setfield(L, -2, "lua_allocs");
   lua_pop(L, 1);
   createargtable(L, argv, argc, script);
   lua_gc(L, LUA_GCGEN, 0, 0); /* generational GC, as lua.c */
@@ -557,6 +578,9 @@ int main(int argc, char **argv) {
     l_message(progname, "cannot create state: not enough memory");
     return EXIT_FAILURE;
   }
+  void *alloc_ud;
+  base_alloc = lua_getallocf(L, &alloc_ud);
+  lua_setallocf(L, count_alloc, alloc_ud);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);

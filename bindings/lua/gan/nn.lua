@@ -21,18 +21,20 @@ local C = gan.C
 
 local nn = {}
 
--- Returns buf if it already is a tensor of ndim/shape like 'shape' on the
--- device, else a new one.  'shape' is a list of dimensions.
-local function buffer(buf, shape, device)
-  if buf and buf:device() == device and buf:dim() == #shape then
-    local same = true
-    for i = 1, #shape do
-      if buf:size(i) ~= shape[i] then same = false break end
-    end
-    if same then return buf end
+-- Returns buf if it already is a tensor of shape (d1[, d2[, d3[, d4]]]) on
+-- the device, else a new one.  The dimensions are arguments, not a table, so
+-- that the check allocates nothing: a training step creates no Lua garbage
+-- here.
+local function buffer(buf, device, d1, d2, d3, d4)
+  local n = d4 and 4 or d3 and 3 or d2 and 2 or 1
+  if buf and buf:dim() == n and buf:size(1) == d1 and (n < 2 or buf:size(2) == d2)
+     and (n < 3 or buf:size(3) == d3) and (n < 4 or buf:size(4) == d4)
+     and buf:device() == device then
+    return buf
   end
-  return gan.empty(shape, device)
+  return gan.empty({d1, d2, d3, d4}, device)
 end
+nn._buffer = buffer
 
 -- A buffer of the same shape as tensor x.
 local function like(buf, x)
@@ -78,7 +80,12 @@ local Module = {}
 Module.__index = Module
 nn.Module = Module
 
-function Module:parameters() return {} end
+-- One shared, read-only empty list: modules without parameters allocate
+-- nothing when a container zeroes or lists them.
+local NO_PARAMS = setmetatable({}, {__newindex = function()
+  error("the parameter list of a module without parameters is read-only", 2)
+end})
+function Module:parameters() return NO_PARAMS end
 
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad:zero() end
@@ -138,6 +145,12 @@ function Linear:__tostring()
   return ("nn.Linear(%d -> %d)"):format(self.n_in, self.n_out)
 end
 
+function Linear:zero_grad()                  -- no parameter list: no garbage per step
+  self.grad_weight:zero()
+  if self.grad_bias then self.grad_bias:zero() end
+  return self
+end
+
 function Linear:parameters()
   local p = {{name = "weight", value = self.weight, grad = self.grad_weight}}
   if self.bias then p[2] = {name = "bias", value = self.bias, grad = self.grad_bias} end
@@ -146,7 +159,7 @@ end
 
 function Linear:forward(x)
   check_tensor(x, 1, "forward")
-  self.output = buffer(self.output, {x:size(1), self.n_out}, self.weight:device())
+  self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out)
   C.linear_forward(self.output, x, self.weight, self.bias)
   return self.output
 end
@@ -266,6 +279,12 @@ function BatchNorm:__tostring()
   return ("nn.BatchNorm(%d, momentum %g, eps %g)"):format(self.n, self.momentum, self.eps)
 end
 
+function BatchNorm:zero_grad()
+  self.grad_gamma:zero()
+  self.grad_beta:zero()
+  return self
+end
+
 function BatchNorm:parameters()
   return {{name = "gamma", value = self.gamma, grad = self.grad_gamma},
           {name = "beta", value = self.beta, grad = self.grad_beta}}
@@ -375,6 +394,11 @@ end
 
 function Sequential:backward_input(x, g)
   return seq_backward(self, x, g, "backward_input")
+end
+
+function Sequential:zero_grad()
+  for _, m in ipairs(self.modules) do m:zero_grad() end
+  return self
 end
 
 -- Parameters named by place: "3.weight" is module 3's weight.
