@@ -49,7 +49,7 @@ static void check_item(lua_State *L, lua_Integer i, item *it) {
   it->blob = NULL;
   if (!lua_isnil(L, -1)) {
     it->t = luaL_testudata(L, -1, GAN_TENSOR_MT);
-    if (!it->t || !it->t->data)
+    if (!it->t || !gan_tensor_live(it->t))
       luaL_error(L, "ckpt_write: entry '%s' holds a %s, not a live tensor", it->name,
                  it->t ? "freed tensor" : luaL_typename(L, -1));
   } else {

@@ -187,7 +187,8 @@ static int adam_step_l(lua_State *L) {
   ladam *a = luaL_checkudata(L, 1, ADAM_MT);
   if (a->count == 0) return 0;
   for (int i = 0; i < 4 * a->count; i++) {
-    if (!a->t[i]->data) return luaL_error(L, "adam: a tensor it holds has been freed");
+    if (!gan_tensor_live(a->t[i]))
+      return luaL_error(L, "adam: a tensor it holds has been freed");
     a->ptr[i] = a->t[i]->data;
   }
   a->g.lr = NUM(2);

@@ -36,7 +36,9 @@ gan_tensor *lgan_opttensor(lua_State *L, int idx) {
 gan_tensor *lgan_checktensor(lua_State *L, int idx) {
   gan_tensor *t = luaL_testudata(L, idx, GAN_TENSOR_MT);
   if (!t) luaL_typeerror(L, idx, "tensor");
-  if (!t->data) luaL_argerror(L, idx, "tensor has been freed");
+  if (!gan_tensor_live(t))
+    luaL_argerror(L, idx, t->data ? "tensor has been freed (it is a view of a "
+                                    "freed tensor)" : "tensor has been freed");
   return t;
 }
 
@@ -382,7 +384,7 @@ static int t_get(lua_State *L) {
 static int t_tostring(lua_State *L) {
   gan_tensor *t = luaL_checkudata(L, 1, GAN_TENSOR_MT);
   char b[64];
-  if (!t->data) {
+  if (!gan_tensor_live(t)) {
     lua_pushliteral(L, "tensor (freed)");
     return 1;
   }
@@ -445,6 +447,7 @@ static int t_view(lua_State *L) {
   gan_tensor *v = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
   *v = *t;
   v->owner = 0;
+  v->base = t;
   v->ndim = ndim;
   for (int i = 0; i < GAN_MAX_DIMS; i++) v->shape[i] = i < ndim ? shape[i] : 1;
   luaL_setmetatable(L, GAN_TENSOR_MT);

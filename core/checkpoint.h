@@ -21,7 +21,10 @@
 **
 ** Writing goes to "path.tmp-PID", is flushed and fsync'ed, then renamed onto
 ** 'path' and the folder fsync'ed: a crash at any moment leaves either the
-** old file or the new one, never half of one.
+** old file or the new one, never half of one.  A later write removes the
+** temporary files that killed writers left (their process gone, unchanged
+** for a minute).  Writes go through fault.h, so a test can make them fail
+** as a full disk would.
 **
 ** Reading loads every entry into fresh host memory and checks everything
 ** before returning; the caller copies into live tensors only then.  A
@@ -81,6 +84,10 @@ void gan_ckpt_abort(gan_ckpt_writer *w);
 ** Fills *out (free it with gan_ckpt_free) or returns an error naming the
 ** file and what is wrong; then *out is empty. */
 gan_status gan_ckpt_read(const char *path, gan_ckpt *out);
+/* The same for a file image in memory (the fuzzer's entry point); 'name'
+** stands for the path in messages. */
+gan_status gan_ckpt_read_memory(const void *buf, size_t len, const char *name,
+                                gan_ckpt *out);
 void gan_ckpt_free(gan_ckpt *c);
 
 #endif

@@ -18,8 +18,9 @@
 ** side by side into one col of (C*R*S, nb*P*Q), and the y side is moved to
 ** and from a (K, nb*P*Q) matrix ("kb" layout) by a copy; one sgemm then
 ** covers the whole block.  The copies cost 1/(C*R*S) of the product.
-** The workspace holds col and the kb matrix: (C*R*S + K) * nb*P*Q floats;
-** nb is as many samples as the workspace the caller gives allows.
+** The workspace holds col and the kb matrix: (C*R*S + K) * nb*P*Q floats,
+** nb as many samples as the workspace the caller gives allows; and, at its
+** end, the index map of build_map (R*S*P*Q ints), rebuilt at each call.
 **
 ** im2col, col2im and the copies run in parallel over (sample, channel)
 ** pairs with OpenMP: each pair writes its own rows or its own plane, so
@@ -37,6 +38,11 @@ static size_t per_sample(const gan_conv2d_desc *d) {
   return ((size_t)d->C * d->R * d->S + (size_t)d->K) * (size_t)d->P * d->Q;
 }
 
+/* the index map at the end of the workspace: R*S*P*Q ints (see build_map) */
+static size_t map_size(const gan_conv2d_desc *d) {
+  return (size_t)d->R * d->S * d->P * d->Q;
+}
+
 void conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
                       size_t *minimum) {
   (void)ctx;
@@ -44,92 +50,76 @@ void conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
   size_t nb = one ? CONV_WS_MAX / one : 1;
   if (nb < 1) nb = 1;
   if (nb > (size_t)d->B) nb = (size_t)d->B;
-  *batched = nb * one;
-  *minimum = one;
+  *batched = nb * one + map_size(d);
+  *minimum = one + map_size(d);
 }
 
 /* samples per block for a workspace of ws_n floats (>= the minimum) */
 static int block_of(const gan_conv2d_desc *d, size_t ws_n) {
-  size_t nb = ws_n / per_sample(d);
+  size_t nb = (ws_n - map_size(d)) / per_sample(d);
   if (nb > (size_t)d->B) nb = (size_t)d->B;
   return nb < 1 ? 1 : (int)nb;
 }
 
-/* a / b rounded towards minus infinity, for b > 0 */
-static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-/* The output columns q whose input column q*st - pad + s lies in [0, W):
-** [*q0, *q1). */
-static void q_range(const gan_conv2d_desc *d, int s, int *q0, int *q1) {
-  int lo = -floor_div(s - d->pad, d->stride); /* ceil((pad - s) / st) */
-  int hi = floor_div(d->W - 1 + d->pad - s, d->stride) + 1;
-  *q0 = lo < 0 ? 0 : lo;
-  *q1 = hi > d->Q ? d->Q : hi;
-  if (*q1 < *q0) *q1 = *q0;
+/* The index map: for kernel tap (r, s) and output position (p, q), the
+** offset in an input plane, i*W + j with i = p*st - pad + r and
+** j = q*st - pad + s, or -1 where that falls in the padding.  It is the
+** same for every sample and channel, so im2col and col2im become one flat
+** loop of P*Q per (sample, channel, tap) instead of P short rows of Q,
+** whose bounds cost more than the copy at 4x4 and 8x8. */
+static int *build_map(const gan_conv2d_desc *d, float *ws, size_t ws_n) {
+  int *map = (int *)(void *)(ws + ws_n - map_size(d));
+  const int P = d->P, Q = d->Q;
+  for (int r = 0; r < d->R; r++)
+    for (int s = 0; s < d->S; s++) {
+      int *m = map + ((size_t)r * d->S + s) * P * Q;
+      for (int p = 0; p < P; p++) {
+        int i = p * d->stride - d->pad + r;
+        for (int q = 0; q < Q; q++) {
+          int j = q * d->stride - d->pad + s;
+          m[p * Q + q] = i < 0 || i >= d->H || j < 0 || j >= d->W ? -1 : i * d->W + j;
+        }
+      }
+    }
+  return map;
 }
 
 /* col (C*R*S, nb*P*Q) = im2col of samples x (nb, C, H, W) */
-static void im2col(float *col, const float *x, int nb, const gan_conv2d_desc *d) {
-  const int C = d->C, H = d->H, W = d->W, R = d->R, S = d->S, P = d->P,
-            Q = d->Q, st = d->stride, pad = d->pad;
-  const size_t PQ = (size_t)P * Q, ld = (size_t)nb * PQ;
-#pragma omp parallel for collapse(2) if ((long long)nb * C * R * S * PQ > GAN_OMP_MIN)
+static void im2col(float *col, const float *x, const int *map, int nb,
+                   const gan_conv2d_desc *d) {
+  const int C = d->C, RS = d->R * d->S;
+  const size_t PQ = (size_t)d->P * d->Q, ld = (size_t)nb * PQ, HW = (size_t)d->H * d->W;
+#pragma omp parallel for collapse(2) if ((long long)nb * C * RS * PQ > GAN_OMP_MIN)
   for (int b = 0; b < nb; b++) {
     for (int c = 0; c < C; c++) {
-      const float *xc = x + ((size_t)b * C + c) * H * W;
-      for (int r = 0; r < R; r++) {
-        for (int s = 0; s < S; s++) {
-          float *row = col + ((size_t)(c * R + r) * S + s) * ld + (size_t)b * PQ;
-          int q0, q1;
-          q_range(d, s, &q0, &q1);
-          for (int p = 0; p < P; p++) {
-            float *dst = row + (size_t)p * Q;
-            int i = p * st - pad + r;
-            if (i < 0 || i >= H) {
-              memset(dst, 0, (size_t)Q * sizeof(float));
-              continue;
-            }
-            const float *src = xc + (size_t)i * W + s - pad; /* src[q*st] */
-            for (int q = 0; q < q0; q++) dst[q] = 0.0f;
-            if (st == 1) {
-              memcpy(dst + q0, src + q0, (size_t)(q1 - q0) * sizeof(float));
-            } else {
-              for (int q = q0; q < q1; q++) dst[q] = src[q * st];
-            }
-            for (int q = q1; q < Q; q++) dst[q] = 0.0f;
-          }
-        }
+      const float *xc = x + ((size_t)b * C + c) * HW;
+      for (int rs = 0; rs < RS; rs++) {
+        float *dst = col + ((size_t)c * RS + rs) * ld + (size_t)b * PQ;
+        const int *m = map + (size_t)rs * PQ;
+        for (size_t i = 0; i < PQ; i++) dst[i] = m[i] >= 0 ? xc[m[i]] : 0.0f;
       }
     }
   }
 }
 
 /* x (nb, C, H, W) = col2im(col): the sum of every col entry into the pixel
-** it was copied from; each plane starts at bias[c] (0 if bias is NULL). */
-static void col2im(float *x, const float *col, const float *bias, int nb,
-                   const gan_conv2d_desc *d) {
-  const int C = d->C, H = d->H, W = d->W, R = d->R, S = d->S, P = d->P,
-            Q = d->Q, st = d->stride, pad = d->pad;
-  const size_t PQ = (size_t)P * Q, ld = (size_t)nb * PQ, HW = (size_t)H * W;
-#pragma omp parallel for collapse(2) if ((long long)nb * C * R * S * PQ > GAN_OMP_MIN)
+** it was copied from; each plane starts at bias[c] (0 if bias is NULL).
+** Within one tap the map is one-to-one, so the sums never collide. */
+static void col2im(float *x, const float *col, const float *bias, const int *map,
+                   int nb, const gan_conv2d_desc *d) {
+  const int C = d->C, RS = d->R * d->S;
+  const size_t PQ = (size_t)d->P * d->Q, ld = (size_t)nb * PQ, HW = (size_t)d->H * d->W;
+#pragma omp parallel for collapse(2) if ((long long)nb * C * RS * PQ > GAN_OMP_MIN)
   for (int b = 0; b < nb; b++) {
     for (int c = 0; c < C; c++) {
       float *xc = x + ((size_t)b * C + c) * HW;
       float b0 = bias ? bias[c] : 0.0f;
       for (size_t i = 0; i < HW; i++) xc[i] = b0;
-      for (int r = 0; r < R; r++) {
-        for (int s = 0; s < S; s++) {
-          const float *row = col + ((size_t)(c * R + r) * S + s) * ld + (size_t)b * PQ;
-          int q0, q1;
-          q_range(d, s, &q0, &q1);
-          for (int p = 0; p < P; p++) {
-            int i = p * st - pad + r;
-            if (i < 0 || i >= H) continue;
-            const float *src = row + (size_t)p * Q;
-            float *dst = xc + (size_t)i * W + s - pad; /* dst[q*st] */
-            for (int q = q0; q < q1; q++) dst[q * st] += src[q];
-          }
-        }
+      for (int rs = 0; rs < RS; rs++) {
+        const float *src = col + ((size_t)c * RS + rs) * ld + (size_t)b * PQ;
+        const int *m = map + (size_t)rs * PQ;
+        for (size_t i = 0; i < PQ; i++)
+          if (m[i] >= 0) xc[m[i]] += src[i];
       }
     }
   }
@@ -191,12 +181,13 @@ void conv2d_forward(void *ctx, float *y, const float *x, const float *weight,
                     const float *bias, const gan_conv2d_desc *d, float *ws,
                     size_t ws_n) {
   const int CRS = d->C * d->R * d->S, nbmax = block_of(d, ws_n);
+  const int *map = build_map(d, ws, ws_n);
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
   for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax;
     int ld = nb * d->P * d->Q;
     float *col = ws, *kb = ws + (size_t)CRS * ld;
-    im2col(col, x + b0 * xs, nb, d);
+    im2col(col, x + b0 * xs, map, nb, d);
     matmul(ctx, 0, 0, d->K, ld, CRS, 1.0f, weight, col, 0.0f, kb); /* W col */
     from_kb(y + b0 * ys, kb, bias, nb, d);
   }
@@ -206,6 +197,7 @@ void conv2d_backward(void *ctx, float *dx, float *dweight, float *dbias,
                      const float *dy, const float *x, const float *weight,
                      const gan_conv2d_desc *d, float *ws, size_t ws_n) {
   const int CRS = d->C * d->R * d->S, nbmax = block_of(d, ws_n);
+  const int *map = build_map(d, ws, ws_n);
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
   for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax;
@@ -214,12 +206,12 @@ void conv2d_backward(void *ctx, float *dx, float *dweight, float *dbias,
     to_kb(kb, dy + b0 * ys, nb, d);
     if (dbias) add_row_sums(dbias, kb, d->K, (size_t)ld);
     if (dweight) {
-      im2col(col, x + b0 * xs, nb, d);
+      im2col(col, x + b0 * xs, map, nb, d);
       matmul(ctx, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dweight); /* dy col^T */
     }
     if (dx) {
       matmul(ctx, 1, 0, CRS, ld, d->K, 1.0f, weight, kb, 0.0f, col); /* W^T dy */
-      col2im(dx + b0 * xs, col, NULL, nb, d);
+      col2im(dx + b0 * xs, col, NULL, map, nb, d);
     }
   }
 }
@@ -228,6 +220,7 @@ void conv_transpose2d_forward(void *ctx, float *x, const float *y,
                               const float *weight, const float *bias,
                               const gan_conv2d_desc *d, float *ws, size_t ws_n) {
   const int CRS = d->C * d->R * d->S, nbmax = block_of(d, ws_n);
+  const int *map = build_map(d, ws, ws_n);
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
   for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax;
@@ -235,7 +228,7 @@ void conv_transpose2d_forward(void *ctx, float *x, const float *y,
     float *col = ws, *kb = ws + (size_t)CRS * ld;
     to_kb(kb, y + b0 * ys, nb, d);
     matmul(ctx, 1, 0, CRS, ld, d->K, 1.0f, weight, kb, 0.0f, col); /* W^T y */
-    col2im(x + b0 * xs, col, bias, nb, d);
+    col2im(x + b0 * xs, col, bias, map, nb, d);
   }
 }
 
@@ -244,6 +237,7 @@ void conv_transpose2d_backward(void *ctx, float *dy, float *dweight,
                                const float *weight, const gan_conv2d_desc *d,
                                float *ws, size_t ws_n) {
   const int CRS = d->C * d->R * d->S, nbmax = block_of(d, ws_n);
+  const int *map = build_map(d, ws, ws_n);
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
   for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax;
@@ -251,7 +245,7 @@ void conv_transpose2d_backward(void *ctx, float *dy, float *dweight,
     float *col = ws, *kb = ws + (size_t)CRS * ld;
     if (dbias) add_plane_sums(dbias, dx + b0 * xs, nb, d->C, (size_t)d->H * d->W);
     if (!dweight && !dy) continue;
-    im2col(col, dx + b0 * xs, nb, d);
+    im2col(col, dx + b0 * xs, map, nb, d);
     if (dweight) {
       to_kb(kb, y + b0 * ys, nb, d);
       matmul(ctx, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dweight); /* y col^T */

@@ -1,7 +1,9 @@
 /*
 ** image.c -- reading photo folders into planar float arrays, writing grids.
 **
-** The pipeline for one file (decode_one):
+** The pipeline for one file (decode_file; gan_image_decode_memory reads
+** its buffer as a FILE through fmemopen, so the fuzzer runs this same code):
+**   sniff          the first bytes say JPEG, PNG, GIF, BMP or PGM/PPM
 **   stbi_info      refuse oversized images before any pixel is allocated
 **   stbi_load(_16) decode with the file's own channel count
 **   to_rgb         interleaved float RGB in [0,1]: grey replicated, alpha
@@ -31,10 +33,13 @@
 #include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
+#include "fault.h"
 #include "image.h"
+#include "stb_impl.h"
 
 #define MAX_SIZE 8192 /* largest output side S */
 #define GAP 2         /* pixels between grid cells */
+#define INFO_CAP ((size_t)1 << 20) /* stb's allocations for a header: 1 MB */
 
 /* Buffers reused from one file to the next, and the reason for the last
 ** failure of decode_one (without the path: callers add it). */
@@ -119,12 +124,192 @@ static int pnm16_swapped(void) {
   return swapped;
 }
 
-/* Whether f starts like a binary PGM/PPM (P5, P6); leaves f rewound. */
-static int is_pnm(FILE *f) {
-  unsigned char m[2] = {0, 0};
-  size_t got = fread(m, 1, 2, f);
+/*
+** The kinds of file decoded, known by their first bytes.  stb_image also
+** reads TGA (which has no signature, so stb tries it on any file), PSD,
+** HDR and PIC; those are refused here: photo folders do not need them,
+** and every decoder let in is more code that a hostile file can reach.
+*/
+typedef enum { FMT_NONE, FMT_JPEG, FMT_PNG, FMT_GIF, FMT_BMP, FMT_PNM } img_format;
+static const char *const FORMAT_NAME[] = {"file", "JPEG", "PNG", "GIF", "BMP",
+                                          "PGM/PPM"};
+
+/* The kind of the file by its signature; leaves f rewound. */
+static img_format sniff(FILE *f) {
+  unsigned char m[8] = {0};
+  size_t got = fread(m, 1, 8, f);
   rewind(f);
-  return got == 2 && m[0] == 'P' && (m[1] == '5' || m[1] == '6');
+  if (got >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) return FMT_JPEG;
+  if (got == 8 && memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0) return FMT_PNG;
+  if (got >= 6 && (memcmp(m, "GIF87a", 6) == 0 || memcmp(m, "GIF89a", 6) == 0))
+    return FMT_GIF;
+  if (got >= 2 && m[0] == 'B' && m[1] == 'M') return FMT_BMP;
+  if (got >= 2 && m[0] == 'P' && (m[1] == '5' || m[1] == '6')) return FMT_PNM;
+  return FMT_NONE;
+}
+
+/*
+** Checks that stb_image 2.27 (Debian's libstb) leaves to its callers.
+** Each refuses a file that would reach a known fault in stb, found by
+** fuzz/fuzz_image.c; all leave f rewound, and return NULL for a file that
+** may go on to stb, else the reason.  They read the file once more, which
+** costs little next to decoding it.
+**
+** check_jpeg walks the segments as stb does (skipping bytes between
+** segments, and the entropy-coded data up to the next marker):
+**   - a Huffman table (DHT) must fit in its segment and declare at most
+**     256 codes: stb 2.27 reads on past the segment's end and writes the codes
+**     into arrays of 257 without checking (fixed in stb 2.28);
+**   - the file must reach its end-of-image marker: stb decodes a cut file
+**     with zeros for the missing data, without an error, and a photo cut
+**     short by a failed download would then train as a grey smear.
+*/
+static const char *check_jpeg(FILE *f, int64_t *w, int64_t *h) {
+  static const char *cut = "truncated JPEG (the file ends before its "
+                           "end-of-image marker)";
+  const char *why = cut;
+  int c;
+  if (fseek(f, 2, SEEK_SET) != 0) goto done; /* after SOI */
+  for (;;) {
+    if ((c = getc(f)) == EOF) goto done;
+    if (c != 0xFF) continue; /* entropy-coded data, or padding */
+    do c = getc(f); while (c == 0xFF);
+    if (c == EOF) goto done;
+    if (c == 0x00 || c == 0x01 || c == 0xD8 || (c >= 0xD0 && c <= 0xD7))
+      continue; /* a stuffed 0xFF, TEM, SOI, RSTn: no length follows */
+    if (c == 0xD9) { /* EOI */
+      why = NULL;
+      goto done;
+    }
+    int hi = getc(f), lo = getc(f);
+    if (lo == EOF) goto done;
+    long len = (long)(hi << 8 | lo) - 2; /* the bytes after the length */
+    if (len < 0) {
+      why = "corrupt JPEG (a segment shorter than its length field)";
+      goto done;
+    }
+    if (c >= 0xC0 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC &&
+        len >= 5 && *w < 0) { /* the first SOFn: precision, height, width */
+      unsigned char sof[5];
+      if (fread(sof, 1, 5, f) != 5) goto done;
+      len -= 5;
+      *h = sof[1] << 8 | sof[2];
+      *w = sof[3] << 8 | sof[4];
+    }
+    if (c == 0xC4) { /* DHT: tables of [class/id, 16 counts, values] */
+      while (len > 0) { /* stb reads a table even past the segment's end */
+        unsigned char t[17];
+        int n = 0;
+        if (len < 17) {
+          why = "corrupt JPEG (a bad Huffman table)";
+          goto done;
+        }
+        if (fread(t, 1, 17, f) != 17) goto done; /* cut short */
+        len -= 17;
+        for (int i = 1; i <= 16; i++) n += t[i];
+        if (n > 256 || n > len) {
+          why = "corrupt JPEG (a bad Huffman table)";
+          goto done;
+        }
+        if (fseek(f, n, SEEK_CUR) != 0) goto done;
+        len -= n;
+      }
+    }
+    while (len-- > 0) /* the rest of the segment: read, to see the end */
+      if (getc(f) == EOF) goto done;
+  }
+done:
+  rewind(f);
+  return why;
+}
+
+/*
+** check_pnm reads the header's three numbers as stb does (whitespace and
+** '#' comments between them): stb 2.27 multiplies by ten past INT_MAX on
+** a number of ten digits or more (signed overflow, fixed in stb 2.28).
+*/
+static const char *check_pnm(FILE *f, int64_t *w, int64_t *h) {
+  const char *why = NULL;
+  int c = EOF;
+  if (fseek(f, 2, SEEK_SET) != 0) goto done; /* after "P5" or "P6" */
+  c = getc(f);
+  for (int k = 0; k < 3; k++) {
+    for (;;) { /* whitespace, then comments to the end of their line */
+      while (c != EOF && (c == ' ' || (c >= '\t' && c <= '\r'))) c = getc(f);
+      if (c != '#') break;
+      while (c != EOF && c != '\n' && c != '\r') c = getc(f);
+    }
+    int digits = 0;
+    int64_t v = 0;
+    for (; c >= '0' && c <= '9' && digits <= 9; c = getc(f), digits++)
+      v = 10 * v + (c - '0');
+    if (digits > 9) {
+      why = "corrupt PGM/PPM header (a number of more than 9 digits)";
+      goto done;
+    }
+    if (k == 0) *w = v;
+    if (k == 1) *h = v;
+  }
+done:
+  rewind(f);
+  return why;
+}
+
+/* The size a PNG, GIF or BMP declares in its first bytes; leaves f
+** rewound.  Unknown (-1) when the header is too short: stb refuses it. */
+static void fixed_header_size(FILE *f, img_format fmt, int64_t *w, int64_t *h) {
+  unsigned char b[26] = {0};
+  size_t got = fread(b, 1, sizeof b, f);
+  rewind(f);
+  if (fmt == FMT_PNG && got >= 24 && memcmp(b + 12, "IHDR", 4) == 0) {
+    *w = (int64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19];
+    *h = (int64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
+  } else if (fmt == FMT_GIF && got >= 10) { /* the logical screen */
+    *w = b[6] | b[7] << 8;
+    *h = b[8] | b[9] << 8;
+  } else if (fmt == FMT_BMP && got >= 26) {
+    uint32_t hsize = (uint32_t)b[14] | b[15] << 8 | b[16] << 16 | (uint32_t)b[17] << 24;
+    if (hsize == 12) { /* OS/2: 16-bit sizes */
+      *w = b[18] | b[19] << 8;
+      *h = b[20] | b[21] << 8;
+    } else { /* 32-bit, a negative height for top-down rows */
+      *w = (int32_t)((uint32_t)b[18] | b[19] << 8 | b[20] << 16 | (uint32_t)b[21] << 24);
+      *h = (int32_t)((uint32_t)b[22] | b[23] << 8 | b[24] << 16 | (uint32_t)b[25] << 24);
+      if (*w < 0) *w = -*w;
+      if (*h < 0) *h = -*h;
+    }
+  }
+}
+
+/* The checks above for the file's kind, and the size it declares in
+** *w, *h (-1 if unknown). */
+static const char *check_header(FILE *f, img_format fmt, int64_t *w, int64_t *h) {
+  *w = *h = -1;
+  if (fmt == FMT_JPEG) return check_jpeg(f, w, h);
+  if (fmt == FMT_PNM) return check_pnm(f, w, h);
+  fixed_header_size(f, fmt, w, h);
+  return NULL;
+}
+
+/* Whether a w x h image is over the limits of image.h; if so, why.  The
+** sizes come from the file, up to 2^32 each: divide, never multiply. */
+static int too_big(scratch *sc, int64_t w, int64_t h) {
+  int over_pixels = w > 0 && h > 0 && w > GAN_IMAGE_MAX_PIXELS / h;
+  if (w > 0 && h > 0 && !over_pixels && w <= GAN_IMAGE_MAX_SIDE &&
+      h <= GAN_IMAGE_MAX_SIDE)
+    return 0;
+  if (over_pixels)
+    snprintf(sc->why, sizeof sc->why, "it declares %lldx%lld pixels, more "
+             "than the %d allowed", (long long)w, (long long)h,
+             GAN_IMAGE_MAX_PIXELS);
+  else if (w > 0 && h > 0)
+    snprintf(sc->why, sizeof sc->why, "it declares %lldx%lld pixels, a side "
+             "longer than the %d allowed", (long long)w, (long long)h,
+             GAN_IMAGE_MAX_SIDE);
+  else
+    snprintf(sc->why, sizeof sc->why, "it declares %lldx%lld pixels",
+             (long long)w, (long long)h);
+  return 1;
 }
 
 /* (S, S, 3) interleaved in [0,1] (give or take filter overshoot) to
@@ -144,42 +329,62 @@ static void to_planar(const float *in, int S, gan_range range, float *out) {
 }
 
 /*
-** Decodes 'path' into out (3, S, S).  Returns GAN_OK; GAN_EIO (cannot open)
-** or GAN_EFORMAT (not an image, too big, corrupt) with the reason in sc->why
-** and no message set, so that a folder load can turn it into a warning; or
-** GAN_ENOMEM with the message set, which stops a folder load.
+** Decodes the image in 'in' into out (3, S, S).  Returns GAN_OK; GAN_EFORMAT
+** (not an image, too big, corrupt) with the reason in sc->why and no message
+** set, so that a folder load can turn it into a warning; or GAN_ENOMEM with
+** the message set (naming 'name'), which stops a folder load.  The declared
+** size is checked against GAN_IMAGE_MAX_PIXELS from the header alone
+** (stbi_info), before stb allocates the pixels.
 */
-static gan_status decode_one(scratch *sc, const char *path, int S,
+static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
                              gan_range range, float *out) {
   int w, h, comp;
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    snprintf(sc->why, sizeof sc->why, "%s", strerror(errno));
-    return GAN_EIO;
-  }
-  /* stbi_info_from_file and stbi_is_16_bit_from_file rewind f after use */
-  if (!stbi_info_from_file(f, &w, &h, &comp)) {
-    snprintf(sc->why, sizeof sc->why, "%s", stbi_failure_reason());
-    fclose(f);
+  img_format fmt = sniff(in);
+  if (fmt == FMT_NONE) {
+    snprintf(sc->why, sizeof sc->why, "not a JPEG, PNG, GIF, BMP or "
+             "binary PGM/PPM file");
     return GAN_EFORMAT;
   }
-  if (w <= 0 || h <= 0 || (int64_t)w * h > GAN_IMAGE_MAX_PIXELS) {
-    snprintf(sc->why, sizeof sc->why, "%dx%d is more than %d pixels", w, h,
-             GAN_IMAGE_MAX_PIXELS);
-    fclose(f);
+  /* the size the header declares, checked before stb reads any of it */
+  int64_t dw, dh;
+  const char *bad = check_header(in, fmt, &dw, &dh);
+  if (bad) {
+    snprintf(sc->why, sizeof sc->why, "%s", bad);
     return GAN_EFORMAT;
   }
-  int is16 = stbi_is_16_bit_from_file(f);
-  int swap = is16 && is_pnm(f) && pnm16_swapped();
-  void *pix = is16 ? (void *)stbi_load_from_file_16(f, &w, &h, &comp, 0)
-                   : (void *)stbi_load_from_file(f, &w, &h, &comp, 0);
-  fclose(f);
+  if ((dw > 0 || dh > 0) && too_big(sc, dw, dh)) return GAN_EFORMAT;
+  /* stbi_info_from_file and stbi_is_16_bit_from_file rewind after use */
+  gan_stb_cap(INFO_CAP);
+  if (!stbi_info_from_file(in, &w, &h, &comp)) {
+    snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s (%s)",
+             FORMAT_NAME[fmt], stbi_failure_reason());
+    return GAN_EFORMAT;
+  }
+  if (too_big(sc, w, h)) return GAN_EFORMAT;
+  int swap = fmt == FMT_PNM && pnm16_swapped();
+  /* no single buffer of a decode needs more than 16 bytes a pixel (16-bit
+  ** RGBA, and twice that while a PNG's data inflate), MCU padding aside */
+  gan_stb_cap(16 * ((size_t)w + 16) * ((size_t)h + 16) + INFO_CAP);
+  int is16 = stbi_is_16_bit_from_file(in);
+  void *pix = is16 ? (void *)stbi_load_from_file_16(in, &w, &h, &comp, 0)
+                   : (void *)stbi_load_from_file(in, &w, &h, &comp, 0);
+  int capped = gan_stb_cap_hit();
+  gan_stb_cap(SIZE_MAX);
   if (pix == NULL) {
-    snprintf(sc->why, sizeof sc->why, "%s", stbi_failure_reason());
+    if (capped)
+      snprintf(sc->why, sizeof sc->why, "%s whose data need far more memory "
+               "than its %dx%d pixels (a decompression bomb?)",
+               FORMAT_NAME[fmt], w, h);
+    else
+      snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s (%s)",
+               FORMAT_NAME[fmt], stbi_failure_reason());
     return GAN_EFORMAT;
   }
-  if (comp < 1 || comp > 4) { /* stb promises 1..4; be safe anyway */
-    snprintf(sc->why, sizeof sc->why, "%d channels", comp);
+  swap = swap && is16;
+  /* stb promises 1..4 channels and the size stbi_info gave; be safe anyway */
+  if (comp < 1 || comp > 4 || w <= 0 || h <= 0 ||
+      (int64_t)w * h > GAN_IMAGE_MAX_PIXELS) {
+    snprintf(sc->why, sizeof sc->why, "%dx%d with %d channels", w, h, comp);
     stbi_image_free(pix);
     return GAN_EFORMAT;
   }
@@ -190,7 +395,7 @@ static gan_status decode_one(scratch *sc, const char *path, int S,
     if (p == NULL) {
       stbi_image_free(pix);
       return gan_error(GAN_ENOMEM, "out of memory (%zu bytes) decoding '%s'",
-                       m * sizeof(float), path);
+                       m * sizeof(float), name);
     }
     sc->rgb = p;
     sc->rgb_cap = m;
@@ -205,15 +410,29 @@ static gan_status decode_one(scratch *sc, const char *path, int S,
   stbi_image_free(pix);
 
   /* Even a Mitchell filter at scale 1 blurs, so an S x S image is copied. */
-  const float *src = sc->rgb;
+  const float *from = sc->rgb;
   if (w != S || h != S) {
     if (!stbir_resize_float(sc->rgb, w, h, 0, sc->small, S, S, 0, 3))
       return gan_error(GAN_ENOMEM, "cannot resize '%s' from %dx%d to %dx%d "
-                       "(out of memory)", path, w, h, S, S);
-    src = sc->small;
+                       "(out of memory)", name, w, h, S, S);
+    from = sc->small;
   }
-  to_planar(src, S, range, out);
+  to_planar(from, S, range, out);
   return GAN_OK;
+}
+
+/* decode_file on the file at 'path'; GAN_EIO (with sc->why) when it cannot
+** be opened. */
+static gan_status decode_one(scratch *sc, const char *path, int S,
+                             gan_range range, float *out) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    snprintf(sc->why, sizeof sc->why, "%s", strerror(errno));
+    return GAN_EIO;
+  }
+  gan_status s = decode_file(sc, f, path, S, range, out);
+  fclose(f);
+  return s;
 }
 
 static gan_status scratch_init(scratch *sc, int S) {
@@ -238,6 +457,28 @@ gan_status gan_image_load_file(const char *path, int size, gan_range range,
   else if (s == GAN_EFORMAT)
     gan_error(s, "cannot decode image '%s': %s", path, sc.why);
   scratch_free(&sc);
+  return s;
+}
+
+gan_status gan_image_decode_memory(const unsigned char *buf, size_t len,
+                                   int size, gan_range range, float *out) {
+  scratch sc;
+  gan_status s = check_size(size);
+  if (s != GAN_OK) return s;
+  if (buf == NULL || len == 0) /* fmemopen may refuse a size of 0 */
+    return gan_error(GAN_EFORMAT, "cannot decode image in memory: it is empty");
+  FILE *f = fmemopen((void *)buf, len, "rb");
+  if (f == NULL)
+    return gan_error(GAN_ENOMEM, "cannot decode image in memory: %s",
+                     strerror(errno));
+  if ((s = scratch_init(&sc, size)) == GAN_OK) {
+    s = decode_file(&sc, f, "(memory)", size, range, out);
+    if (s == GAN_EFORMAT)
+      gan_error(s, "cannot decode image (%zu bytes in memory): %s", len,
+                sc.why);
+    scratch_free(&sc);
+  }
+  fclose(f);
   return s;
 }
 
@@ -445,6 +686,43 @@ static unsigned char to_byte(float v, gan_range range) {
   return (unsigned char)(x + 0.5f);
 }
 
+/* stb_image_write's output goes through this: it notes the first error
+** (stbi_write_png itself ignores fwrite's result, and fclose's). */
+typedef struct png_out {
+  gan_wfile out;
+  int err; /* errno of the first failed write, or 0 */
+} png_out;
+
+static void png_write_cb(void *ctx, void *data, int size) {
+  png_out *o = ctx;
+  if (o->err || size <= 0) return;
+  errno = 0;
+  if (gan_fault_fwrite(&o->out, data, (size_t)size) != (size_t)size)
+    o->err = errno ? errno : EIO;
+}
+
+/* The PNG of img (H, W, 3) into 'tmp', flushed and fsync'ed, every error
+** checked: on a full disk the caller must not rename a cut file over a good
+** one.  Messages name 'path', the file the user asked for. */
+static gan_status write_png(const char *tmp, const char *path,
+                            const unsigned char *img, int W, int H) {
+  png_out o = {{NULL, 0, 0}, 0};
+  if (!gan_wfile_open(&o.out, tmp))
+    return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
+                     strerror(errno));
+  int ok = stbi_write_png_to_func(png_write_cb, &o, W, H, 3, img, W * 3);
+  if (ok && !o.err && (fflush(o.out.f) != 0 || fsync(fileno(o.out.f)) != 0))
+    o.err = errno ? errno : EIO;
+  if (fclose(o.out.f) != 0 && !o.err) o.err = errno ? errno : EIO;
+  if (!ok)
+    return gan_error(GAN_ENOMEM, "cannot write grid '%s': out of memory "
+                     "encoding the PNG", path);
+  if (o.err)
+    return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
+                     strerror(o.err));
+  return GAN_OK;
+}
+
 /*
 ** The grid has cols x rows cells of w x h, GAP-pixel white gaps between
 ** cells and no outer border: (cols*w + (cols-1)*GAP) x (rows*h + (rows-1)*GAP).
@@ -497,20 +775,11 @@ gan_status gan_images_save_grid(const char *path, const float *data,
     return gan_error(GAN_ENOMEM, "out of memory writing grid '%s'", path);
   }
   snprintf(tmp, tlen, "%s.tmp-%ld", path, (long)getpid());
-  errno = 0;
-  int ok = stbi_write_png(tmp, (int)W, (int)H, 3, img, (int)W * 3);
-  int err = errno;
+  gan_status s = write_png(tmp, path, img, (int)W, (int)H);
   free(img);
-  gan_status s = GAN_OK;
-  if (!ok) {
-    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
-                  err ? strerror(err) : "write failed");
-    remove(tmp);
-  } else if (rename(tmp, path) != 0) {
-    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
-                  strerror(errno));
-    remove(tmp);
-  }
+  if (s == GAN_OK && rename(tmp, path) != 0)
+    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", path, strerror(errno));
+  if (s != GAN_OK) remove(tmp);
   free(tmp);
   return s;
 }

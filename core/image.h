@@ -5,8 +5,11 @@
 ** layout that convolutions want and that dense layers do not care about:
 ** image i, channel c, row y, column x is at data[((i*3 + c)*S + y)*S + x].
 **
-** Decoding uses stb_image (jpg, png, bmp, tga, gif first frame, pnm, psd,
-** hdr); resizing uses stb_image_resize; writing uses stb_image_write.
+** Decoding uses stb_image for JPEG, PNG, GIF (the first frame), BMP and
+** binary PGM/PPM, known by their first bytes; stb's other formats (TGA,
+** PSD, HDR, PIC) are refused, to keep hostile files away from decoders
+** that photo folders do not need.  Resizing uses stb_image_resize; writing
+** uses stb_image_write.
 ** Everything here works in host memory: the caller uploads to a backend.
 */
 #ifndef GAN_IMAGE_H
@@ -17,9 +20,18 @@
 
 #include "status.h"
 
-/* Images larger than this many pixels are refused before decoding (a
-** decompression bomb declares a huge size in a small file). */
+/* Images larger than this many pixels, or with a side longer than
+** GAN_IMAGE_MAX_SIDE, are refused from their header, before decoding (a
+** decompression bomb declares a huge size in a small file).  The largest
+** accepted image takes about 1 GB while it is decoded and resized; a very
+** long thin one would take more to resize than its pixels, hence the side
+** limit.  Within these, no buffer of stb's may exceed 16 bytes a pixel
+** (core/stb_impl.h), which stops the other kind of bomb: a small PNG whose
+** data inflate to gigabytes. */
+#ifndef GAN_IMAGE_MAX_PIXELS /* the fuzzer lowers it, to run faster */
 #define GAN_IMAGE_MAX_PIXELS (1 << 26) /* 67 million: 8192 x 8192 */
+#endif
+#define GAN_IMAGE_MAX_SIDE 32768
 
 typedef enum { GAN_RANGE_01 = 0, GAN_RANGE_PM1 = 1 } gan_range;
 
@@ -56,6 +68,14 @@ gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
 */
 gan_status gan_image_load_file(const char *path, int size, gan_range range,
                                float *out /* (3, S, S) */);
+
+/*
+** The same for an image held in memory (buf[0..len)): the fuzzer's entry
+** point, and the one for data that does not come from a file.
+*/
+gan_status gan_image_decode_memory(const unsigned char *buf, size_t len,
+                                   int size, gan_range range,
+                                   float *out /* (3, S, S) */);
 
 /*
 ** Writes n images (each 3 x h x w planar, values in 'range', clamped) as one

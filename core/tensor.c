@@ -54,7 +54,19 @@ gan_status gan_tensor_rows(gan_tensor *view, const gan_tensor *parent,
   view->numel = count * cols;
   view->data = parent->data + first * cols;
   view->owner = 0;
+  view->base = parent;
   return GAN_OK;
+}
+
+int gan_tensor_live(const gan_tensor *t) {
+  for (; t != NULL; t = t->base) {
+    const gan_tensor *b = t->base;
+    if (!t->data) return 0;
+    if (b && (!b->data || t->data < b->data ||
+              t->data + t->numel > b->data + b->numel))
+      return 0;
+  }
+  return 1;
 }
 
 int gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b) {

@@ -30,6 +30,7 @@ typedef struct gan_tensor {
   float *data;                   /* NULL while empty or freed */
   gan_backend *backend;
   int owner;                     /* 1 if data is released with the tensor */
+  const struct gan_tensor *base; /* a view: the tensor whose memory it shows */
 } gan_tensor;
 
 void gan_tensor_init(gan_tensor *t);
@@ -45,6 +46,11 @@ void gan_tensor_release(gan_tensor *t);
 ** first dimension), without copying. */
 gan_status gan_tensor_rows(gan_tensor *view, const gan_tensor *parent,
                            int64_t first, int64_t count);
+
+/* Whether t can be used: it has data and, for a view, the tensors it
+** shows still hold that memory (a view outlives a parent that was freed,
+** or reallocated, only as a dead tensor: never as a dangling pointer). */
+int gan_tensor_live(const gan_tensor *t);
 
 /* Same shape? */
 int gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);

@@ -280,6 +280,61 @@ describe("convolutional modules", function()
   end)
 end)
 
+describe("a DCGAN training step", function()
+  -- the D step and the G step of scripts/strawberry_dcgan.lua on a small
+  -- model, in the gan program (which counts the Lua state's allocations)
+  local step_script = [[
+local nn = gan.nn
+gan.device(...)
+local G = nn.Sequential(nn.Reshape(8, 1, 1),
+  nn.Sequential(nn.ConvTranspose2d(8, 8, 4, {bias = false}), nn.BatchNorm2d(8), nn.ReLU()),
+  nn.ConvTranspose2d(8, 3, 4, {stride = 2, padding = 1, bias = false}), nn.Tanh())
+local D = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 4, {stride = 2, padding = 1}),
+                                      nn.LeakyReLU(0.2)),
+  nn.Sequential(nn.Conv2d(8, 16, 4, {stride = 2, padding = 1, bias = false}),
+                nn.BatchNorm2d(16), nn.LeakyReLU(0.2)),
+  nn.Conv2d(16, 1, 2, {bias = false}), nn.Flatten())
+local bce, prob, B = nn.BCEWithLogits(), nn.Sigmoid(), 6
+local go, dop = gan.optim.Adam(G:parameters()), gan.optim.Adam(D:parameters())
+local real, ones, zeros, z = gan.rand(B, 3, 8, 8), gan.ones(B, 1), gan.zeros(B, 1), gan.empty(B, 8)
+local ar, af = gan.augment.Augment{translate = 0.125}, gan.augment.Augment{translate = 0.125}
+local function step()
+  D:zero_grad()
+  gan.augment.flip(real)
+  local xr = ar:forward(real)
+  local pr = D:forward(xr)
+  bce:forward(pr, ones)
+  prob:forward(pr):mean()
+  D:backward(xr, bce:backward(), false)
+  z:normal()
+  local fake = G:forward(z)
+  local xf = af:forward(fake)
+  bce:forward(D:forward(xf), zeros)
+  D:backward(xf, bce:backward(), false)
+  dop:step()
+  G:zero_grad()
+  xf = af:forward(fake)
+  bce:forward(D:forward(xf), ones)
+  G:backward(z, af:backward(fake, D:backward_input(xf, bce:backward())), false)
+  go:step()
+end
+for _ = 1, 3 do step() end
+local tensors, objects = gan.memory().allocs, gan.lua_allocs()
+for _ = 1, 20 do step() end
+print(gan.lua_allocs() - objects, gan.memory().allocs - tensors)
+]]
+
+  it("allocates no tensor and no Lua object after the first", function()
+    if not conv_available() then pending("no convolutions on " .. util.device) return end
+    local dir = util.tmpdir()
+    util.write(dir .. "/step.lua", step_script)
+    local code, out, err = util.run({dir .. "/step.lua", util.device})
+    util.rmdir(dir)
+    assert.equal(0, code, err)
+    assert.equal("0\t0\n", out)
+  end)
+end)
+
 describe("gan.augment", function()
   before_each(function()
     gan.device(util.device)

@@ -531,8 +531,8 @@ static void test_swd(void) {
 
 static void test_nearest(void) {
   enum { NQ = 7, NR = 9, D = 5 };
-  float q[NQ * D], ref[NR * D], dist[NQ];
-  int64_t idx[NQ];
+  float q[NQ * D], ref[NR * D], dist[NR];
+  int64_t idx[NR]; /* NR >= NQ: the leave-one-out call fills NR */
   gan_rng r;
   gan_rng_seed(&r, 11);
   uint64_t key = gan_rng_next(&r);

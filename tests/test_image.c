@@ -6,8 +6,9 @@
 ** 8 bits, the skip warnings, the errors, and a grid round trip; then removes
 ** the folder.  Exit status 0 when every check passed.
 **
-**   gcc -std=c11 -Wall -Wextra -Wshadow -O2 -Icore core/image.c
-**       core/status.c tests/test_image.c -lstb -lm -o test_image
+**   gcc -std=c11 -Wall -Wextra -Wshadow -O2 -Icore -I/usr/include/stb
+**       core/image.c core/stb_impl.c core/fault.c core/status.c
+**       tests/test_image.c -lm -o test_image
 */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw, symlink */
 

@@ -64,6 +64,9 @@ function png.encode(w, h, channels, depth, pixel)
     .. chunk("IEND", "")
 end
 
+-- The pieces, for fixtures of other kinds (spec/support/formats.lua).
+png.chunk, png.zlib_stored, png.crc32 = chunk, zlib_stored, crc32
+
 function png.write(path, ...)
   local f = assert(io.open(path, "wb"))
   f:write(png.encode(...))

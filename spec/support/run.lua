@@ -36,7 +36,8 @@ function run.background(args)
   local h = setmetatable({dir = dir, err_path = dir .. "/err", out_path = dir .. "/out"}, Bg)
   local cmd = {util.quote(util.bin)}
   for _, a in ipairs(args) do cmd[#cmd + 1] = util.quote(a) end
-  os.execute(("(%s <%s >%s 2>%s & echo $! >%s; wait $!; echo $? >%s) &"):format(
+  -- the subshell's own stderr (a "Killed" when a spec sends SIGKILL) is dropped
+  os.execute(("(%s <%s >%s 2>%s & echo $! >%s; wait $!; echo $? >%s) 2>/dev/null &"):format(
     table.concat(cmd, " "), "/dev/null", util.quote(h.out_path), util.quote(h.err_path),
     util.quote(dir .. "/pid"), util.quote(dir .. "/code")))
   h:until_true(function() return (util.read(dir .. "/pid") or ""):match("%d+") end, 10)
@@ -82,7 +83,9 @@ end
 
 -- Waits for the end: returns the exit status and stderr; removes the files.
 function Bg:finish(timeout)
-  self:until_true(function() return util.read(self.dir .. "/code") end, timeout, "its exit")
+  -- the file exists (empty) a moment before the status is in it
+  self:until_true(function() return (util.read(self.dir .. "/code") or ""):match("%d+") end,
+                  timeout, "its exit")
   local code = tonumber(util.read(self.dir .. "/code"):match("%d+"))
   local err = self:err()
   self.done = true

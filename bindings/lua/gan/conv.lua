@@ -19,24 +19,14 @@
 -- nn[name](table.unpack(args)) builds the same layer again.
 --
 -- Each convolution owns its workspace (the im2col matrix of a block of
--- samples), allocated on the first step of each shape, never per step.
+-- samples), allocated on the first step of each shape, never per step.  A
+-- training step creates no Lua garbage either (spec/conv_spec.lua): no
+-- shape tables, no strings, no new views.
 local gan = require "gan"
 local nn = require "gan.nn"
 local C = gan.C
 
-local class, like, shape_str = nn._class, nn._like, nn.shape_str
-
--- buf if it has that shape on that device, else a new tensor
-local function buffer(buf, shape, device)
-  if buf and buf:device() == device and buf:dim() == #shape then
-    local same = true
-    for i = 1, #shape do
-      if buf:size(i) ~= shape[i] then same = false break end
-    end
-    if same then return buf end
-  end
-  return gan.empty(shape, device)
-end
+local class, like, buffer, shape_str = nn._class, nn._like, nn._buffer, nn.shape_str
 
 local function positive(v, i, fname, what)
   if math.type(v) ~= "integer" or v < 1 then
@@ -80,13 +70,13 @@ local function conv_init(self, fname, n_in, n_out, k, opts)
   positive(kw, 3, fname, "kernel size")
   opts = opts or {}
   if type(opts) ~= "table" then
-    error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 3)
+    error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 0)
   end
   local stride, padding = opts.stride or 1, opts.padding or 0
   positive(stride, 4, fname, "stride")
   if math.type(padding) ~= "integer" or padding < 0 then
     error(("bad argument #4 to '%s' (padding: integer >= 0 expected, got %s)"):format(
-      fname, tostring(padding)), 3)
+      fname, tostring(padding)), 0)
   end
   self.n_in, self.n_out, self.kh, self.kw = n_in, n_out, kh, kw
   self.stride, self.padding = stride, padding
@@ -109,18 +99,25 @@ end
 
 -- The workspace for output y and input x: the size the backend prefers,
 -- kept while it is large enough (a smaller batch for a sample grid reuses
--- the training one).
+-- the training one).  Asked again only when y or x is another tensor than
+-- last time (a tensor keeps its shape, and the buffers are reused).
 local function workspace(self, y, x, transposed)
-  local key = shape_str(y) .. "/" .. shape_str(x)
-  if self.ws_key ~= key then
+  if self.ws_y ~= y or self.ws_x ~= x then
     local batched = C.conv2d_workspace(y, x, self.weight, self.stride, self.padding, transposed)
     if batched > 0 and (not self.ws or self.ws:numel() < batched
                         or self.ws:device() ~= x:device()) then
       self.ws = gan.empty(batched, x:device())
     end
-    self.ws_key = key
+    self.ws_y, self.ws_x = y, x
   end
   return self.ws
+end
+
+-- zero_grad without a parameter list: no garbage per step
+local function conv_zero_grad(self)
+  self.grad_weight:zero()
+  if self.grad_bias then self.grad_bias:zero() end
+  return self
 end
 
 ---------------------------------------------------------------------------
@@ -149,6 +146,7 @@ function Conv2d:describe()
 end
 
 Conv2d.parameters = conv_params
+Conv2d.zero_grad = conv_zero_grad
 
 -- (H, W) -> the output's (OH, OW)
 function Conv2d:output_size(h, w)
@@ -164,7 +162,7 @@ function Conv2d:forward(x)
       self.name, shape_str(x), self.kh, self.kw, self.padding), 2)
   end
   local oh, ow = self:output_size(h, w)
-  self.output = buffer(self.output, {x:size(1), self.n_out, oh, ow}, self.weight:device())
+  self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out, oh, ow)
   C.conv2d_forward(self.output, x, self.weight, self.bias, self.stride, self.padding,
                    workspace(self, self.output, x, false))
   return self.output
@@ -200,7 +198,7 @@ function ConvTranspose2d:init(n_in, n_out, k, opts)
   local op = opts.output_padding or 0
   if math.type(op) ~= "integer" or op < 0 or op >= self.stride then
     error(("bad argument #4 to 'ConvTranspose2d' (output_padding: integer in 0..stride-1 "
-           .. "expected, got %s)"):format(tostring(op)), 2)
+           .. "expected, got %s)"):format(tostring(op)), 0)
   end
   self.output_padding = op
   self.weight = gan.empty(n_in, n_out, self.kh, self.kw, self.device):normal(0, opts.std or 0.02)
@@ -223,6 +221,7 @@ function ConvTranspose2d:describe()
 end
 
 ConvTranspose2d.parameters = conv_params
+ConvTranspose2d.zero_grad = conv_zero_grad
 
 function ConvTranspose2d:output_size(h, w)
   local s, p, op = self.stride, self.padding, self.output_padding
@@ -236,7 +235,7 @@ function ConvTranspose2d:forward(x)
     error(("%s: input %s gives an empty output (%dx%d)"):format(self.name, shape_str(x),
       oh, ow), 2)
   end
-  self.output = buffer(self.output, {x:size(1), self.n_out, oh, ow}, self.weight:device())
+  self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out, oh, ow)
   C.conv_transpose2d_forward(self.output, x, self.weight, self.bias, self.stride,
                              self.padding, workspace(self, self.output, x, true))
   return self.output
@@ -290,30 +289,27 @@ end
 
 ---------------------------------------------------------------------------
 -- Reshape and Flatten: views, no copy.  The view of the last input is kept
--- and reused while the input is the same buffer (the usual case: the layer
--- before reuses its output), so a step makes no new object.
+-- and reused while the input is the same tensor (the usual case: the layer
+-- before reuses its output buffer), so a step makes no new object.
 ---------------------------------------------------------------------------
-local function cached_view(cache, t, shape)
-  if cache.src == t and cache.n == #shape then
-    local v, same = cache.view, true
-    for i = 1, #shape do
-      if v:size(i) ~= shape[i] then same = false break end
-    end
-    if same then return v end
-  end
-  cache.src, cache.n, cache.view = t, #shape, t:view(shape)
-  return cache.view
+-- x:view with 2 to 4 dimensions given as arguments (no table)
+local function view_as(x, d1, d2, d3, d4)
+  if d4 then return x:view(d1, d2, d3, d4) end
+  if d3 then return x:view(d1, d2, d3) end
+  return x:view(d1, d2)
 end
 
-local function view_forward(self, x, shape)
-  self.fcache = self.fcache or {}
-  local ok, v = pcall(cached_view, self.fcache, x, shape)
+local function view_forward(self, x, d1, d2, d3, d4)
+  local v = self.output
+  if self.view_of == x and v then return v end
+  local ok, nv = pcall(view_as, x, d1, d2, d3, d4)
   if not ok then
+    local dims = {d1, d2, d3, d4}
     error(("%s: cannot view %s as %s"):format(self.name, shape_str(x),
-      table.concat(shape, "x")), 3)
+      table.concat(dims, "x")), 3)
   end
-  self.output = v
-  return v
+  self.view_of, self.output = x, nv
+  return nv
 end
 
 local function view_backward(self, x, g, need_input_grad)
@@ -326,8 +322,9 @@ local function view_backward(self, x, g, need_input_grad)
       shape_str(x)), 2)
   end
   if need_input_grad == false then return nil end
-  self.bcache = self.bcache or {}
-  self.grad_input = cached_view(self.bcache, g, x:shape())
+  if self.grad_of ~= g or self.grad_like ~= x then
+    self.grad_of, self.grad_like, self.grad_input = g, x, g:view(x:shape())
+  end
   return self.grad_input
 end
 
@@ -337,7 +334,7 @@ function Reshape:init(...)
   local dims = {...}
   if type(dims[1]) == "table" then dims = dims[1] end
   if #dims < 1 or #dims > 3 then
-    error("bad argument to 'Reshape' (1 to 3 dimensions expected, after the batch)", 3)
+    error("bad argument to 'Reshape' (1 to 3 dimensions expected, after the batch)", 0)
   end
   for i, d in ipairs(dims) do positive(d, i, "Reshape", "dimension") end
   self.dims = dims
@@ -351,9 +348,8 @@ function Reshape:forward(x)
   if not gan.is_tensor(x) then
     error(("bad argument #1 to 'forward' (tensor expected, got %s)"):format(type(x)), 2)
   end
-  local shape = {x:size(1)}
-  for i, d in ipairs(self.dims) do shape[i + 1] = d end
-  return view_forward(self, x, shape)
+  local d = self.dims
+  return view_forward(self, x, x:size(1), d[1], d[2], d[3])
 end
 
 Reshape.backward = view_backward
@@ -368,7 +364,7 @@ function Flatten:forward(x)
   if not gan.is_tensor(x) then
     error(("bad argument #1 to 'forward' (tensor expected, got %s)"):format(type(x)), 2)
   end
-  return view_forward(self, x, {x:size(1), x:numel() // x:size(1)})
+  return view_forward(self, x, x:size(1), x:numel() // x:size(1))
 end
 
 Flatten.backward = view_backward

@@ -79,12 +79,17 @@ local function read_file(path)
 end
 
 -- Writes a file through a temporary one and a rename: never half written.
+-- A failed write (a full disk) leaves the previous file as it was.
 function train.write_atomic(path, text)
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
   if not f then error(("cannot write '%s': %s"):format(path, err), 2) end
-  f:write(text)
-  f:close()
+  local wok, werr = f:write(text)
+  local cok, cerr = f:close()
+  if not (wok and cok) then
+    os.remove(tmp)
+    error(("cannot write '%s': %s"):format(path, werr or cerr), 2)
+  end
   local ok, rerr = os.rename(tmp, path)
   if not ok then
     os.remove(tmp)
@@ -116,10 +121,17 @@ function train.csv(path, columns, resume_epoch)
   end
   local f, err = io.open(path, "w")
   if not f then error(("cannot write '%s': %s"):format(path, err), 2) end
-  f:write(header, "\n")
-  for _, line in ipairs(keep) do f:write(line, "\n") end
-  f:flush()
-  return setmetatable({f = f, columns = columns, path = path}, Log)
+  local log = setmetatable({f = f, columns = columns, path = path}, Log)
+  log:write(header)
+  for _, line in ipairs(keep) do log:write(line) end
+  return log
+end
+
+-- One line, flushed; an error names the file (a full disk shows here).
+function Log:write(line)
+  local ok, err = self.f:write(line, "\n")
+  if ok then ok, err = self.f:flush() end
+  if not ok then error(("cannot write '%s': %s"):format(self.path, err), 0) end
 end
 
 function Log:row(values)
@@ -128,8 +140,7 @@ function Log:row(values)
     local v = values[c]
     cells[i] = math.type(v) == "integer" and tostring(v) or ("%.6g"):format(v)
   end
-  self.f:write(table.concat(cells, ","), "\n")
-  self.f:flush()
+  self:write(table.concat(cells, ","))
 end
 
 function Log:close() self.f:close() end
@@ -328,6 +339,21 @@ function Run:save(st, keep)
   end
 end
 
+-- Runs f(...), which writes a file of the run (a checkpoint, a sample grid,
+-- the report, loss.csv).  A failure (a full disk, say) stops the run with
+-- one line naming the file and the last checkpoint, which a failed write
+-- leaves whole (every writer goes through a temporary file and a rename).
+function Run:writing(f, ...)
+  local ok, err = pcall(f, ...)
+  if ok then return end
+  err = tostring(err)
+  if err:find("interrupted!", 1, true) then error(err, 0) end  -- a second Ctrl-C
+  local kept = self.saved and ("the last checkpoint is kept: %s (epoch %d)")
+                 :format(self.saved.path, self.saved.epoch)
+               or "no checkpoint had been written yet"
+  fail(self.prog, ("%s; %s"):format((err:gsub("^[^:\n]*:%d+: ", "")), kept))
+end
+
 function Run:write_report(st)
   local out, samples = self.opts.out, {}
   for e = 0, st.epoch do
@@ -415,7 +441,8 @@ function Run:fit(r)
     self.resume_ck, ck.tensors = nil, nil
     collectgarbage()  -- the file's copy of every tensor, now in the models
   end
-  local log = train.csv(out .. "/loss.csv", LOSS_COLUMNS, ck and st.epoch)
+  local log
+  self:writing(function() log = train.csv(out .. "/loss.csv", LOSS_COLUMNS, ck and st.epoch) end)
   self.fns = make_loop(registered, r)
   if opts.watch then
     if not self.script then error("fit: --watch needs the script's path (arg[0])", 2) end
@@ -423,8 +450,8 @@ function Run:fit(r)
                   text = read_file(self.script)}
   end
   if not ck then
-    self:sample(0)
-    self:write_report(st)
+    self:writing(self.sample, self, 0)
+    self:writing(self.write_report, self, st)
   end
 
   if gan.defer_interrupts then gan.defer_interrupts(true) end  -- Ctrl-C stops between steps
@@ -477,7 +504,7 @@ function Run:fit(r)
         st.epoch = epoch - 1
         st.partial = {batch = i, rng_epoch = rng_epoch, rng = gan.rng_state(), n = m.n,
                       sum = m.sum, seconds = gan.C.clock() - t0}
-        self:save(st)
+        self:writing(self.save, self, st)
         io.stderr:write(("interrupted at epoch %d, step %d: checkpoint %s written; "
                          .. "continue with --resume %s\n"):format(epoch, st.step,
                          self.saved.path, out))
@@ -487,17 +514,17 @@ function Run:fit(r)
     bar:close()
     st.times[epoch] = gan.C.clock() - t0
     st.epoch = epoch
-    log:row{epoch = epoch, step = st.step, d_loss = m:get("d_loss"), g_loss = m:get("g_loss"),
-            d_real = m:get("d_real"), d_fake = m:get("d_fake")}
+    self:writing(log.row, log, {epoch = epoch, step = st.step, d_loss = m:get("d_loss"),
+      g_loss = m:get("g_loss"), d_real = m:get("d_real"), d_fake = m:get("d_fake")})
     local sample_now = epoch % opts.sample_every == 0 or epoch == opts.epochs
     local keep = (opts.save_every or 0) > 0 and epoch % opts.save_every == 0
     local every = opts.checkpoint_every or -1
     local ckpt_now = epoch == opts.epochs
       or (every < 0 and sample_now) or (every > 0 and epoch % every == 0)
-    if ckpt_now or keep then self:save(st, keep) end
+    if ckpt_now or keep then self:writing(self.save, self, st, keep) end
     if sample_now then
-      self:sample(epoch)
-      self:write_report(st)
+      self:writing(self.sample, self, epoch)
+      self:writing(self.write_report, self, st)
     end
   end
   log:close()
