@@ -160,9 +160,9 @@ static img_format sniff(FILE *f) {
 **   - a Huffman table (DHT) must fit in its segment and declare at most
 **     256 codes: stb 2.27 reads on past the segment's end and writes the codes
 **     into arrays of 257 without checking (fixed in stb 2.28);
-**   - the file must reach its end-of-image marker: stb decodes a cut file
-**     with zeros for the missing data, without an error, and a photo cut
-**     short by a failed download would then train as a grey smear.
+**   - the file must reach its end-of-image marker.  stb refuses a cut file
+**     too, but with the reason of the last format it tried (a PNG or PNM
+**     signature); this one says what is wrong.
 */
 static const char *check_jpeg(FILE *f, int64_t *w, int64_t *h) {
   static const char *cut = "truncated JPEG (the file ends before its "

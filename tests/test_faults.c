@@ -294,6 +294,9 @@ static void test_hostile_images(void) {
   CHECK(refused(buf, n + 23, "more than"));
   n = png_header(buf, 40000, 10);
   CHECK(refused(buf, n, "side longer than"));
+  /* 4 billion x 4 billion: the size check must not overflow (fuzz finding) */
+  n = png_header(buf, 0xEDEDEDEDu, 0xEDEDEDEDu);
+  CHECK(refused(buf, n, "it declares 3991793133x3991793133 pixels, more than"));
 
   /* a header, then garbage */
   n = png_header(buf, 64, 64);
@@ -325,7 +328,7 @@ static void test_hostile_images(void) {
       0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 255, 255, 255, 255, 255, 255,
       255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0xFF, 0xD9};
   CHECK(refused(dht, sizeof dht, "Huffman table"));
-  /* a JPEG cut before its end: stb would fill the rest with zeros.  The
+  /* a JPEG cut before its end, said so (stb names another format).  The
   ** JPEG is fuzz/corpus/image/ycc.jpg, 16x8 of one red (stb_image_write's
   ** JPEG encoder is not used: it shifts into the sign bit, which UBSan
   ** stops in .ci/sanitize) */
