@@ -199,6 +199,9 @@ fl() { col floor "$1"; }
        "$(fl gflop) GFLOP at $(fl sgemm_gflops) GFLOP/s sgemm;"\
        "Adam $(fmt %.1f "$(fl adam_ms)") ms: $(fl adam_mb) MB at $(fl bw_gbs) GB/s copy)"
   echo "- engine/floor (median of per-round ratios): $(fmt %.2f "$r_floor")"
+  e_tens=$(col engine tensor_peak_kb)
+  echo "- engine peak RSS / its tensors at their peak (parameters, gradients, Adam moments,"\
+       "activations, batch: $(mb "$e_tens") MB): $(fmt %.2f "$(ratio engine tensor_peak_kb peak_rss_kb)")"
   echo "- engine step 1 alone: $(fmt %.2f "$(col engine first_step_s)") s; building the models before it"\
        "(weight init): $(fmt %.2f "$(col engine init_s)") s; fastest engine step $(fmt %.1f "$(col engine step_ms_min)") ms"
   if [ -n "$img_rate" ]; then

@@ -196,6 +196,9 @@ print(("step_ms %.3f"):format(median))
 print(("step_ms_min %.3f"):format(times[1]))
 print(("losses %.4f %.4f"):format(d_loss, g_loss))
 print(("peak_rss_kb %d"):format(vm_hwm()))
+-- every tensor at once at its peak: parameters, gradients, Adam's two moments,
+-- activations and the batch (the denominator of the RSS target)
+print(("tensor_peak_kb %d"):format(gan.memory("cpu").peak // 1024))
 if opts.device == "cuda" then
   print(("peak_gpu_mb %.1f"):format(gan.memory("cuda").peak / 2^20))
 end

@@ -40,6 +40,12 @@ void gan_philox(uint64_t key, uint64_t ctr, uint32_t out[4]) {
 static float u01(uint32_t w) { return (float)(w >> 8) * (1.0f / 16777216.0f); }
 
 /* Element i uses word i%4 of block i/4. */
+void gan_draw_uniform4(uint64_t key, uint64_t block, float u[4]) {
+  uint32_t w[4];
+  gan_philox(key, block, w);
+  for (int j = 0; j < 4; j++) u[j] = u01(w[j]);
+}
+
 float gan_draw_uniform(uint64_t key, uint64_t i) {
   uint32_t w[4];
   gan_philox(key, i >> 2, w);
@@ -50,12 +56,19 @@ float gan_draw_uniform(uint64_t key, uint64_t i) {
 ** the sine branch for odd i, so one block yields two normals (words 2 and 3
 ** are left unused, to keep the CPU and CUDA code identical and simple).
 ** u1 is shifted to (0,1] so that log never sees 0. */
-float gan_draw_normal(uint64_t key, uint64_t i) {
+void gan_draw_normal2(uint64_t key, uint64_t pair, float z[2]) {
   uint32_t w[4];
-  gan_philox(key, i >> 1, w);
+  gan_philox(key, pair, w);
   float u1 = 1.0f - u01(w[0]);
   float u2 = u01(w[1]);
   float r = sqrtf(-2.0f * logf(u1));
   float th = 6.2831853071795864769f * u2;
-  return (i & 1) ? r * sinf(th) : r * cosf(th);
+  z[0] = r * cosf(th);
+  z[1] = r * sinf(th);
+}
+
+float gan_draw_normal(uint64_t key, uint64_t i) {
+  float z[2];
+  gan_draw_normal2(key, i >> 1, z);
+  return z[i & 1];
 }

@@ -29,4 +29,9 @@ void gan_philox(uint64_t key, uint64_t ctr, uint32_t out[4]);
 float gan_draw_uniform(uint64_t key, uint64_t i);
 float gan_draw_normal(uint64_t key, uint64_t i);
 
+/* the same numbers a block at a time: elements 4*block .. 4*block+3 of a
+** uniform draw, elements 2*pair and 2*pair+1 of a normal draw */
+void gan_draw_uniform4(uint64_t key, uint64_t block, float u[4]);
+void gan_draw_normal2(uint64_t key, uint64_t pair, float z[2]);
+
 #endif

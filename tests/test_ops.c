@@ -745,6 +745,28 @@ static void test_random(void) {
         "element 12345 is %g, not lo + (hi - lo) * draw 12345 of its key",
         x.data[12345]);
   RELEASE(&x, &y);
+
+  /* The backend fills a Philox block at a time; every element, the ragged
+  ** tail included, must still be draw i of its key. */
+  enum { ODD = 100003 };
+  gan_tensor u = ZEROS(ODD), z = ZEROS(ODD);
+  gan_rng_seed(&r1, 9);
+  r2 = r1;
+  OK(gan_rand(&u, &r1, lo, hi));
+  OK(gan_randn(&z, &r1, 0.0f, 1.0f));
+  uint64_t ku = gan_rng_next(&r2), kz = gan_rng_next(&r2);
+  int bad_u = 0, bad_z = 0, first_u = -1, first_z = -1;
+  for (int i = 0; i < ODD; i++) {
+    float eu = lo + (hi - lo) * gan_draw_uniform(ku, (uint64_t)i);
+    if (!(eu < hi)) eu = nextafterf(hi, lo);
+    if (u.data[i] != eu && bad_u++ == 0) first_u = i;
+    if (z.data[i] != gan_draw_normal(kz, (uint64_t)i) && bad_z++ == 0) first_z = i;
+  }
+  CHECK(bad_u == 0, "rand over %d: %d elements differ from their draw (first %d)",
+        ODD, bad_u, first_u);
+  CHECK(bad_z == 0, "randn over %d: %d elements differ from their draw (first %d)",
+        ODD, bad_z, first_z);
+  RELEASE(&u, &z);
 }
 
 /* --- error paths -----------------------------------------------------------*/
