@@ -125,7 +125,7 @@ floor_args=(--size "$size" --batch "$batch" --verbose)
 engine_fail=0
 for r in $(seq 1 "$rounds"); do
   run engine "$r" "$GAN" bench/step.lua "${args[@]}" || engine_fail=1
-  log "round $r/$rounds: floor (sgemm at the step's shapes, a copy for the bandwidth)"
+  log "round $r/$rounds: floor (sgemm at the step's shapes, a copy and an axpy for the bandwidth)"
   "$GAN" bench/floor.lua "${floor_args[@]}" >"$tmp/floor.$r" 2>"$tmp/floor.$r.err" ||
     { log "floor.lua failed: $(tail -1 "$tmp/floor.$r.err")"; engine_fail=1; }
   [ $torch_ok = 1 ] && { run torch "$r" "$PYTHON" bench/torch_step.py "${args[@]}" || torch_ok=0; }

@@ -26,18 +26,18 @@ static inline float fast_tanhf(float x) {
 ** restrict pointers so that the compiler vectorises them: a branch on the
 ** sign of random data mispredicts half the time, 30x slower than a vector. */
 #define LOOP(N, body)                                                          \
-  _Pragma("omp parallel for if (N > GAN_OMP_MIN) firstprivate(alpha)")                        \
-  for (long long i = 0; i < N; i++) body
+  GAN_OMP(N > GAN_OMP_MIN, "omp parallel for firstprivate(alpha)",             \
+          for (long long i = 0; i < N; i++) body)
 
 static void fwd(gan_act act, float alpha, float *restrict y,
                 const float *restrict x, long long N) {
   switch (act) {
-  case GAN_ACT_IDENTITY: LOOP(N, { y[i] = x[i]; }) break;
-  case GAN_ACT_RELU: LOOP(N, { y[i] = x[i] > 0.0f ? x[i] : 0.0f; }) break;
+  case GAN_ACT_IDENTITY: LOOP(N, { y[i] = x[i]; }); break;
+  case GAN_ACT_RELU: LOOP(N, { y[i] = x[i] > 0.0f ? x[i] : 0.0f; }); break;
   case GAN_ACT_LEAKY_RELU:
-    LOOP(N, { float v = x[i]; float k = v > 0.0f ? 1.0f : alpha; y[i] = v * k; }) break;
-  case GAN_ACT_SIGMOID: LOOP(N, { y[i] = sigmoidf(x[i]); }) break;
-  case GAN_ACT_TANH: LOOP(N, { y[i] = fast_tanhf(x[i]); }) break;
+    LOOP(N, { float v = x[i]; float k = v > 0.0f ? 1.0f : alpha; y[i] = v * k; }); break;
+  case GAN_ACT_SIGMOID: LOOP(N, { y[i] = sigmoidf(x[i]); }); break;
+  case GAN_ACT_TANH: LOOP(N, { y[i] = fast_tanhf(x[i]); }); break;
   }
 }
 
@@ -52,12 +52,12 @@ static void bwd(gan_act act, float alpha, float *restrict dx,
                 const float *restrict dy, const float *restrict x,
                 const float *restrict y, long long N) {
   switch (act) {
-  case GAN_ACT_IDENTITY: LOOP(N, { dx[i] = dy[i]; }) break;
-  case GAN_ACT_RELU: LOOP(N, { float g = dy[i]; dx[i] = x[i] > 0.0f ? g : 0.0f; }) break;
+  case GAN_ACT_IDENTITY: LOOP(N, { dx[i] = dy[i]; }); break;
+  case GAN_ACT_RELU: LOOP(N, { float g = dy[i]; dx[i] = x[i] > 0.0f ? g : 0.0f; }); break;
   case GAN_ACT_LEAKY_RELU:
-    LOOP(N, { float g = dy[i]; float k = x[i] > 0.0f ? 1.0f : alpha; dx[i] = g * k; }) break;
-  case GAN_ACT_SIGMOID: LOOP(N, { dx[i] = dy[i] * y[i] * (1.0f - y[i]); }) break;
-  case GAN_ACT_TANH: LOOP(N, { dx[i] = dy[i] * (1.0f - y[i] * y[i]); }) break;
+    LOOP(N, { float g = dy[i]; float k = x[i] > 0.0f ? 1.0f : alpha; dx[i] = g * k; }); break;
+  case GAN_ACT_SIGMOID: LOOP(N, { dx[i] = dy[i] * y[i] * (1.0f - y[i]); }); break;
+  case GAN_ACT_TANH: LOOP(N, { dx[i] = dy[i] * (1.0f - y[i] * y[i]); }); break;
   }
 }
 
@@ -92,7 +92,7 @@ void dropout_forward(void *ctx, float *y, float *mask, const float *x, size_t n,
   (void)ctx;
   const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   long long blocks = (long long)((n + 3) / 4);
-#pragma omp parallel for if (blocks > GAN_OMP_MIN / 4)
+  GAN_OMP(blocks > GAN_OMP_MIN / 4, "omp parallel for",
   for (long long b = 0; b < blocks; b++) {
     uint32_t w[4];
     gan_philox(key, (uint64_t)b, w); /* one Philox block gives 4 elements */
@@ -103,5 +103,5 @@ void dropout_forward(void *ctx, float *y, float *mask, const float *x, size_t n,
       mask[i] = u >= p ? scale : 0.0f;
       y[i] = x[i] * mask[i];
     }
-  }
+  });
 }

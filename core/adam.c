@@ -24,7 +24,7 @@ void adam_step(void *ctx, const gan_adam_group *g) {
     float *p = g->params[k], *m = g->m[k], *v = g->v[k];
     const float *grad = g->grads[k];
     long long n = (long long)g->sizes[k];
-#pragma omp parallel for simd if (n > GAN_OMP_MIN)
+    GAN_OMP(n > GAN_OMP_MIN, "omp parallel for simd",
     for (long long i = 0; i < n; i++) {
       float gi = grad[i];
       float mi = b1 * m[i] + (1.0f - b1) * gi;
@@ -32,6 +32,6 @@ void adam_step(void *ctx, const gan_adam_group *g) {
       m[i] = mi;
       v[i] = vi;
       p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
-    }
+    });
   }
 }

@@ -68,12 +68,12 @@ void augment2d(void *ctx, float *y, const float *x, const float *params, int B,
                int C, int H, int W, int adjoint) {
   (void)ctx;
   const size_t HW = (size_t)H * W;
-#pragma omp parallel for collapse(2) if ((long long)B * C * HW > GAN_OMP_MIN)
+  GAN_OMP((long long)B * C * HW > GAN_OMP_MIN, "omp parallel for collapse(2)",
   for (int b = 0; b < B; b++) {
     for (int c = 0; c < C; c++) {
       const float *p = params + 3 * (size_t)b;
       size_t off = ((size_t)b * C + c) * HW;
       plane(y + off, x + off, H, W, p[0] != 0.0f, (int)p[1], (int)p[2], adjoint);
     }
-  }
+  });
 }

@@ -24,7 +24,7 @@ void batchnorm_forward(void *ctx, float *y, float *mean, float *rstd,
                        int S, float momentum, float eps, int training) {
   (void)ctx;
   const double N = (double)B * S;
-#pragma omp parallel for if ((long long)B * C * S > GAN_OMP_MIN)
+  GAN_OMP((long long)B * C * S > GAN_OMP_MIN, "omp parallel for",
   for (int c = 0; c < C; c++) {
     float m, rs;
     if (training) {
@@ -56,7 +56,7 @@ void batchnorm_forward(void *ctx, float *y, float *mean, float *rstd,
       float *yc = y + ((size_t)b * C + c) * S;
       for (int i = 0; i < S; i++) yc[i] = a * xc[i] + b0;
     }
-  }
+  });
 }
 
 void batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
@@ -65,7 +65,7 @@ void batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
                         int S, int training) {
   (void)ctx;
   const float N = (float)B * S;
-#pragma omp parallel for if ((long long)B * C * S > GAN_OMP_MIN)
+  GAN_OMP((long long)B * C * S > GAN_OMP_MIN, "omp parallel for",
   for (int c = 0; c < C; c++) {
     const float m = mean[c], rs = rstd[c];
     double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */
@@ -96,5 +96,5 @@ void batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
         for (int i = 0; i < S; i++) dxc[i] = g * rs * dyc[i];
       }
     }
-  }
+  });
 }

@@ -23,17 +23,17 @@ void bce_forward(void *ctx, float *loss, const float *pred, const float *target,
   double s = 0.0;
   long long N = (long long)n;
   if (logits) {
-#pragma omp parallel for reduction(+ : s) if (N > GAN_OMP_MIN)
+    GAN_OMP(N > GAN_OMP_MIN, "omp parallel for reduction(+ : s)",
     for (long long i = 0; i < N; i++) {
       double z = pred[i], t = target[i];
       s += (z > 0 ? z : 0) - z * t + log1p(exp(-fabs(z)));
-    }
+    });
   } else {
-#pragma omp parallel for reduction(+ : s) if (N > GAN_OMP_MIN)
+    GAN_OMP(N > GAN_OMP_MIN, "omp parallel for reduction(+ : s)",
     for (long long i = 0; i < N; i++) {
       double p = fminf(fmaxf(pred[i], BCE_EPS), 1.0f - BCE_EPS), t = target[i];
       s -= t * log(p) + (1.0 - t) * log(1.0 - p);
-    }
+    });
   }
   *loss = (float)(s / (double)n);
 }
@@ -44,20 +44,20 @@ void bce_backward(void *ctx, float *dpred, const float *pred,
   const float inv_n = 1.0f / (float)n;
   long long N = (long long)n;
   if (logits) {
-#pragma omp parallel for if (N > GAN_OMP_MIN)
+    GAN_OMP(N > GAN_OMP_MIN, "omp parallel for",
     for (long long i = 0; i < N; i++) {
       float z = pred[i];
       float s = z >= 0 ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
       dpred[i] = (s - target[i]) * inv_n;
-    }
+    });
   } else {
-#pragma omp parallel for if (N > GAN_OMP_MIN)
+    GAN_OMP(N > GAN_OMP_MIN, "omp parallel for",
     for (long long i = 0; i < N; i++) {
       float p = pred[i], t = target[i];
       if (p < BCE_EPS || p > 1.0f - BCE_EPS)
         dpred[i] = 0.0f;
       else
         dpred[i] = (p - t) / (p * (1.0f - p)) * inv_n;
-    }
+    });
   }
 }

@@ -89,7 +89,7 @@ static void im2col(float *col, const float *x, const int *map, int nb,
                    const gan_conv2d_desc *d) {
   const int C = d->C, RS = d->R * d->S;
   const size_t PQ = (size_t)d->P * d->Q, ld = (size_t)nb * PQ, HW = (size_t)d->H * d->W;
-#pragma omp parallel for collapse(2) if ((long long)nb * C * RS * PQ > GAN_OMP_MIN)
+  GAN_OMP((long long)nb * C * RS * PQ > GAN_OMP_MIN, "omp parallel for collapse(2)",
   for (int b = 0; b < nb; b++) {
     for (int c = 0; c < C; c++) {
       const float *xc = x + ((size_t)b * C + c) * HW;
@@ -99,7 +99,7 @@ static void im2col(float *col, const float *x, const int *map, int nb,
         for (size_t i = 0; i < PQ; i++) dst[i] = m[i] >= 0 ? xc[m[i]] : 0.0f;
       }
     }
-  }
+  });
 }
 
 /* x (nb, C, H, W) = col2im(col): the sum of every col entry into the pixel
@@ -109,7 +109,7 @@ static void col2im(float *x, const float *col, const float *bias, const int *map
                    int nb, const gan_conv2d_desc *d) {
   const int C = d->C, RS = d->R * d->S;
   const size_t PQ = (size_t)d->P * d->Q, ld = (size_t)nb * PQ, HW = (size_t)d->H * d->W;
-#pragma omp parallel for collapse(2) if ((long long)nb * C * RS * PQ > GAN_OMP_MIN)
+  GAN_OMP((long long)nb * C * RS * PQ > GAN_OMP_MIN, "omp parallel for collapse(2)",
   for (int b = 0; b < nb; b++) {
     for (int c = 0; c < C; c++) {
       float *xc = x + ((size_t)b * C + c) * HW;
@@ -122,17 +122,17 @@ static void col2im(float *x, const float *col, const float *bias, const int *map
           if (m[i] >= 0) xc[m[i]] += src[i];
       }
     }
-  }
+  });
 }
 
 /* kb (K, nb*P*Q) = y (nb, K, P*Q) */
 static void to_kb(float *kb, const float *y, int nb, const gan_conv2d_desc *d) {
   const int K = d->K;
   const size_t PQ = (size_t)d->P * d->Q, ld = (size_t)nb * PQ;
-#pragma omp parallel for collapse(2) if ((long long)nb * K * PQ > GAN_OMP_MIN)
+  GAN_OMP((long long)nb * K * PQ > GAN_OMP_MIN, "omp parallel for collapse(2)",
   for (int k = 0; k < K; k++)
     for (int b = 0; b < nb; b++)
-      memcpy(kb + k * ld + b * PQ, y + ((size_t)b * K + k) * PQ, PQ * sizeof(float));
+      memcpy(kb + k * ld + b * PQ, y + ((size_t)b * K + k) * PQ, PQ * sizeof(float)););
 }
 
 /* y (nb, K, P*Q) = kb (K, nb*P*Q) + bias[k] (none if NULL) */
@@ -140,7 +140,7 @@ static void from_kb(float *y, const float *kb, const float *bias, int nb,
                     const gan_conv2d_desc *d) {
   const int K = d->K;
   const size_t PQ = (size_t)d->P * d->Q, ld = (size_t)nb * PQ;
-#pragma omp parallel for collapse(2) if ((long long)nb * K * PQ > GAN_OMP_MIN)
+  GAN_OMP((long long)nb * K * PQ > GAN_OMP_MIN, "omp parallel for collapse(2)",
   for (int b = 0; b < nb; b++) {
     for (int k = 0; k < K; k++) {
       float *dst = y + ((size_t)b * K + k) * PQ;
@@ -152,7 +152,7 @@ static void from_kb(float *y, const float *kb, const float *bias, int nb,
         memcpy(dst, src, PQ * sizeof(float));
       }
     }
-  }
+  });
 }
 
 /* acc[j] += the sum of row j of m (rows x n), in double */

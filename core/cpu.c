@@ -72,32 +72,32 @@ static void cpu_fill(void *ctx, float *x, float value, size_t n) {
     memset(x, 0, n * sizeof(float));
     return;
   }
-#pragma omp parallel for if (N > GAN_OMP_MIN)
-  for (long long i = 0; i < N; i++) x[i] = value;
+  GAN_OMP(N > GAN_OMP_MIN, "omp parallel for",
+  for (long long i = 0; i < N; i++) x[i] = value;);
 }
 
 static void cpu_axpby(void *ctx, float *y, float a, const float *x, float b,
                       size_t n) {
   (void)ctx;
   long long N = (long long)n;
-#pragma omp parallel for if (N > GAN_OMP_MIN)
-  for (long long i = 0; i < N; i++) y[i] = a * x[i] + b * y[i];
+  GAN_OMP(N > GAN_OMP_MIN, "omp parallel for",
+  for (long long i = 0; i < N; i++) y[i] = a * x[i] + b * y[i];);
 }
 
 static void cpu_mul(void *ctx, float *y, const float *a, const float *b,
                     size_t n) {
   (void)ctx;
   long long N = (long long)n;
-#pragma omp parallel for if (N > GAN_OMP_MIN)
-  for (long long i = 0; i < N; i++) y[i] = a[i] * b[i];
+  GAN_OMP(N > GAN_OMP_MIN, "omp parallel for",
+  for (long long i = 0; i < N; i++) y[i] = a[i] * b[i];);
 }
 
 static gan_status cpu_sum(void *ctx, const float *x, size_t n, double *out) {
   (void)ctx;
   double s = 0.0;
   long long N = (long long)n;
-#pragma omp parallel for reduction(+ : s) if (N > GAN_OMP_MIN)
-  for (long long i = 0; i < N; i++) s += x[i];
+  GAN_OMP(N > GAN_OMP_MIN, "omp parallel for reduction(+ : s)",
+  for (long long i = 0; i < N; i++) s += x[i];);
   *out = s;
   return GAN_OK;
 }
@@ -117,21 +117,21 @@ static void cpu_randn(void *ctx, float *x, size_t n, uint64_t key, float mean,
                       float std) {
   (void)ctx;
   long long pairs = (long long)((n + 1) / 2);
-#pragma omp parallel for if (pairs > GAN_OMP_MIN / 16)
+  GAN_OMP(pairs > GAN_OMP_MIN / 16, "omp parallel for",
   for (long long b = 0; b < pairs; b++) {
     float z[2];
     gan_draw_normal2(key, (uint64_t)b, z);
     size_t i = (size_t)b * 2;
     x[i] = mean + std * z[0];
     if (i + 1 < n) x[i + 1] = mean + std * z[1];
-  }
+  });
 }
 
 static void cpu_rand(void *ctx, float *x, size_t n, uint64_t key, float lo,
                      float hi) {
   (void)ctx;
   long long blocks = (long long)((n + 3) / 4);
-#pragma omp parallel for if (blocks > GAN_OMP_MIN / 32)
+  GAN_OMP(blocks > GAN_OMP_MIN / 32, "omp parallel for",
   for (long long b = 0; b < blocks; b++) {
     float u[4];
     gan_draw_uniform4(key, (uint64_t)b, u);
@@ -142,7 +142,7 @@ static void cpu_rand(void *ctx, float *x, size_t n, uint64_t key, float lo,
       float v = lo + (hi - lo) * u[j];
       x[i] = v < hi ? v : nextafterf(hi, lo);
     }
-  }
+  });
 }
 
 static cpu_ctx the_ctx;

@@ -15,7 +15,27 @@
 
 #include "backend.h"
 
+#include <omp.h>
+
 #define GAN_OMP_MIN 32768
+
+/* GAN_OMP(cond, "omp parallel for ...", for-statement) runs the loop on all
+** cores when 'cond' holds (the loop is long enough to pay for the threads)
+** and there is more than one thread, and as a plain loop otherwise, without
+** entering libgomp at all.  An OpenMP 'if' clause is not enough: a region
+** whose 'if' is false still runs, on a team of one that libgomp mallocs and
+** frees each time, and a training step must not touch the heap (.ci/run
+** counts the whole process's mallocs under valgrind).  A region of two or
+** more threads reuses libgomp's previous team. */
+#define GAN_PAR(cond) ((cond) && omp_get_max_threads() > 1)
+#define GAN_OMP(cond, pragma, ...)                                             \
+  do {                                                                         \
+    if (GAN_PAR(cond)) {                                                       \
+      _Pragma(pragma) __VA_ARGS__                                              \
+    } else {                                                                   \
+      __VA_ARGS__                                                              \
+    }                                                                          \
+  } while (0)
 
 void matmul(void *ctx, int ta, int tb, int M, int N, int K, float alpha,
             const float *A, const float *B, float beta, float *C);

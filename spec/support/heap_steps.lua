@@ -1,0 +1,53 @@
+-- spec/support/heap_steps.lua: the seed's training step, N times, for the
+-- process-wide heap check of .ci/run:
+--
+--   valgrind gan spec/support/heap_steps.lua N
+--
+-- is run for two values of N; valgrind's "total heap usage: A allocs" must be
+-- the same for both, so a step calls malloc zero times anywhere in the
+-- process (Lua, the engine, OpenBLAS, OpenMP).  spec/alloc_spec.lua checks
+-- the engine's and Lua's own counters without valgrind.  The model is the
+-- seed's (scripts/strawberry.lua) at 8x8 and batch 100, so every elementwise
+-- loop still crosses the OpenMP threshold.
+local gan = require "gan"
+local nn = gan.nn
+local n = tonumber(arg and arg[1]) or error("usage: heap_steps.lua N")
+gan.seed(1)
+gan.device("cpu")
+local B, Z, P = 100, 100, 8 * 8 * 3
+
+local function block(i, o)
+  return nn.Sequential(nn.Linear(i, o), nn.LeakyReLU(0.2), nn.BatchNorm(o, {momentum = 0.8}))
+end
+local G = nn.Sequential(block(Z, 256), block(256, 512), block(512, 1024),
+                        nn.Linear(1024, P), nn.Sigmoid())
+local D = nn.Sequential(
+  nn.Linear(P, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.5),
+  nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.5),
+  nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.5),
+  nn.Linear(256, 1), nn.Sigmoid())
+local bce = nn.BCE()
+local g_opt = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5})
+local d_opt = gan.optim.Adam(D:parameters(), {lr = 2e-4, beta1 = 0.5})
+local real, ones, zeros, z = gan.rand(B, P), gan.ones(B, 1), gan.zeros(B, 1), gan.empty(B, Z)
+
+local function d_update(x, label)
+  D:zero_grad()
+  local p = D:forward(x)
+  local loss = bce:forward(p, label)
+  D:backward(x, bce:backward(), false)
+  d_opt:step()
+  return loss, p:mean()
+end
+local function step()
+  d_update(real, ones)
+  z:normal(); G:evaluate(); local fake = G:forward(z); G:train()
+  d_update(fake, zeros)
+  G:zero_grad(); z:normal(); fake = G:forward(z)
+  bce:forward(D:forward(fake), ones)
+  G:backward(z, D:backward_input(fake, bce:backward()), false)
+  g_opt:step()
+end
+
+for _ = 1, 2 do step() end                   -- buffers are made on the first step
+for _ = 1, n do step() end
