@@ -9,7 +9,7 @@
 ** neither a temporary file nor a changed checkpoint behind.
 ** Exit status 0 when every check passed.
 */
-#define _XOPEN_SOURCE 700 /* mkdtemp */
+#define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,53 +18,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (cond)                                                             \
-      passed++;                                                           \
-    else {                                                                \
-      failed++;                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,    \
-              #cond);                                                     \
-    }                                                                     \
-  } while (0)
-
-static char root[256];
-
-static const char *at(const char *rel) {
-  static char buf[2][512];
-  static int k;
-  k ^= 1;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", root, rel);
-  return buf[k];
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *p = malloc(*n + 1);
-  if (p && fread(p, 1, *n, f) != *n) {
-    free(p);
-    p = NULL;
-  }
-  fclose(f);
-  return p;
-}
-
-static void spit(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(p, 1, n, f) != n) {
-    fprintf(stderr, "cannot write fixture '%s'\n", path);
-    exit(2);
-  }
-  fclose(f);
-}
+#include "testutil.h"
 
 /* The fixture: a 2x3 tensor, a 5-element one, a scalar and a blob. */
 static float A[6] = {1, -2, 3.5f, 0, 1e-30f, -7};
@@ -247,18 +201,10 @@ static void test_failed_writes(void) {
 }
 
 int main(void) {
-  snprintf(root, sizeof root, "/tmp/gan-ckpt-XXXXXX");
-  if (!mkdtemp(root)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  if (make_root("gan_test_checkpoint") != 0) return 2;
   test_xxh64();
   test_round_trip();
   test_damage();
   test_failed_writes();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return finish();
 }

@@ -29,45 +29,7 @@
 #include "checkpoint.h"
 #include "image.h"
 #include "tensor.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (cond)                                                             \
-      passed++;                                                           \
-    else {                                                                \
-      failed++;                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,    \
-              #cond);                                                     \
-    }                                                                     \
-  } while (0)
-
-static char root[256];
-
-/* root/<rel>, in one of two static buffers: copy it to keep it. */
-static const char *at(const char *rel) {
-  static char buf[2][512];
-  static int k;
-  k ^= 1;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", root, rel);
-  return buf[k];
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *p = malloc(*n + 1);
-  if (p && fread(p, 1, *n, f) != *n) {
-    free(p);
-    p = NULL;
-  }
-  fclose(f);
-  return p;
-}
+#include "testutil.h"
 
 static int same_file(const char *path, const unsigned char *want, size_t n) {
   size_t got_n;
@@ -382,11 +344,7 @@ static void test_alloc(void) {
 }
 
 int main(void) {
-  snprintf(root, sizeof root, "/tmp/gan-test-faults.XXXXXX");
-  if (!mkdtemp(root)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  if (make_root("gan_test_faults") != 0) return 2;
   unsetenv("GAN_FAULT_WRITE_AFTER");
   unsetenv("GAN_FAULT_WRITE_MATCH");
   test_ckpt_disk_full();
@@ -395,9 +353,5 @@ int main(void) {
   test_grid_disk_full();
   test_hostile_images();
   test_alloc();
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return finish();
 }

@@ -24,41 +24,9 @@
 #include <stb/stb_image_write.h>
 
 #include "image.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (cond)                                                             \
-      passed++;                                                           \
-    else {                                                                \
-      failed++;                                                           \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,    \
-              #cond);                                                     \
-    }                                                                     \
-  } while (0)
+#include "testutil.h"
 
 #define TOL (0.5f / 255.0f + 1e-6f) /* half a step of 8 bits */
-
-static char root[256]; /* the mkdtemp folder */
-
-/* root/<rel> in a static buffer (one at a time is all the tests need). */
-static const char *at(const char *rel) {
-  static char buf[2][512];
-  static int k;
-  k ^= 1;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", root, rel);
-  return buf[k];
-}
-
-static void write_bytes(const char *path, const void *p, size_t len) {
-  FILE *f = fopen(path, "wb");
-  if (f == NULL || fwrite(p, 1, len, f) != len) {
-    fprintf(stderr, "cannot write fixture '%s'\n", path);
-    exit(2); /* a broken fixture is not a test result */
-  }
-  fclose(f);
-}
 
 /* A w x h PNG with 'comp' channels, every pixel 'px' (comp bytes). */
 static void png_solid(const char *path, int w, int h, int comp,
@@ -69,18 +37,6 @@ static void png_solid(const char *path, int w, int h, int comp,
     fprintf(stderr, "cannot write fixture '%s'\n", path);
     exit(2);
   }
-}
-
-static unsigned char *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-  *len = fread(p, 1, (size_t)n, f);
-  fclose(f);
-  return p;
 }
 
 /* Largest |img[c] - rgb[c]| over every pixel of a (3, S, S) image. */
@@ -204,7 +160,7 @@ static void make_fixtures(void) {
     pgm[13 + 2 * i] = 30000 >> 8;
     pgm[13 + 2 * i + 1] = 30000 & 255;
   }
-  write_bytes(at("data/e_16.pgm"), pgm, sizeof pgm);
+  spit(at("data/e_16.pgm"), pgm, sizeof pgm);
   /* 16-bit RGBA PNG, half transparent: exercises 16-bit compositing */
   static const uint16_t px16[4] = {30000, 1000, 65535, 32768};
   png16_rgba(at("data/e_16rgba.png"), 4, 4, px16);
@@ -215,23 +171,23 @@ static void make_fixtures(void) {
   for (int i = 0; i < (int)sizeof noise; i++) noise[i] = (i * 7919) & 255;
   stbi_write_png(at("full.png"), 32, 32, 3, noise, 32 * 3);
   size_t len;
-  unsigned char *bytes = read_all(at("full.png"), &len);
-  write_bytes(at("data/f_trunc.png"), bytes, len / 2);
+  unsigned char *bytes = slurp(at("full.png"), &len);
+  spit(at("data/f_trunc.png"), bytes, len / 2);
   free(bytes);
 
   const char *text = "these are not the pixels you are looking for\n";
-  write_bytes(at("data/g_notes.txt"), text, strlen(text));
-  write_bytes(at("textonly/readme.txt"), text, strlen(text));
+  spit(at("data/g_notes.txt"), text, strlen(text));
+  spit(at("textonly/readme.txt"), text, strlen(text));
 
   /* PNG bytes behind a .jpg name: content decides, not the extension. */
   png_solid(at("green.png"), 4, 4, 3, green);
-  bytes = read_all(at("green.png"), &len);
-  write_bytes(at("data/i_lying.jpg"), bytes, len);
+  bytes = slurp(at("green.png"), &len);
+  spit(at("data/i_lying.jpg"), bytes, len);
   free(bytes);
 
   /* A decompression bomb: declares 10000 x 10000 in a few bytes. */
   const char *bomb = "P5\n10000 10000\n255\nxxxx";
-  write_bytes(at("data/j_bomb.pgm"), bomb, strlen(bomb));
+  spit(at("data/j_bomb.pgm"), bomb, strlen(bomb));
 
   /* A symlink to a file is followed; one back up the tree is refused. */
   if (symlink("../a_red.png", at("data/sub/link.png")) != 0 ||
@@ -382,7 +338,7 @@ static void test_grid(void) {
   img[1] = -1.0f; /* clamped to 0 */
 
   const char *path = at("grid.png");
-  write_bytes(path, "old", 3); /* replaced whole */
+  spit(path, "old", 3); /* replaced whole */
   CHECK(gan_images_save_grid(path, img, N, H, W, GAN_RANGE_01, 2) == GAN_OK);
   int w, h, comp;
   unsigned char *p = stbi_load(path, &w, &h, &comp, 3);
@@ -436,29 +392,12 @@ static void test_grid(void) {
   CHECK(strstr(gan_errmsg(), "no/such/dir/g.png") != NULL);
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag,
-                  struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
 int main(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(root, sizeof root, "%s/gan_test_image_XXXXXX", t ? t : "/tmp");
-  if (mkdtemp(root) == NULL) {
-    perror("mkdtemp");
-    return 2;
-  }
+  if (make_root("gan_test_image") != 0) return 2;
   make_fixtures();
   test_folder();
   test_single();
   test_errors();
   test_grid();
-  /* depth-first, not following symlinks (data/sub/loop points up) */
-  if (nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-    fprintf(stderr, "could not remove '%s'\n", root);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return finish(); /* nftw does not follow data/sub/loop, which points up */
 }

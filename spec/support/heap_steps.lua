@@ -1,14 +1,15 @@
--- spec/support/heap_steps.lua: the seed's training step, N times, for the
--- process-wide heap check of .ci/run:
+-- spec/support/heap_steps.lua: the seed's training step, N times after two
+-- warm-up steps (the first makes the buffers), then one line: the tensors
+-- and the Lua objects those N steps allocated.
 --
---   valgrind gan spec/support/heap_steps.lua N
+--   gan spec/support/heap_steps.lua N
 --
--- is run for two values of N; valgrind's "total heap usage: A allocs" must be
--- the same for both, so a step calls malloc zero times anywhere in the
--- process (Lua, the engine, OpenBLAS, OpenMP).  spec/alloc_spec.lua checks
--- the engine's and Lua's own counters without valgrind.  The model is the
--- seed's (scripts/strawberry.lua) at 8x8 and batch 100, so every elementwise
--- loop still crosses the OpenMP threshold.
+-- spec/alloc_spec.lua requires "0\t0" (the engine's and Lua's own counters).
+-- .ci/run runs it under valgrind for two values of N and requires the same
+-- "total heap usage: A allocs" for both, so a step calls malloc zero times
+-- anywhere in the process (Lua, the engine, OpenBLAS, OpenMP).  The model is
+-- the seed's (scripts/strawberry.lua) at 8x8 and batch 100, so every
+-- elementwise loop still crosses the OpenMP threshold.
 local gan = require "gan"
 local nn = gan.nn
 local n = tonumber(arg and arg[1]) or error("usage: heap_steps.lua N")
@@ -50,4 +51,7 @@ local function step()
 end
 
 for _ = 1, 2 do step() end                   -- buffers are made on the first step
+local tensors, objects = gan.memory().allocs, gan.lua_allocs()
 for _ = 1, n do step() end
+local objects2 = gan.lua_allocs()              -- read before print allocates
+print(objects2 - objects, gan.memory().allocs - tensors)

@@ -113,13 +113,6 @@ local function workspace(self, y, x, transposed)
   return self.ws
 end
 
--- zero_grad without a parameter list: no garbage per step
-local function conv_zero_grad(self)
-  self.grad_weight:zero()
-  if self.grad_bias then self.grad_bias:zero() end
-  return self
-end
-
 ---------------------------------------------------------------------------
 -- Conv2d
 ---------------------------------------------------------------------------
@@ -146,7 +139,7 @@ function Conv2d:describe()
 end
 
 Conv2d.parameters = conv_params
-Conv2d.zero_grad = conv_zero_grad
+Conv2d.zero_grad = nn._zero_weight_bias
 
 -- (H, W) -> the output's (OH, OW)
 function Conv2d:output_size(h, w)
@@ -221,7 +214,7 @@ function ConvTranspose2d:describe()
 end
 
 ConvTranspose2d.parameters = conv_params
-ConvTranspose2d.zero_grad = conv_zero_grad
+ConvTranspose2d.zero_grad = nn._zero_weight_bias
 
 function ConvTranspose2d:output_size(h, w)
   local s, p, op = self.stride, self.padding, self.output_padding

@@ -145,11 +145,16 @@ function Linear:__tostring()
   return ("nn.Linear(%d -> %d)"):format(self.n_in, self.n_out)
 end
 
-function Linear:zero_grad()                  -- no parameter list: no garbage per step
+-- zero_grad of a module with a weight and an optional bias (Linear, and
+-- Conv2d and ConvTranspose2d in gan/conv.lua): no parameter list, so no
+-- garbage per step
+local function zero_weight_bias(self)
   self.grad_weight:zero()
   if self.grad_bias then self.grad_bias:zero() end
   return self
 end
+nn._zero_weight_bias = zero_weight_bias
+Linear.zero_grad = zero_weight_bias
 
 function Linear:parameters()
   local p = {{name = "weight", value = self.weight, grad = self.grad_weight}}
