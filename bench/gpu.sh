@@ -5,7 +5,8 @@
 # and their libraries to a machine without Lua), python3 with torch for the
 # baseline, and ../shared/data/strawberries for the full seed run.
 #
-#   bench/gpu.sh [--steps 50] [--warmup 5] [--rounds 3] [--epochs 500] [--quick]
+#   bench/gpu.sh [--steps 50] [--warmup 5] [--rounds 3] [--epochs 500]
+#                [--dcgan-epochs 300] [--quick]
 #
 # Prints a markdown table and writes it to $OUT/gpu_bench.md when OUT is set:
 #   - tests/test_cuda (every op against the CPU) and bench/gpu_steps.lua
@@ -14,17 +15,24 @@
 #     eager, fp32 and TF32, alternating engine and peer in each round;
 #   - peak GPU memory of each;
 #   - wall time of the full seed run (scripts/strawberry.lua, 500 epochs,
-#     data loading included).
+#     data loading included);
+#   - the DCGAN of issue 6 trained on the GPU (scripts/strawberry_dcgan.lua
+#     at 64x64, the README's settings, --dcgan-epochs epochs): its wall
+#     time, ms per step, and the SWD of its samples (scripts/evaluate.lua).
+#     The convolutions need cuDNN 9: when `gan` cannot load it by itself,
+#     this script looks for the nvidia-cudnn wheel in python3's packages and
+#     sets GAN_CUDNN.
 set -u
 cd "$(dirname "$0")/.."
-steps=50 warmup=5 rounds=3 epochs=500
+steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps=$2; shift ;;
     --warmup) warmup=$2; shift ;;
     --rounds) rounds=$2; shift ;;
     --epochs) epochs=$2; shift ;;
-    --quick) steps=10 warmup=2 rounds=1 epochs=20 ;;
+    --dcgan-epochs) dcgan_epochs=$2; shift ;;
+    --quick) steps=10 warmup=2 rounds=1 epochs=20 dcgan_epochs=5 ;;
     *) echo "gpu.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -44,6 +52,17 @@ if ! "$GAN" -e 'assert(pcall(gan.zeros, 1, "cuda"))' >/dev/null 2>&1; then
   echo "gpu.sh: no usable GPU here ($("$GAN" --version | tail -1)); nothing measured" >&2
   exit 77
 fi
+
+# cuDNN for the convolutions: the wheel PyTorch brings, if gan finds none
+if [ -z "${GAN_CUDNN:-}" ] && ! "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1; then
+  d=$($PY -c 'import glob, os, site
+c = []
+for p in site.getsitepackages() + [site.getusersitepackages()]:
+    c += glob.glob(os.path.join(p, "nvidia", "**", "libcudnn.so.9"), recursive=True)
+print(os.path.dirname(sorted(c)[0]) if c else "")' 2>/dev/null)
+  [ -n "$d" ] && export GAN_CUDNN=$d
+fi
+echo "cudnn: $("$GAN" -e 'print(gan.cudnn())')"
 
 echo "## correctness"
 status=0
@@ -82,6 +101,26 @@ t1=$(date +%s.%N)
 wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
 [ $rc -eq 0 ] || { echo "seed run failed:"; tail -5 "$log/run.log"; status=1; }
 
+echo "## DCGAN at 64x64 ($dcgan_epochs epochs)"
+t0=$(date +%s.%N)
+"$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size 64 --width 32 \
+  --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
+  > "$log/dcgan.log" 2>&1
+drc=$?
+t1=$(date +%s.%N)
+dwall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
+dsteps=$(awk '/batches of/ { for (i = 1; i < NF; i++) if ($(i + 1) == "batches") print $i }' "$log/dcgan.log" | head -1)
+dms=$(echo "$dwall ${dsteps:-0} $dcgan_epochs" | awk '$2 > 0 { printf "%.2f", 1000 * $1 / ($2 * $3) }')
+swd="n/a"
+if [ $drc -eq 0 ] && [ -f "$log/dcgan/checkpoints/last.ckpt" ]; then
+  "$GAN" scripts/evaluate.lua --real "$DATA" --checkpoint "$log/dcgan/checkpoints/last.ckpt" \
+    --n 400 > "$log/eval.txt" 2>&1 || status=1
+  swd=$(awk '/samples vs real/ { s = $NF } /ratio to the floor/ { r = $NF } END { if (s != "") printf "%s (%sx the floor)", s, r }' "$log/eval.txt")
+  tail -12 "$log/eval.txt"
+else
+  echo "dcgan run failed:"; tail -5 "$log/dcgan.log"; status=1
+fi
+
 table=$(
   echo "| what | engine | pytorch | engine/pytorch |"
   echo "| --- | --- | --- | --- |"
@@ -92,11 +131,16 @@ table=$(
   em=$(val peak_gpu_mb "$log/e_fp32_1"); tm=$(val peak_gpu_mb "$log/t_fp32_1")
   echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $(echo "${em:-0} ${tm:-1}" | awk '{ printf "%.2f", $1 / $2 }') |"
   echo "| full seed run, $epochs epochs, s (rc $rc) | $wall | | |"
+  echo "| DCGAN 64px width 32, $dcgan_epochs epochs, s (rc $drc) | $dwall (${dms:-n/a} ms/step, data and samples included) | | |"
+  echo "| DCGAN samples, SWD x1e3, 400 vs the 402 photos | ${swd:-n/a} | | |"
 )
 echo "$table"
 if [ -n "${OUT:-}" ]; then
   { date -u; nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null; echo; echo "$table"; } > "$OUT/gpu_bench.md"
   cp "$log/run.log" "$OUT/seed_run.log" 2>/dev/null
+  cp "$log/dcgan.log" "$OUT/dcgan_run.log" 2>/dev/null
+  cp "$log/eval.txt" "$OUT/dcgan_eval.txt" 2>/dev/null
+  cp "$log/dcgan/samples/epoch_$(printf %04d "$dcgan_epochs").png" "$OUT/dcgan_samples.png" 2>/dev/null
 fi
 rm -rf "$log"
 exit $status

@@ -2,7 +2,10 @@
 -- machine (which has no Lua beyond the gan binary):
 --   1. 20 training steps of the seed model (dropout off, the same seed) on
 --      the CPU and on CUDA give losses equal within 1e-3 relative;
---   2. module by module, forward and backward agree (normalised MSE < 1e-8).
+--   2. module by module, forward and backward agree (normalised MSE < 1e-8),
+--      the convolutions (cuDNN on CUDA, im2col on the CPU) included;
+--   3. 10 steps of a small DCGAN (16x16, the script's architecture, flips
+--      and shifts on) give losses equal within 1e-3 relative.
 -- Exit status 0 only if every check passes; prints "N passed, M failed".
 --   gan bench/gpu_steps.lua [--size 32]
 local gan = require "gan"
@@ -33,23 +36,36 @@ local function nmse(a, b)
   return num / math.max(den, 1e-30)
 end
 
--- 1. modules
+-- 1. modules: a maker and the shape of its input
 local makers = {
-  Linear = function() return nn.Linear(40, 24) end,
-  LeakyReLU = function() return nn.LeakyReLU(0.2) end,
-  Sigmoid = function() return nn.Sigmoid() end,
-  Tanh = function() return nn.Tanh() end,
-  ReLU = function() return nn.ReLU() end,
-  BatchNorm = function() return nn.BatchNorm(40, {momentum = 0.8}) end,
+  Linear = {function() return nn.Linear(40, 24) end, {32, 40}},
+  LeakyReLU = {function() return nn.LeakyReLU(0.2) end, {32, 40}},
+  Sigmoid = {function() return nn.Sigmoid() end, {32, 40}},
+  Tanh = {function() return nn.Tanh() end, {32, 40}},
+  ReLU = {function() return nn.ReLU() end, {32, 40}},
+  BatchNorm = {function() return nn.BatchNorm(40, {momentum = 0.8}) end, {32, 40}},
+  Conv2d = {function() return nn.Conv2d(3, 8, 4, {stride = 2, padding = 1}) end, {8, 3, 16, 16}},
+  Conv2d_odd = {function() return nn.Conv2d(5, 6, 3, {padding = 1}) end, {3, 5, 7, 9}},
+  ConvTranspose2d = {function() return nn.ConvTranspose2d(8, 4, 4, {stride = 2, padding = 1}) end,
+                     {8, 8, 4, 4}},
+  ConvTranspose2d_first = {function() return nn.ConvTranspose2d(100, 64, 4, {bias = false}) end,
+                           {16, 100, 1, 1}},
+  BatchNorm2d = {function() return nn.BatchNorm2d(8) end, {8, 8, 5, 5}},
+  Augment = {function() return gan.augment.Augment{flip = true, translate = 0.25} end,
+             {8, 3, 16, 16}},
 }
-for name, make in pairs(makers) do
+for name, mk in pairs(makers) do
+  local make, shape = mk[1], mk[2]
   gan.seed(3); gan.device("cpu")
-  local x = gan.randn(32, 40)
   local mc = make()
   gan.seed(3); gan.device("cuda")
-  local mg = make()
+  local mg = make()                   -- the same initial weights as mc
+  local x = gan.randn(shape, "cpu")
   local xg = x:to("cuda")
-  local yc, yg = mc:forward(x), mg:forward(xg)
+  gan.seed(5)
+  local yc = mc:forward(x)
+  gan.seed(5)
+  local yg = mg:forward(xg)
   local e = nmse(yc, yg)
   check(e < 1e-8, ("%s forward nmse %g"):format(name, e))
   local g = gan.randn(yc:shape(), "cpu")
@@ -100,6 +116,52 @@ for i = 1, 20 do
   for k = 1, 2 do
     local a, b = cpu[i][k], gpu[i][k]
     check(math.abs(a - b) <= 1e-3 * math.abs(a), ("step %d loss %d: cpu %g cuda %g"):format(i, k, a, b))
+  end
+end
+
+-- 3. ten DCGAN steps at 16x16: scripts/strawberry_dcgan.lua's blocks
+local function dcgan(device)
+  gan.seed(13)
+  gan.device(device)
+  local Z, B, c = 100, 16, 16
+  local G = nn.Sequential(nn.Reshape(Z, 1, 1),
+    nn.ConvTranspose2d(Z, 2 * c, 4, {bias = false}), nn.BatchNorm2d(2 * c), nn.ReLU(),  -- 4x4
+    nn.ConvTranspose2d(2 * c, c, 4, {stride = 2, padding = 1, bias = false}),
+    nn.BatchNorm2d(c), nn.ReLU(),                                                       -- 8x8
+    nn.ConvTranspose2d(c, 3, 4, {stride = 2, padding = 1, bias = false}), nn.Tanh())    -- 16x16
+  local D = nn.Sequential(
+    nn.Conv2d(3, c, 4, {stride = 2, padding = 1}), nn.LeakyReLU(0.2),                   -- 8x8
+    nn.Conv2d(c, 2 * c, 4, {stride = 2, padding = 1, bias = false}), nn.BatchNorm2d(2 * c),
+    nn.LeakyReLU(0.2),                                                                  -- 4x4
+    nn.Conv2d(2 * c, 1, 4, {bias = false}), nn.Flatten())                               -- 1
+  local aug = gan.augment.Augment{flip = true, translate = 0.125}
+  local bce = nn.BCEWithLogits()
+  local go = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5})
+  local dop = gan.optim.Adam(D:parameters(), {lr = 2e-4, beta1 = 0.5})
+  local real = gan.rand(B, 3, 16, 16)
+  local ones, zeros, z = gan.ones(B, 1), gan.zeros(B, 1), gan.empty(B, Z)
+  local losses = {}
+  for _ = 1, 10 do
+    D:zero_grad()
+    local xr = aug:forward(real)
+    bce:forward(D:forward(xr), ones); D:backward(xr, bce:backward(), false); dop:step()
+    local fake = G:forward(z:normal())
+    D:zero_grad()
+    local dl = bce:forward(D:forward(fake), zeros); D:backward(fake, bce:backward(), false); dop:step()
+    G:zero_grad()
+    fake = G:forward(z:normal())
+    local gl = bce:forward(D:forward(fake), ones)
+    G:backward(z, D:backward_input(fake, bce:backward()), false); go:step()
+    losses[#losses + 1] = {dl, gl}
+  end
+  return losses
+end
+cpu, gpu = dcgan("cpu"), dcgan("cuda")
+for i = 1, 10 do
+  for k = 1, 2 do
+    local a, b = cpu[i][k], gpu[i][k]
+    check(math.abs(a - b) <= 1e-3 * math.abs(a),
+          ("dcgan step %d loss %d: cpu %g cuda %g"):format(i, k, a, b))
   end
 end
 print(("%d passed, %d failed"):format(passed, failed))

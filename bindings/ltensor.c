@@ -126,6 +126,24 @@ static int l_precision(lua_State *L) {
   return 1;
 }
 
+/* gan.cudnn() -> "cuDNN 9.19.0 (path)", the library the GPU's convolutions
+** run on, or nil and why it could not be loaded (or was not built in). */
+static int l_cudnn(lua_State *L) {
+#ifdef GAN_HAVE_CUDA
+  const char *d = gan_cuda_cudnn();
+  if (d != NULL) {
+    lua_pushstring(L, d);
+    return 1;
+  }
+  luaL_pushfail(L);
+  lua_pushstring(L, gan_errmsg());
+#else
+  luaL_pushfail(L);
+  lua_pushstring(L, "the CUDA backend is not built into this gan");
+#endif
+  return 2;
+}
+
 /* gan.synchronize([device]): waits for the queued work of a backend (for
 ** timings; the CPU has none) and raises a pending asynchronous error. */
 static int l_synchronize(lua_State *L) {
@@ -631,6 +649,7 @@ static const luaL_Reg module_funcs[] = {
     {"equal", l_equal},   {"max_abs_diff", l_max_abs_diff},
     {"seed", l_seed},     {"rng_state", l_rng_state},
     {"device", l_device}, {"memory", l_memory}, {"precision", l_precision},
+    {"cudnn", l_cudnn},
     {"synchronize", l_synchronize},
     {NULL, NULL}};
 

@@ -93,6 +93,9 @@ static void cuda_destroy(cuda_backend *cb) {
   if (c->stream) cudaStreamSynchronize(c->stream);
   if (c->blas) cublasDestroy(c->blas);
   cuda_adam_release(c);
+#if GAN_HAVE_CUDNN
+  cuda_dnn_release(c);
+#endif
   cuda_pool_release_all(c);
   if (c->stream) cudaStreamDestroy(c->stream);
   (void)cudaGetLastError();
@@ -126,6 +129,14 @@ static void fill_iface(gan_backend_i *f) {
   f->bce_backward = cuda_bce_backward;
   f->adam_step = cuda_adam_step;
   f->mem_stats = cuda_mem_stats;
+  f->augment2d = cuda_augment2d;
+#if GAN_HAVE_CUDNN
+  f->conv2d_workspace = cuda_conv2d_workspace;
+  f->conv2d_forward = cuda_conv2d_forward;
+  f->conv2d_backward = cuda_conv2d_backward;
+  f->conv_transpose2d_forward = cuda_conv_transpose2d_forward;
+  f->conv_transpose2d_backward = cuda_conv_transpose2d_backward;
+#endif
 }
 
 /* Sets up the context; 0 with the failure's message on failure. */
@@ -197,14 +208,32 @@ extern "C" gan_backend *gan_backend_cuda(void) {
 
 extern "C" const char *gan_backends_built(void) { return "cpu, cuda"; }
 
+#if !GAN_HAVE_CUDNN
+extern "C" const char *gan_cuda_cudnn(void) {
+  gan_error(GAN_EBACKEND, "this gan was built without cuDNN (cudnn.h was not found), "
+                          "so convolutions run on the CPU only");
+  return NULL;
+}
+#endif
+
+/* "cuDNN 9.19.0" or why there is none, for the line below */
+static const char *cudnn_short(void) {
+  static char s[64];
+  const char *d = gan_cuda_cudnn();
+  if (d == NULL) return GAN_HAVE_CUDNN ? "cuDNN not found" : "built without cuDNN";
+  const char *v = d + strlen("cuDNN "); /* "cuDNN 9.19.0 (path)" */
+  snprintf(s, sizeof s, "cuDNN %.*s", (int)strcspn(v, " "), v);
+  return s;
+}
+
 /* Answers without creating the backend (no context, no cuBLAS handle), so
 ** that `gan --version` stays quick.  The buffer is rewritten by each call. */
 extern "C" const char *gan_backends_describe(void) {
   static char buf[512];
   if (instance != NULL) {
     const cuda_ctx *c = (const cuda_ctx *)instance->ctx;
-    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d)", c->gpu_name,
-             c->cc_major, c->cc_minor);
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s)", c->gpu_name,
+             c->cc_major, c->cc_minor, cudnn_short());
     return buf;
   }
   int n = 0;
@@ -214,11 +243,11 @@ extern "C" const char *gan_backends_describe(void) {
   if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, 0);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    snprintf(buf, sizeof buf, "backends: cpu, cuda (no GPU found: %s)",
-             cudaGetErrorString(e));
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (no GPU found: %s; %s)",
+             cudaGetErrorString(e), cudnn_short());
   } else {
-    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d)", prop.name,
-             prop.major, prop.minor);
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s)", prop.name,
+             prop.major, prop.minor, cudnn_short());
   }
   return buf;
 }

@@ -21,25 +21,6 @@
 */
 #include "common.cuh"
 
-/* Calls f(offset) for this thread's share of channel values: value j =
-** b*S + k (j = threadIdx.x, +blockDim.x, ...) lies at b*C*S + k from the
-** channel's first value.  (b, k) advances by (T / S, T % S) with one carry,
-** which spares a 64-bit division per element. */
-template <class F>
-static __device__ __forceinline__ void for_channel(int B, int S, size_t CS, F f) {
-  const int T = blockDim.x, sb = T / S, sk = T % S;
-  int b = threadIdx.x / S, k = threadIdx.x % S;
-  while (b < B) {
-    f((size_t)b * CS + k);
-    k += sk;
-    b += sb;
-    if (k >= S) {
-      k -= S;
-      b++;
-    }
-  }
-}
-
 __global__ void bn_forward_kernel(float *y, float *mean, float *rstd, float *run_mean,
                                   float *run_var, const float *x, const float *gamma,
                                   const float *beta, int B, int C, int S, float momentum,

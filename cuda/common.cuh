@@ -111,6 +111,11 @@ typedef struct cuda_ctx {
 
   adam_entry adam[ADAM_CACHE];
   unsigned long long adam_clock;
+
+  struct cuda_dnn *dnn; /* cuDNN's handle, plans and workspace (cudnn.cu);
+                        ** NULL until the first convolution */
+  float *aug;           /* augment2d's per-sample parameters on the device */
+  size_t aug_cap;       /* in floats */
 } cuda_ctx;
 
 /* --- errors (backend.cu) ------------------------------------------------ */
@@ -189,6 +194,27 @@ static __device__ __forceinline__ double block_sum(double v) {
   return total;
 }
 
+/* The walk of one channel of a (B, C, S) tensor by one block, shared by
+** batch normalisation and the per-channel sums of the convolutions' bias
+** gradients.  Calls f(offset) for this thread's share of channel values: value j =
+** b*S + k (j = threadIdx.x, +blockDim.x, ...) lies at b*C*S + k from the
+** channel's first value.  (b, k) advances by (T / S, T % S) with one carry,
+** which spares a 64-bit division per element. */
+template <class F>
+static __device__ __forceinline__ void for_channel(int B, int S, size_t CS, F f) {
+  const int T = blockDim.x, sb = T / S, sk = T % S;
+  int b = threadIdx.x / S, k = threadIdx.x % S;
+  while (b < B) {
+    f((size_t)b * CS + k);
+    k += sk;
+    b += sb;
+    if (k >= S) {
+      k -= S;
+      b++;
+    }
+  }
+}
+
 /* --- the slots, one family per file ------------------------------------- */
 /* memory.cu */
 void *cuda_alloc(void *ctx, size_t bytes);
@@ -245,5 +271,25 @@ void cuda_bce_backward(void *ctx, float *dpred, const float *pred,
 /* adam.cu */
 void cuda_adam_step(void *ctx, const gan_adam_group *g);
 void cuda_adam_release(cuda_ctx *c);
+/* conv.cu (through cuDNN, cudnn.cu) */
+void cuda_conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
+                           size_t *minimum);
+void cuda_conv2d_forward(void *ctx, float *y, const float *x, const float *weight,
+                         const float *bias, const gan_conv2d_desc *d, float *ws,
+                         size_t ws_n);
+void cuda_conv2d_backward(void *ctx, float *dx, float *dweight, float *dbias,
+                          const float *dy, const float *x, const float *weight,
+                          const gan_conv2d_desc *d, float *ws, size_t ws_n);
+void cuda_conv_transpose2d_forward(void *ctx, float *x, const float *y,
+                                   const float *weight, const float *bias,
+                                   const gan_conv2d_desc *d, float *ws, size_t ws_n);
+void cuda_conv_transpose2d_backward(void *ctx, float *dy, float *dweight, float *dbias,
+                                    const float *dx, const float *y, const float *weight,
+                                    const gan_conv2d_desc *d, float *ws, size_t ws_n);
+/* cudnn.cu: frees the cuDNN handle, the plans and the workspace */
+void cuda_dnn_release(cuda_ctx *c);
+/* augment.cu */
+void cuda_augment2d(void *ctx, float *y, const float *x, const float *params, int B,
+                    int C, int H, int W, int adjoint);
 
 #endif

@@ -32,6 +32,12 @@ gan_status gan_cuda_memory_stats(size_t *in_use, size_t *reserved,
 ** the queued work. */
 gan_status gan_cuda_empty_cache(void);
 
+/* cuDNN, which the convolutions run on: "cuDNN 9.19.0 (libcudnn.so.9)"
+** once the library loads (cudnn.cuh says where it looks; GAN_CUDNN
+** overrides), else NULL with the reason as gan_errmsg().  Needs no GPU:
+** it loads the library but creates nothing on a device. */
+const char *gan_cuda_cudnn(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,40 @@ local gan = require "gan"
 local util = require "support.util"
 
 local has_gpu, why = pcall(gan.zeros, 1, "cuda")
+local cuda_built = not tostring(select(2, gan.cudnn()) or ""):find("not built")
+
+-- cuDNN is loaded at the first convolution, not linked: these need no GPU.
+describe("cuDNN loading", function()
+  local function probe(env)
+    local code, out, err = util.run({"-e", "print(gan.cudnn())"}, nil, env)
+    assert.equal(0, code, err)
+    return out
+  end
+
+  it("says why when the library is not there, naming GAN_CUDNN", function()
+    local out = probe{GAN_CUDNN = "/nonexistent/cudnn"}
+    if not cuda_built then
+      assert.truthy(out:find("not built", 1, true), out)
+      return
+    end
+    assert.truthy(out:find("^nil\tcuDNN 9 could not be loaded: "), out)
+    assert.truthy(out:find("/nonexistent/cudnn/libcudnn.so.9", 1, true), out)
+    assert.truthy(out:find("(GAN_CUDNN is /nonexistent/cudnn)", 1, true), out)
+    local code, v = util.run({"--version"}, nil, {GAN_CUDNN = "/nonexistent/cudnn"})
+    assert.equal(0, code)
+    assert.truthy(v:find("cuDNN not found", 1, true), v)
+  end)
+
+  it("finds every entry point it uses in the toolkit's cuDNN 9", function()
+    local dir = "/usr/local/cuda/lib64"
+    if not cuda_built or not util.read(dir .. "/libcudnn.so.9") then
+      pending("no CUDA build or no " .. dir .. "/libcudnn.so.9 here")
+      return
+    end
+    local out = probe{GAN_CUDNN = dir}
+    assert.truthy(out:find("^cuDNN 9%.%d+%.%d+ %(" .. dir .. "/libcudnn.so.9%)"), out)
+  end)
+end)
 
 describe("the CUDA backend", function()
   if not has_gpu then

@@ -643,6 +643,140 @@ static void test_adam(int big) {
   group_free(&Bg);
 }
 
+/* --- convolutions and augmentation ------------------------------------------ */
+
+static gan_conv2d_desc conv_desc(int B, int C, int H, int W, int K, int R, int S,
+                                 int stride, int pad) {
+  gan_conv2d_desc d = {B, C, H, W, K, (H + 2 * pad - R) / stride + 1,
+                       (W + 2 * pad - S) / stride + 1, R, S, stride, pad};
+  return d;
+}
+
+/* The CPU slots' workspace (the CUDA backend keeps its own and asks for
+** none, which is checked). */
+static float *cpu_ws(const gan_conv2d_desc *d, size_t *n) {
+  size_t batched = 0, minimum = 0, gb = 1, gm = 1;
+  cpu->iface.conv2d_workspace(cpu->ctx, d, &batched, &minimum);
+  gpu->iface.conv2d_workspace(gpu->ctx, d, &gb, &gm);
+  check(gb == 0 && gm == 0, "cuda conv2d_workspace asks for none (got %zu, %zu)", gb, gm);
+  *n = batched;
+  return be_new(cpu, NULL, batched);
+}
+
+/* Conv2d (x -> y) and, with 'transposed', ConvTranspose2d (y -> x), every
+** slot with and without its optional products, gradients accumulating. */
+static void test_conv(const gan_conv2d_desc *d, int transposed) {
+  const gan_conv2d_desc D = *d;
+  printf("%s B=%d C=%d %dx%d K=%d %dx%d kernel %dx%d stride %d pad %d\n",
+         transposed ? "conv_transpose2d" : "conv2d", D.B, D.C, D.H, D.W, D.K, D.P, D.Q,
+         D.R, D.S, D.stride, D.pad);
+  const size_t nx = (size_t)D.B * D.C * D.H * D.W, ny = (size_t)D.B * D.K * D.P * D.Q;
+  const size_t nw = (size_t)D.K * D.C * D.R * D.S;
+  const float sc = 1.0f / sqrtf((float)(transposed ? D.K : D.C) * D.R * D.S);
+  size_t wsn;
+  float *ws = cpu_ws(&D, &wsn);
+  pair w = pair_rand(nw, -sc, sc);
+  /* the layer's input and output, and their gradients, in its own terms */
+  pair in = pair_rand(transposed ? ny : nx, -1, 1), out = pair_rand(transposed ? nx : ny, 7, 8);
+  pair bias = pair_rand((size_t)(transposed ? D.C : D.K), -1, 1);
+  pair dout = pair_rand(out.n, -1, 1), din = pair_rand(in.n, 5, 6);
+  pair dw = pair_const(nw, 0), db = pair_const(bias.n, 0);
+  const char *name = transposed ? "conv_transpose2d" : "conv2d";
+
+#define FWD(be, o, b, P)                                                                \
+  (transposed ? be->iface.conv_transpose2d_forward(be->ctx, o.P, in.P, w.P, b, &D,      \
+                                                   be == cpu ? ws : NULL,             \
+                                                   be == cpu ? wsn : 0)               \
+              : be->iface.conv2d_forward(be->ctx, o.P, in.P, w.P, b, &D,                \
+                                         be == cpu ? ws : NULL, be == cpu ? wsn : 0))
+#define BWD(be, di, dwp, dbp, P)                                                        \
+  (transposed ? be->iface.conv_transpose2d_backward(be->ctx, di, dwp, dbp, dout.P,      \
+                                                    in.P, w.P, &D,                     \
+                                                    be == cpu ? ws : NULL,             \
+                                                    be == cpu ? wsn : 0)               \
+              : be->iface.conv2d_backward(be->ctx, di, dwp, dbp, dout.P, in.P, w.P, &D, \
+                                          be == cpu ? ws : NULL, be == cpu ? wsn : 0))
+  for (int with_bias = 0; with_bias < 2; with_bias++) {
+    FWD(cpu, out, with_bias ? bias.c : NULL, c);
+    FWD(gpu, out, with_bias ? bias.g : NULL, g);
+    cmp(&out, "%s forward bias=%d", name, with_bias);
+  }
+  BWD(cpu, din.c, dw.c, db.c, c);
+  BWD(gpu, din.g, dw.g, db.g, g);
+  cmp(&din, "%s backward input gradient", name);
+  cmp(&dw, "%s backward dweight", name);
+  cmp(&db, "%s backward dbias", name);
+  float *dw1 = fetch(gpu, dw.g, dw.n), *db1 = fetch(gpu, db.g, db.n);
+  BWD(cpu, din.c, dw.c, db.c, c);
+  BWD(gpu, din.g, dw.g, db.g, g);
+  cmp(&din, "%s backward input gradient (second)", name);
+  check_doubled(&dw, dw1, transposed ? "conv_transpose2d dweight" : "conv2d dweight");
+  check_doubled(&db, db1, transposed ? "conv_transpose2d dbias" : "conv2d dbias");
+  free(dw1);
+  free(db1);
+  /* NULL skips a product: input gradient only (a frozen D), then weights only */
+  cpu->iface.fill(cpu->ctx, din.c, 9.0f, din.n);
+  gpu->iface.fill(gpu->ctx, din.g, 9.0f, din.n);
+  BWD(cpu, din.c, NULL, NULL, c);
+  BWD(gpu, din.g, NULL, NULL, g);
+  cmp(&din, "%s backward input gradient only", name);
+  cmp(&dw, "%s dweight untouched by a NULL", name);
+  BWD(cpu, NULL, dw.c, NULL, c);
+  BWD(gpu, NULL, dw.g, NULL, g);
+  cmp(&dw, "%s backward dweight only", name);
+  cmp(&db, "%s dbias untouched by a NULL", name);
+#undef FWD
+#undef BWD
+#if HAVE_EXTRAS
+  /* the same shape again: plans and workspace are reused, nothing allocated */
+  size_t before = 0, after = 0;
+  gan_cuda_memory_stats(NULL, NULL, &before);
+  if (transposed)
+    gpu->iface.conv_transpose2d_forward(gpu->ctx, out.g, in.g, w.g, bias.g, &D, NULL, 0);
+  else
+    gpu->iface.conv2d_forward(gpu->ctx, out.g, in.g, w.g, bias.g, &D, NULL, 0);
+  gan_cuda_memory_stats(NULL, NULL, &after);
+  check(after == before, "%s: a repeated shape calls no cudaMalloc (%zu -> %zu)", name,
+        before, after);
+#endif
+  sync_both(name);
+  cpu->iface.free(cpu->ctx, ws);
+  pair_free(&w);
+  pair_free(&in);
+  pair_free(&out);
+  pair_free(&bias);
+  pair_free(&dout);
+  pair_free(&din);
+  pair_free(&dw);
+  pair_free(&db);
+}
+
+/* augment2d forward and adjoint, shifted and flipped, and the in-place flip */
+static void test_augment(int B, int C, int H, int W) {
+  printf("augment B=%d C=%d %dx%d\n", B, C, H, W);
+  const size_t n = (size_t)B * C * H * W;
+  float *prm = malloc(3 * (size_t)B * sizeof *prm);
+  if (prm == NULL) die("malloc");
+  for (int b = 0; b < B; b++) { /* every combination of flip and shift signs */
+    prm[3 * b] = (float)(b % 2);
+    prm[3 * b + 1] = (float)((b / 2) % 3 - 1) * (float)(1 + b % (H > 1 ? H - 1 : 1));
+    prm[3 * b + 2] = (float)((b / 6) % 3 - 1) * (float)(1 + b % (W > 1 ? W - 1 : 1));
+  }
+  pair x = pair_rand(n, -1, 1), y = pair_rand(n, 5, 6);
+  for (int adjoint = 0; adjoint < 2; adjoint++) {
+    cpu->iface.augment2d(cpu->ctx, y.c, x.c, prm, B, C, H, W, adjoint);
+    gpu->iface.augment2d(gpu->ctx, y.g, x.g, prm, B, C, H, W, adjoint);
+    cmp(&y, "augment2d adjoint=%d", adjoint);
+  }
+  for (int b = 0; b < B; b++) prm[3 * b + 1] = prm[3 * b + 2] = 0.0f; /* flips only */
+  cpu->iface.augment2d(cpu->ctx, x.c, x.c, prm, B, C, H, W, 0);
+  gpu->iface.augment2d(gpu->ctx, x.g, x.g, prm, B, C, H, W, 0);
+  cmp(&x, "augment2d flip in place");
+  free(prm);
+  pair_free(&x);
+  pair_free(&y);
+}
+
 /* --- main --------------------------------------------------------------------- */
 
 int main(void) {
@@ -699,6 +833,30 @@ int main(void) {
 
   test_adam(0);
   test_adam(1);
+
+  test_augment(1, 1, 1, 1);
+  test_augment(18, 3, 7, 6);
+  test_augment(32, 3, 64, 64);
+
+  if (gpu->iface.conv2d_forward == NULL) {
+    check(0, "the CUDA backend was built without cuDNN: no convolutions");
+  } else {
+    gan_conv2d_desc d;
+    d = conv_desc(3, 2, 7, 5, 4, 3, 3, 1, 1); /* odd sizes, same padding */
+    test_conv(&d, 0);
+    test_conv(&d, 1);
+    d = conv_desc(4, 3, 16, 16, 8, 4, 4, 2, 1); /* a DCGAN D block */
+    test_conv(&d, 0);
+    test_conv(&d, 1);
+    d = conv_desc(2, 8, 4, 4, 1, 4, 4, 1, 0); /* D's last layer, G's first */
+    test_conv(&d, 0);
+    test_conv(&d, 1);
+    d = conv_desc(3, 2, 6, 6, 2, 3, 3, 2, 1); /* transposed with output padding */
+    test_conv(&d, 1);
+    d = conv_desc(64, 64, 32, 32, 128, 4, 4, 2, 1); /* a full-size DCGAN layer */
+    test_conv(&d, 0);
+    test_conv(&d, 1);
+  }
 
 #if HAVE_EXTRAS
   /* TF32: the products on tensor cores; looser agreement, by design */

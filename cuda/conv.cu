@@ -1,0 +1,161 @@
+/*
+** conv.cu -- the convolution slots on the GPU, through cuDNN (cudnn.cuh).
+**
+** In backend.h's terms, one ordinary convolution x (B, C, H, W) -> y (B, K,
+** P, Q) with weight (K, C, R, S).  cuDNN's three operations of that
+** convolution give all four slots; the transposed layer is the adjoint, so
+** its forward pass is cuDNN's backward-data and its input gradient cuDNN's
+** forward (Dumoulin and Visin 2016, sec. 4; core/conv.c says the same with
+** im2col):
+**
+**   slot                        cuDNN operation (beta)      on
+**   conv2d forward              Forward (0)                 x, w -> y
+**   conv2d backward: dx         BackwardData (0)            w, dy -> dx
+**                    dweight    BackwardFilter (1: +=)      x, dy -> dw
+**   transposed forward          BackwardData (0)            w, y -> x
+**   transposed backward: dy     Forward (0)                 dx, w -> dy
+**                        dweight BackwardFilter (1: +=)     dx, y -> dw
+**
+** Biases are ours, not cuDNN's: a broadcast add after the product, and the
+** gradient as one block per channel summing in double in a fixed order
+** (common.cuh's for_channel), deterministic like the CPU's.
+**
+** The workspace argument of the slots is not used: conv2d_workspace asks
+** for none, and cuDNN's workspace is the context's (cudnn.cu).
+*/
+#include "cudnn.cuh"
+
+static const float ONE = 1.0f, ZERO = 0.0f;
+
+/* x (B, C, S) += bias[c] */
+__global__ void add_bias_kernel(float *x, const float *bias, size_t n, int C, size_t S) {
+  GRID_LOOP(i, n) x[i] += bias[(i / S) % (size_t)C];
+}
+
+/* acc[c] += the sum of channel c of x (B, C, S): one block per channel */
+__global__ void channel_sum_kernel(float *acc, const float *x, int B, int C, int S) {
+  const int c = blockIdx.x;
+  const float *xc = x + (size_t)c * S;
+  double s = 0.0;
+  for_channel(B, S, (size_t)C * S, [&](size_t o) { s += xc[o]; });
+  s = block_sum(s);
+  if (threadIdx.x == 0) acc[c] = (float)((double)acc[c] + s);
+}
+
+static void add_bias(cuda_ctx *c, float *x, const float *bias, int B, int C, size_t S) {
+  size_t n = (size_t)B * C * S;
+  if (n == 0) return;
+  add_bias_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(x, bias, n, C, S);
+  launch_ok(c, "add_bias_kernel");
+}
+
+static void channel_sum(cuda_ctx *c, float *acc, const float *x, int B, int C, int S) {
+  if (B <= 0 || C <= 0 || S <= 0) return;
+  channel_sum_kernel<<<C, REDUCE_THREADS, 0, c->stream>>>(acc, x, B, C, S);
+  launch_ok(c, "channel_sum_kernel");
+}
+
+/* The three cuDNN operations on a plan; each returns 0 on failure (recorded). */
+static int dnn_forward(cuda_ctx *c, const gan_conv2d_desc *d, float *y, const float *x,
+                       const float *w) {
+  dnn_plan *p = dnn_plan_for(c, d, DNN_FWD);
+  if (p == NULL) return 0;
+  cuda_dnn *n = c->dnn;
+  return dnn_ok(c, n->api->cudnnConvolutionForward(
+                       n->handle, &ONE, p->x, x, p->w, w, p->conv[DNN_FWD],
+                       (cudnnConvolutionFwdAlgo_t)p->algo[DNN_FWD], n->ws, n->ws_bytes,
+                       &ZERO, p->y, y),
+                "cudnnConvolutionForward");
+}
+
+static int dnn_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x,
+                             const float *y, const float *w) {
+  dnn_plan *p = dnn_plan_for(c, d, DNN_BWD_DATA);
+  if (p == NULL) return 0;
+  cuda_dnn *n = c->dnn;
+  return dnn_ok(c, n->api->cudnnConvolutionBackwardData(
+                       n->handle, &ONE, p->w, w, p->y, y, p->conv[DNN_BWD_DATA],
+                       (cudnnConvolutionBwdDataAlgo_t)p->algo[DNN_BWD_DATA], n->ws,
+                       n->ws_bytes, &ZERO, p->x, x),
+                "cudnnConvolutionBackwardData");
+}
+
+/* dw += the weight gradient of the convolution of x giving y */
+static int dnn_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
+                               const float *x, const float *y) {
+  dnn_plan *p = dnn_plan_for(c, d, DNN_BWD_FILTER);
+  if (p == NULL) return 0;
+  cuda_dnn *n = c->dnn;
+  return dnn_ok(c, n->api->cudnnConvolutionBackwardFilter(
+                       n->handle, &ONE, p->x, x, p->y, y, p->conv[DNN_BWD_FILTER],
+                       (cudnnConvolutionBwdFilterAlgo_t)p->algo[DNN_BWD_FILTER], n->ws,
+                       n->ws_bytes, &ONE, p->w, dw),
+                "cudnnConvolutionBackwardFilter");
+}
+
+/* --- the slots ----------------------------------------------------------- */
+
+void cuda_conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
+                           size_t *minimum) {
+  (void)ctx;
+  (void)d;
+  *batched = 0; /* cuDNN's workspace is the context's */
+  *minimum = 0;
+}
+
+void cuda_conv2d_forward(void *ctx, float *y /* (B, K, P, Q) */,
+                         const float *x /* (B, C, H, W) */,
+                         const float *weight /* (K, C, R, S) */,
+                         const float *bias /* (K) or NULL */, const gan_conv2d_desc *d,
+                         float *ws, size_t ws_n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  (void)ws;
+  (void)ws_n;
+  if (d->B <= 0) return;
+  if (dnn_forward(c, d, y, x, weight) && bias)
+    add_bias(c, y, bias, d->B, d->K, (size_t)d->P * d->Q);
+}
+
+void cuda_conv2d_backward(void *ctx, float *dx /* (B, C, H, W) or NULL */,
+                          float *dweight /* (K, C, R, S) or NULL */,
+                          float *dbias /* (K) or NULL */, const float *dy /* (B, K, P, Q) */,
+                          const float *x /* (B, C, H, W) */,
+                          const float *weight /* (K, C, R, S) */, const gan_conv2d_desc *d,
+                          float *ws, size_t ws_n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  (void)ws;
+  (void)ws_n;
+  if (d->B <= 0) return;
+  if (dbias) channel_sum(c, dbias, dy, d->B, d->K, d->P * d->Q);
+  if (dweight && !dnn_backward_filter(c, d, dweight, x, dy)) return;
+  if (dx) dnn_backward_data(c, d, dx, dy, weight);
+}
+
+void cuda_conv_transpose2d_forward(void *ctx, float *x /* (B, C, H, W) */,
+                                   const float *y /* (B, K, P, Q) */,
+                                   const float *weight /* (K, C, R, S) */,
+                                   const float *bias /* (C) or NULL */,
+                                   const gan_conv2d_desc *d, float *ws, size_t ws_n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  (void)ws;
+  (void)ws_n;
+  if (d->B <= 0) return;
+  if (dnn_backward_data(c, d, x, y, weight) && bias)
+    add_bias(c, x, bias, d->B, d->C, (size_t)d->H * d->W);
+}
+
+void cuda_conv_transpose2d_backward(void *ctx, float *dy /* (B, K, P, Q) or NULL */,
+                                    float *dweight /* (K, C, R, S) or NULL */,
+                                    float *dbias /* (C) or NULL */,
+                                    const float *dx /* (B, C, H, W) */,
+                                    const float *y /* (B, K, P, Q) */,
+                                    const float *weight /* (K, C, R, S) */,
+                                    const gan_conv2d_desc *d, float *ws, size_t ws_n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  (void)ws;
+  (void)ws_n;
+  if (d->B <= 0) return;
+  if (dbias) channel_sum(c, dbias, dx, d->B, d->C, d->H * d->W);
+  if (dweight && !dnn_backward_filter(c, d, dweight, dx, y)) return;
+  if (dy) dnn_forward(c, d, dy, dx, weight);
+}
