@@ -31,6 +31,8 @@ local spec = {
   {"profile", false, "also print the median ms of each model call per step"},
   {"device", "cpu", "cpu or cuda", choices = {"cpu", "cuda"}},
   {"precision", "fp32", "matrix products on the GPU: fp32 or tf32", choices = {"fp32", "tf32"}},
+  {"reads", true, "read the losses and D's means as numbers at each step (--no-reads "
+                  .. "leaves them on the device: the cost of those 5 waits for the GPU)"},
 }
 local opts = gan.cli.parse(spec, arg or {}, "bench/step.lua",
   "Times the seed's training step (D real, D fake, G through frozen D).")
@@ -74,10 +76,10 @@ local real = gan.rand(B, 3, S, S)            -- the data: one random batch in [0
 local function d_update(x, label)
   D:zero_grad()
   local p = D:forward(x)                     -- (B, 1)
-  local loss = bce:forward(p, label)
+  local loss = bce:forward(p, label, opts.reads)
   D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
   d_opt:step()
-  return loss, p:mean()
+  return loss, opts.reads and p:mean()
 end
 
 local function d_step(x)
@@ -87,6 +89,7 @@ local function d_step(x)
   local fake = G:forward(z)                  -- (B, S*S*3)
   G:train()
   local loss_fake, d_fake = d_update(fake, fake_label)
+  if not opts.reads then return loss_fake, d_real, d_fake end
   return 0.5 * (loss_real + loss_fake), d_real, d_fake
 end
 
@@ -95,7 +98,7 @@ local function g_step()
   z:normal()
   local fake = G:forward(z)
   local p = D:forward(fake)                  -- D still in training mode, as in Keras
-  local loss = bce:forward(p, real_label)
+  local loss = bce:forward(p, real_label, opts.reads)
   G:backward(z, D:backward_input(fake, bce:backward()), false)
   g_opt:step()
   return loss
@@ -194,6 +197,9 @@ print(("first_step_s %.3f"):format(first_s))
 print(("steps %d"):format(n))
 print(("step_ms %.3f"):format(median))
 print(("step_ms_min %.3f"):format(times[1]))
+if not opts.reads then  -- G's loss, read once at the end (D's shares its buffer)
+  d_loss, g_loss = 0 / 0, g_loss:to("cpu"):totable()[1]
+end
 print(("losses %.4f %.4f"):format(d_loss, g_loss))
 print(("peak_rss_kb %d"):format(vm_hwm()))
 -- every tensor at once at its peak: parameters, gradients, Adam's two moments,

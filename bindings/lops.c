@@ -94,10 +94,13 @@ static int l_batchnorm_backward(lua_State *L) {
   return 0;
 }
 
-/* bce_forward(loss, pred, target, logits) -> the loss as a number */
+/* bce_forward(loss, pred, target, logits [, read]) -> the loss as a number;
+** with read = false nothing is returned and the loss stays in 'loss' (on a
+** GPU: no wait for the queued work) */
 static int l_bce_forward(lua_State *L) {
   gan_tensor *loss = T(1);
   LGAN_CHECK(L, gan_bce_forward(loss, T(2), T(3), lua_toboolean(L, 4)));
+  if (!lua_isnoneornil(L, 5) && !lua_toboolean(L, 5)) return 0; /* read = false */
   float v;
   LGAN_CHECK(L, gan_to_host(loss, &v));
   lua_pushnumber(L, v);

@@ -80,6 +80,18 @@ describe("gan.nn", function()
     assert.is_true(math.abs(nn.BCEWithLogits():forward(z, t) - expected) < 1e-5)
   end)
 
+  it("BCE can leave its loss unread, as a 1-element tensor, and backward still works", function()
+    local p, t = gan.tensor{{0.9}, {0.2}}, gan.tensor{{1}, {0}}
+    local bce = nn.BCE()
+    local read = bce:forward(p, t)
+    local g_read = bce:backward():totable()
+    local l = bce:forward(p, t, false)
+    assert.equal("userdata", type(l))
+    assert.same({1}, l:shape())
+    assert.is_true(math.abs(l:totable()[1] - read) < 1e-7)
+    assert.same(g_read, bce:backward():totable())
+  end)
+
   it("Adam moves parameters against the gradient", function()
     local l = nn.Linear(1, 1)
     l.weight:fill(1)

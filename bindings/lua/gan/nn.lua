@@ -440,13 +440,16 @@ function Sequential:evaluate()
 end
 
 ---------------------------------------------------------------------------
--- Losses: forward(pred, target) -> number; backward() -> d loss / d pred
+-- Losses: forward(pred, target) -> number; backward() -> d loss / d pred;
+-- forward(pred, target, false) -> the loss as a 1-element tensor, unread
 ---------------------------------------------------------------------------
 local function criterion(name, logits)
   local cls = {}
   cls.__index = cls
   cls.__tostring = function() return "nn." .. name end
-  function cls:forward(pred, target)
+  -- read = false leaves the loss on the device: it returns the 1-element
+  -- tensor instead of a number, and so does not wait for the GPU
+  function cls:forward(pred, target, read)
     check_tensor(pred, 1, "forward")
     check_tensor(target, 2, "forward")
     if pred:numel() ~= target:numel() then
@@ -457,6 +460,11 @@ local function criterion(name, logits)
       self.loss_buf = gan.empty(1, pred:device())
     end
     self.pred, self.target = pred, target
+    if read == false then
+      C.bce_forward(self.loss_buf, pred, target, logits, false)
+      self.loss = nil
+      return self.loss_buf
+    end
     self.loss = C.bce_forward(self.loss_buf, pred, target, logits)
     return self.loss
   end
