@@ -216,10 +216,15 @@ extern "C" const char *gan_cuda_cudnn(void) {
 }
 #endif
 
-/* "cuDNN 9.19.0" or why there is none, for the line below */
+/* "cuDNN 9.19.0" or why there is none, for the line below.  Loading the
+** library here costs a few milliseconds and touches no GPU.  The thread's
+** error message is left as it was. */
 static const char *cudnn_short(void) {
   static char s[64];
+  char saved[1024];
+  snprintf(saved, sizeof saved, "%s", gan_errmsg());
   const char *d = gan_cuda_cudnn();
+  gan_error(GAN_OK, "%s", saved);
   if (d == NULL) return GAN_HAVE_CUDNN ? "cuDNN not found" : "built without cuDNN";
   const char *v = d + strlen("cuDNN "); /* "cuDNN 9.19.0 (path)" */
   snprintf(s, sizeof s, "cuDNN %.*s", (int)strcspn(v, " "), v);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cudnn.cuh"
 
@@ -54,11 +55,28 @@ static int try_open(const char *name) {
   }
   DNN_FUNCS(DNN_LOOKUP)
 #undef DNN_LOOKUP
-  size_t v = a.cudnnGetVersion();
+  char got[64];
+  size_t v = a.cudnnGetVersion(), rt = a.cudnnGetCudartVersion();
   if (v / 10000 != CUDNN_MAJOR) {
-    char got[32];
-    snprintf(got, sizeof got, "%zu.%zu", v / 10000, v / 100 % 100);
-    why_add("%s is cuDNN %s, not 9", name, got);
+    snprintf(got, sizeof got, "%zu.%zu, not %d", v / 10000, v / 100 % 100, CUDNN_MAJOR);
+    why_add("%s is cuDNN %s", name, got);
+    dlclose(lib);
+    return 0;
+  }
+  if (rt / 1000 != CUDART_VERSION / 1000) {
+    snprintf(got, sizeof got, "%zu, but this gan was built with CUDA %d", rt / 1000,
+             CUDART_VERSION / 1000);
+    why_add("%s is the cuDNN for CUDA %s", name, got);
+    dlclose(lib);
+    return 0;
+  }
+  /* the sub-libraries, which cuDNN loads on demand: each check loads one */
+  cudnnStatus_t s = a.cudnnGraphVersionCheck();
+  if (s == CUDNN_STATUS_SUCCESS) s = a.cudnnOpsVersionCheck();
+  if (s == CUDNN_STATUS_SUCCESS) s = a.cudnnCnnVersionCheck();
+  if (s != CUDNN_STATUS_SUCCESS) {
+    why_add("%s: its sub-libraries (libcudnn_graph, _ops, _cnn) do not load or do not "
+            "match: %s", name, a.cudnnGetErrorString(s));
     dlclose(lib);
     return 0;
   }
@@ -76,8 +94,11 @@ const dnn_api *dnn_library(const char **why, const char **path, size_t *version)
     if (env != NULL && env[0] != '\0') {
       /* the library file, or the folder that holds it: that alone */
       char name[600];
-      if (strstr(env, ".so") != NULL) snprintf(name, sizeof name, "%s", env);
-      else snprintf(name, sizeof name, "%s/libcudnn.so.9", env);
+      struct stat st;
+      if (stat(env, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(name, sizeof name, "%s/libcudnn.so.9", env);
+      else
+        snprintf(name, sizeof name, "%s", env);
       if (!try_open(name)) why_add("(GAN_CUDNN is %s)%s", env, "");
     } else {
       (void)(try_open("libcudnn.so.9") ||
@@ -197,99 +218,112 @@ static int plan_make(cuda_ctx *c, const dnn_api *a, dnn_plan *p,
   return 1;
 }
 
-/* The index of the heuristics' best usable result: deterministic if one
-** is, within DNN_WS_MAX, and without tensor-core math in fp32; -1 if none. */
+/* One of the heuristics' results, whatever the direction. */
+typedef struct dnn_cand {
+  int algo;
+  size_t memory;        /* the heuristics' estimate of its workspace */
+  cudnnMathType_t math;
+  int deterministic;
+} dnn_cand;
+
+/* The usable results, in the heuristics' order: successful, and with a math
+** type the precision allows -- never ALLOW_CONVERSION (fp16/bf16 inputs),
+** and tensor-op (TF32) math only in tf32. */
 template <class Perf>
-static int pick(const Perf *r, int n, int tf32) {
-  int fallback = -1;
+static int usable(const Perf *r, int n, int tf32, dnn_cand *out) {
+  int k = 0;
   for (int i = 0; i < n; i++) {
-    if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > DNN_WS_MAX) continue;
-    if (!tf32 && (r[i].mathType == CUDNN_TENSOR_OP_MATH ||
-                  r[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
-      continue;
-    if (r[i].determinism == CUDNN_DETERMINISTIC) return i;
-    if (fallback < 0) fallback = i;
+    if (r[i].status != CUDNN_STATUS_SUCCESS) continue;
+    if (r[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+    if (!tf32 && r[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+    out[k].algo = (int)r[i].algo;
+    out[k].memory = r[i].memory;
+    out[k].math = r[i].mathType;
+    out[k].deterministic = r[i].determinism == CUDNN_DETERMINISTIC;
+    k++;
   }
-  return fallback;
+  return k;
 }
 
-/* Chooses the algorithm of one direction; 0 on failure (recorded). */
+/* The workspace of one algorithm on the plan's descriptors. */
+static cudnnStatus_t ws_query(const dnn_api *a, cuda_dnn *n, dnn_plan *p, dnn_dir dir,
+                              int algo, size_t *ws) {
+  if (dir == DNN_FWD)
+    return a->cudnnGetConvolutionForwardWorkspaceSize(
+        n->handle, p->x, p->w, p->conv[dir], p->y, (cudnnConvolutionFwdAlgo_t)algo, ws);
+  if (dir == DNN_BWD_DATA)
+    return a->cudnnGetConvolutionBackwardDataWorkspaceSize(
+        n->handle, p->w, p->y, p->conv[dir], p->x, (cudnnConvolutionBwdDataAlgo_t)algo, ws);
+  return a->cudnnGetConvolutionBackwardFilterWorkspaceSize(
+      n->handle, p->x, p->y, p->conv[dir], p->w, (cudnnConvolutionBwdFilterAlgo_t)algo, ws);
+}
+
+/* Tries one candidate: its math type on the direction's descriptor (tf32
+** only: fp32 keeps FMA), then its workspace as the documentation asks,
+** rather than the estimate.  1 if taken; 0 if its workspace is over
+** 'limit' or a call failed (then *failed is the failing status). */
+static int try_cand(const dnn_api *a, cuda_dnn *n, dnn_plan *p, dnn_dir dir,
+                    const dnn_cand *k, size_t limit, cudnnStatus_t *failed) {
+  size_t ws = 0;
+  cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+  if (p->tf32) s = a->cudnnSetConvolutionMathType(p->conv[dir], k->math);
+  if (s == CUDNN_STATUS_SUCCESS) s = ws_query(a, n, p, dir, k->algo, &ws);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    *failed = s;
+    return 0;
+  }
+  if (ws > limit) return 0;
+  p->algo[dir] = k->algo;
+  p->ws[dir] = ws;
+  return 1;
+}
+
+/* Chooses the algorithm of one direction; 0 on failure (recorded).  In
+** order: the heuristics' first deterministic candidate whose workspace is
+** at most DNN_WS_MAX, then the first of any kind within it, then the one
+** with the smallest workspace whatever its size. */
 static int plan_choose(cuda_ctx *c, cuda_dnn *n, dnn_plan *p, dnn_dir dir) {
   const dnn_api *a = n->api;
-  int got = 0, i = -1;
-  cudnnMathType_t math = CUDNN_FMA_MATH;
+  enum { MAXC = 2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT };
+  dnn_cand cand[MAXC];
+  int got = 0, nc = 0;
+  cudnnStatus_t s;
   const char *what = dir == DNN_FWD ? "cudnnGetConvolutionForwardAlgorithm_v7"
                      : dir == DNN_BWD_DATA ? "cudnnGetConvolutionBackwardDataAlgorithm_v7"
                                            : "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
   if (dir == DNN_FWD) {
-    cudnnConvolutionFwdAlgoPerf_t r[2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    if (!dnn_ok(c, a->cudnnGetConvolutionForwardAlgorithm_v7(
-                       n->handle, p->x, p->w, p->conv[dir], p->y,
-                       2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, r), what))
-      return 0;
-    if ((i = pick(r, got, p->tf32)) >= 0) {
-      p->algo[dir] = (int)r[i].algo;
-      p->ws[dir] = r[i].memory;
-      math = r[i].mathType;
-    }
+    cudnnConvolutionFwdAlgoPerf_t r[MAXC];
+    s = a->cudnnGetConvolutionForwardAlgorithm_v7(n->handle, p->x, p->w, p->conv[dir], p->y,
+                                                  MAXC, &got, r);
+    if (s == CUDNN_STATUS_SUCCESS) nc = usable(r, got, p->tf32, cand);
   } else if (dir == DNN_BWD_DATA) {
-    cudnnConvolutionBwdDataAlgoPerf_t r[2 * CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    if (!dnn_ok(c, a->cudnnGetConvolutionBackwardDataAlgorithm_v7(
-                       n->handle, p->w, p->y, p->conv[dir], p->x,
-                       2 * CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, r), what))
-      return 0;
-    if ((i = pick(r, got, p->tf32)) >= 0) {
-      p->algo[dir] = (int)r[i].algo;
-      p->ws[dir] = r[i].memory;
-      math = r[i].mathType;
-    }
+    cudnnConvolutionBwdDataAlgoPerf_t r[MAXC];
+    s = a->cudnnGetConvolutionBackwardDataAlgorithm_v7(n->handle, p->w, p->y, p->conv[dir],
+                                                       p->x, MAXC, &got, r);
+    if (s == CUDNN_STATUS_SUCCESS) nc = usable(r, got, p->tf32, cand);
   } else {
-    cudnnConvolutionBwdFilterAlgoPerf_t r[2 * CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    if (!dnn_ok(c, a->cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                       n->handle, p->x, p->y, p->conv[dir], p->w,
-                       2 * CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, r), what))
-      return 0;
-    if ((i = pick(r, got, p->tf32)) >= 0) {
-      p->algo[dir] = (int)r[i].algo;
-      p->ws[dir] = r[i].memory;
-      math = r[i].mathType;
-    }
+    cudnnConvolutionBwdFilterAlgoPerf_t r[MAXC];
+    s = a->cudnnGetConvolutionBackwardFilterAlgorithm_v7(n->handle, p->x, p->y,
+                                                         p->conv[dir], p->w, MAXC, &got, r);
+    if (s == CUDNN_STATUS_SUCCESS) nc = usable(r, got, p->tf32, cand);
   }
-  if (i < 0) {
-    const gan_conv2d_desc *d = &p->d;
-    cuda_fail(c, GAN_EBACKEND, "%s: no usable algorithm for x %dx%dx%dx%d, weight "
-              "%dx%dx%dx%d, stride %d, padding %d (%d candidates)", what, d->B, d->C,
-              d->H, d->W, d->K, d->C, d->R, d->S, d->stride, d->pad, got);
-    return 0;
-  }
-  /* in TF32 the algorithm runs with the math type it was rated for; in fp32
-  ** the descriptor keeps FMA */
-  if (p->tf32 &&
-      !dnn_ok(c, a->cudnnSetConvolutionMathType(p->conv[dir], math),
-              "cudnnSetConvolutionMathType"))
-    return 0;
-  /* the workspace of the algorithm on this descriptor, as the documentation
-  ** asks, rather than the heuristics' estimate */
-  size_t ws = 0;
-  cudnnStatus_t s;
-  if (dir == DNN_FWD)
-    s = a->cudnnGetConvolutionForwardWorkspaceSize(
-        n->handle, p->x, p->w, p->conv[dir], p->y,
-        (cudnnConvolutionFwdAlgo_t)p->algo[dir], &ws);
-  else if (dir == DNN_BWD_DATA)
-    s = a->cudnnGetConvolutionBackwardDataWorkspaceSize(
-        n->handle, p->w, p->y, p->conv[dir], p->x,
-        (cudnnConvolutionBwdDataAlgo_t)p->algo[dir], &ws);
-  else
-    s = a->cudnnGetConvolutionBackwardFilterWorkspaceSize(
-        n->handle, p->x, p->y, p->conv[dir], p->w,
-        (cudnnConvolutionBwdFilterAlgo_t)p->algo[dir], &ws);
-  if (!dnn_ok(c, s, "cudnnGetConvolution*WorkspaceSize")) {
-    p->algo[dir] = -1;
-    return 0;
-  }
-  if (ws > p->ws[dir]) p->ws[dir] = ws;
-  return 1;
+  if (!dnn_ok(c, s, what)) return 0;
+  cudnnStatus_t failed = CUDNN_STATUS_SUCCESS;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < nc; i++)
+      if ((pass == 1 || cand[i].deterministic) &&
+          try_cand(a, n, p, dir, &cand[i], DNN_WS_MAX, &failed))
+        return 1;
+  int best = -1;
+  for (int i = 0; i < nc; i++)
+    if (best < 0 || cand[i].memory < cand[best].memory) best = i;
+  if (best >= 0 && try_cand(a, n, p, dir, &cand[best], (size_t)-1, &failed)) return 1;
+  if (failed != CUDNN_STATUS_SUCCESS) return dnn_ok(c, failed, what);
+  const gan_conv2d_desc *d = &p->d;
+  cuda_fail(c, GAN_EBACKEND, "%s: no usable algorithm for x %dx%dx%dx%d, weight "
+            "%dx%dx%dx%d, stride %d, padding %d (%d candidates, %d usable)", what, d->B,
+            d->C, d->H, d->W, d->K, d->C, d->R, d->S, d->stride, d->pad, got, nc);
+  return 0;
 }
 
 /* Grows the workspace to at least 'bytes'; 0 on failure (recorded).  The

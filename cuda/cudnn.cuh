@@ -9,8 +9,10 @@
 ** libcudnn.so.9 would stop `gan` from starting at all; loaded at the first
 ** convolution, only the convolutions fail, with a message saying what was
 ** tried.  The types come from cudnn.h at build time; only the functions are
-** looked up, each checked, and the loaded library must be cuDNN 9 (the
-** major version the header describes).
+** looked up, each checked; the loaded library must be cuDNN 9 (the major
+** version the header describes), built for this CUDA major version, and
+** its sub-libraries (graph, ops, cnn: loaded by cuDNN on demand) must load
+** and agree, which their version checks force without a GPU.
 **
 ** Where it looks, in order:
 **   $GAN_CUDNN            the library file, or the folder that holds it
@@ -22,9 +24,10 @@
 ** the tensor, filter and convolution descriptors and, per direction
 ** (forward, backward data, backward filter), the algorithm, chosen once by
 ** cuDNN's heuristics (cudnnGet*Algorithm_v7) the first time that direction
-** runs.  The choice prefers deterministic algorithms (the rest of the engine
-** is deterministic run to run) with a workspace of at most DNN_WS_MAX, and in
-** fp32 it excludes tensor-core (TF32) math, which cuDNN would otherwise allow
+** runs (plan_choose in cudnn.cu).  The choice prefers deterministic
+** algorithms (the rest of the engine is deterministic run to run) with a
+** workspace of at most DNN_WS_MAX, and in fp32 it excludes tensor-core
+** (TF32) math, which cuDNN would otherwise allow
 ** on Ampere and later under CUDNN_DEFAULT_MATH.  The one workspace is kept
 ** in the context and only grows, so steady-state training allocates nothing.
 */
@@ -37,7 +40,9 @@
 
 /* every function we use, each looked up by name in the loaded library */
 #define DNN_FUNCS(X)                                                             \
-  X(cudnnGetVersion) X(cudnnGetErrorString) X(cudnnCreate) X(cudnnDestroy)      \
+  X(cudnnGetVersion) X(cudnnGetCudartVersion) X(cudnnGraphVersionCheck)         \
+  X(cudnnOpsVersionCheck) X(cudnnCnnVersionCheck)                                \
+  X(cudnnGetErrorString) X(cudnnCreate) X(cudnnDestroy)                          \
   X(cudnnSetStream) X(cudnnCreateTensorDescriptor) X(cudnnSetTensor4dDescriptor) \
   X(cudnnDestroyTensorDescriptor) X(cudnnCreateFilterDescriptor)                 \
   X(cudnnSetFilter4dDescriptor) X(cudnnDestroyFilterDescriptor)                  \

@@ -25,7 +25,7 @@ describe("cuDNN loading", function()
       return
     end
     assert.truthy(out:find("^nil\tcuDNN 9 could not be loaded: "), out)
-    assert.truthy(out:find("/nonexistent/cudnn/libcudnn.so.9", 1, true), out)
+    assert.truthy(out:find("/nonexistent/cudnn: cannot open", 1, true), out)
     assert.truthy(out:find("(GAN_CUDNN is /nonexistent/cudnn)", 1, true), out)
     local code, v = util.run({"--version"}, nil, {GAN_CUDNN = "/nonexistent/cudnn"})
     assert.equal(0, code)

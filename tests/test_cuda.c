@@ -715,16 +715,25 @@ static void test_conv(const gan_conv2d_desc *d, int transposed) {
   free(dw1);
   free(db1);
   /* NULL skips a product: input gradient only (a frozen D), then weights only */
+  float *dw_before = fetch(gpu, dw.g, dw.n), *db_before = fetch(gpu, db.g, db.n);
   cpu->iface.fill(cpu->ctx, din.c, 9.0f, din.n);
   gpu->iface.fill(gpu->ctx, din.g, 9.0f, din.n);
   BWD(cpu, din.c, NULL, NULL, c);
   BWD(gpu, din.g, NULL, NULL, g);
   cmp(&din, "%s backward input gradient only", name);
-  cmp(&dw, "%s dweight untouched by a NULL", name);
+  float *dw_after = fetch(gpu, dw.g, dw.n);
+  check(memcmp(dw_before, dw_after, dw.n * sizeof(float)) == 0,
+        "%s: dweight untouched by a NULL", name);
   BWD(cpu, NULL, dw.c, NULL, c);
   BWD(gpu, NULL, dw.g, NULL, g);
   cmp(&dw, "%s backward dweight only", name);
-  cmp(&db, "%s dbias untouched by a NULL", name);
+  float *db_after = fetch(gpu, db.g, db.n);
+  check(memcmp(db_before, db_after, db.n * sizeof(float)) == 0,
+        "%s: dbias untouched by a NULL", name);
+  free(dw_before);
+  free(db_before);
+  free(dw_after);
+  free(db_after);
 #undef FWD
 #undef BWD
 #if HAVE_EXTRAS
@@ -749,6 +758,30 @@ static void test_conv(const gan_conv2d_desc *d, int transposed) {
   pair_free(&din);
   pair_free(&dw);
   pair_free(&db);
+}
+
+/* More shapes than cuDNN's plan cache holds (32), each against the CPU,
+** then the first again: eviction and re-creation of plans. */
+static void test_conv_plans(void) {
+  printf("conv2d plans: 40 shapes, then the first again\n");
+  const int C = 3, H = 6, W = 5, K = 4, R = 3;
+  pair w = pair_rand((size_t)K * C * R * R, -0.3f, 0.3f);
+  for (int i = 0; i <= 40; i++) {
+    int B = i < 40 ? i + 1 : 1;
+    gan_conv2d_desc d = conv_desc(B, C, H, W, K, R, R, 1, 1);
+    size_t wsn;
+    float *ws = cpu_ws(&d, &wsn);
+    pair x = pair_rand((size_t)B * C * H * W, -1, 1);
+    pair y = pair_const((size_t)B * K * d.P * d.Q, 3);
+    cpu->iface.conv2d_forward(cpu->ctx, y.c, x.c, w.c, NULL, &d, ws, wsn);
+    gpu->iface.conv2d_forward(gpu->ctx, y.g, x.g, w.g, NULL, &d, NULL, 0);
+    cmp(&y, "conv2d forward, batch %d (shape %d of 41)", B, i + 1);
+    cpu->iface.free(cpu->ctx, ws);
+    pair_free(&x);
+    pair_free(&y);
+  }
+  sync_both("conv2d plans");
+  pair_free(&w);
 }
 
 /* augment2d forward and adjoint, shifted and flipped, and the in-place flip */
@@ -835,7 +868,9 @@ int main(void) {
   test_adam(1);
 
   test_augment(1, 1, 1, 1);
+  test_augment(5, 2, 1, 7); /* one row: shifts of the whole height */
   test_augment(18, 3, 7, 6);
+  test_augment(18, 2, 6, 7); /* odd width: the middle column of a flip */
   test_augment(32, 3, 64, 64);
 
   if (gpu->iface.conv2d_forward == NULL) {
@@ -853,9 +888,16 @@ int main(void) {
     test_conv(&d, 1);
     d = conv_desc(3, 2, 6, 6, 2, 3, 3, 2, 1); /* transposed with output padding */
     test_conv(&d, 1);
+    d = conv_desc(2, 3, 8, 7, 4, 3, 3, 2, 0); /* row 7 of x is never read */
+    test_conv(&d, 0);
+    test_conv(&d, 1);
+    d = conv_desc(2, 3, 9, 8, 5, 3, 2, 1, 1); /* a kernel of 3x2 */
+    test_conv(&d, 0);
+    test_conv(&d, 1);
     d = conv_desc(64, 64, 32, 32, 128, 4, 4, 2, 1); /* a full-size DCGAN layer */
     test_conv(&d, 0);
     test_conv(&d, 1);
+    test_conv_plans();
   }
 
 #if HAVE_EXTRAS
@@ -880,6 +922,34 @@ int main(void) {
     check(0, "gan_cuda_set_precision(\"tf32\"): %s", gan_errmsg());
   }
   check(gan_cuda_set_precision("fp16") == GAN_EARG, "an unknown precision is refused");
+
+  /* convolutions in TF32 (cuDNN's tensor-op math), then fp32 again: the
+  ** plans are per precision, so fp32 must be back to FMA accuracy */
+  if (gpu->iface.conv2d_forward != NULL) {
+    printf("conv2d in tf32, then fp32\n");
+    gan_conv2d_desc d = conv_desc(32, 64, 16, 16, 128, 4, 4, 2, 1);
+    size_t wsn;
+    float *ws = cpu_ws(&d, &wsn);
+    pair x = pair_rand((size_t)32 * 64 * 16 * 16, -1, 1);
+    pair w = pair_rand((size_t)128 * 64 * 16, -0.03f, 0.03f);
+    pair y = pair_const((size_t)32 * 128 * d.P * d.Q, 0);
+    cpu->iface.conv2d_forward(cpu->ctx, y.c, x.c, w.c, NULL, &d, ws, wsn);
+    for (int round = 0; round < 2; round++) {
+      const char *mode = round == 0 ? "tf32" : "fp32";
+      check(gan_cuda_set_precision(mode) == GAN_OK, "set precision %s", mode);
+      gpu->iface.conv2d_forward(gpu->ctx, y.g, x.g, w.g, NULL, &d, NULL, 0);
+      float *a = fetch(cpu, y.c, y.n), *b = fetch(gpu, y.g, y.n);
+      double e = nmse(a, b, y.n);
+      printf("  %s conv2d: nmse %.3g against the fp32 CPU\n", mode, e);
+      check(e < (round == 0 ? 1e-5 : TOL), "%s conv2d: nmse %.3g", mode, e);
+      free(a);
+      free(b);
+    }
+    cpu->iface.free(cpu->ctx, ws);
+    pair_free(&x);
+    pair_free(&w);
+    pair_free(&y);
+  }
 #endif
 
   sync_both("end");
