@@ -73,7 +73,10 @@ if [ -x "$TEST_CUDA" ]; then
 else
   echo "$TEST_CUDA missing"; status=1
 fi
+echo "gpu_steps, convolutions on cuDNN (auto):"
 "$GAN" bench/gpu_steps.lua | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
+GAN_CUDA_CONV=im2col "$GAN" bench/gpu_steps.lua | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -1; }
 med() { [ -f "$1" ] || { echo "n/a"; return; }; sort -g "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }

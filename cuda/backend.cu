@@ -130,13 +130,11 @@ static void fill_iface(gan_backend_i *f) {
   f->adam_step = cuda_adam_step;
   f->mem_stats = cuda_mem_stats;
   f->augment2d = cuda_augment2d;
-#if GAN_HAVE_CUDNN
   f->conv2d_workspace = cuda_conv2d_workspace;
   f->conv2d_forward = cuda_conv2d_forward;
   f->conv2d_backward = cuda_conv2d_backward;
   f->conv_transpose2d_forward = cuda_conv_transpose2d_forward;
   f->conv_transpose2d_backward = cuda_conv_transpose2d_backward;
-#endif
 }
 
 /* Sets up the context; 0 with the failure's message on failure. */
@@ -164,6 +162,10 @@ static int cuda_init(cuda_ctx *c) {
                "cublasSetWorkspace"))
     return 0;
   c->scratch = (double *)cuda_pool_alloc(c, (REDUCE_MAX_BLOCKS + 1) * sizeof(double));
+  /* the convolutions: GAN_CUDA_CONV=cudnn|im2col|auto (conv.cu); the
+  ** default, or an unknown value, is auto */
+  int m = cuda_conv_mode(getenv("GAN_CUDA_CONV"));
+  c->conv_impl = m < 0 ? CONV_AUTO : m;
   return c->scratch != NULL;
 }
 
@@ -210,8 +212,8 @@ extern "C" const char *gan_backends_built(void) { return "cpu, cuda"; }
 
 #if !GAN_HAVE_CUDNN
 extern "C" const char *gan_cuda_cudnn(void) {
-  gan_error(GAN_EBACKEND, "this gan was built without cuDNN (cudnn.h was not found), "
-                          "so convolutions run on the CPU only");
+  gan_error(GAN_EBACKEND, "this gan was built without cuDNN (GAN_USE_CUDNN=OFF, or "
+                          "no cudnn.h), so CUDA convolutions run on its im2col kernels");
   return NULL;
 }
 #endif
@@ -225,7 +227,9 @@ static const char *cudnn_short(void) {
   snprintf(saved, sizeof saved, "%s", gan_errmsg());
   const char *d = gan_cuda_cudnn();
   gan_error(GAN_OK, "%s", saved);
-  if (d == NULL) return GAN_HAVE_CUDNN ? "cuDNN not found" : "built without cuDNN";
+  if (d == NULL)
+    return GAN_HAVE_CUDNN ? "cuDNN not found: convolutions on im2col"
+                          : "built without cuDNN: convolutions on im2col";
   const char *v = d + strlen("cuDNN "); /* "cuDNN 9.19.0 (path)" */
   snprintf(s, sizeof s, "cuDNN %.*s", (int)strcspn(v, " "), v);
   return s;
@@ -289,6 +293,17 @@ extern "C" gan_status gan_cuda_memory_stats(size_t *in_use, size_t *reserved,
   if (in_use) *in_use = c->pool.in_use;
   if (reserved) *reserved = c->pool.reserved;
   if (n_malloc) *n_malloc = c->pool.n_malloc;
+  return GAN_OK;
+}
+
+extern "C" gan_status gan_cuda_set_conv(const char *mode) {
+  int m = cuda_conv_mode(mode);
+  if (m < 0)
+    return gan_error(GAN_EARG, "bad convolution mode '%s' (expected 'auto', 'cudnn' or "
+                     "'im2col')", mode ? mode : "(null)");
+  cuda_ctx *c = cuda_instance_ctx();
+  if (c == NULL) return GAN_EBACKEND;
+  c->conv_impl = m;
   return GAN_OK;
 }
 

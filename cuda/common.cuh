@@ -112,8 +112,11 @@ typedef struct cuda_ctx {
   adam_entry adam[ADAM_CACHE];
   unsigned long long adam_clock;
 
+  int conv_impl;        /* CONV_AUTO, CONV_CUDNN or CONV_IM2COL (conv.cu) */
   struct cuda_dnn *dnn; /* cuDNN's handle, plans and workspace (cudnn.cu);
                         ** NULL until the first convolution */
+  float *col_ws;        /* im2col.cu's workspace, from the pool */
+  size_t col_ws_n;      /* in floats */
   float *aug;           /* augment2d's per-sample parameters on the device */
   size_t aug_cap;       /* in floats */
 } cuda_ctx;
@@ -271,7 +274,10 @@ void cuda_bce_backward(void *ctx, float *dpred, const float *pred,
 /* adam.cu */
 void cuda_adam_step(void *ctx, const gan_adam_group *g);
 void cuda_adam_release(cuda_ctx *c);
-/* conv.cu (through cuDNN, cudnn.cu) */
+/* conv.cu: cuDNN (cudnn.cu) when it loads, else im2col.cu; the choice */
+enum { CONV_AUTO = 0, CONV_CUDNN = 1, CONV_IM2COL = 2 };
+/* "auto", "cudnn" or "im2col" as CONV_*; -1 for anything else */
+int cuda_conv_mode(const char *mode);
 void cuda_conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
                            size_t *minimum);
 void cuda_conv2d_forward(void *ctx, float *y, const float *x, const float *weight,
@@ -286,6 +292,17 @@ void cuda_conv_transpose2d_forward(void *ctx, float *x, const float *y,
 void cuda_conv_transpose2d_backward(void *ctx, float *dy, float *dweight, float *dbias,
                                     const float *dx, const float *y, const float *weight,
                                     const gan_conv2d_desc *d, float *ws, size_t ws_n);
+/* im2col.cu: the products of the four slots, without the bias gradients */
+void im2col_conv2d_forward(cuda_ctx *c, float *y, const float *x, const float *w,
+                           const float *bias, const gan_conv2d_desc *d);
+void im2col_conv2d_backward(cuda_ctx *c, float *dx, float *dw, const float *dy,
+                            const float *x, const float *w, const gan_conv2d_desc *d);
+void im2col_conv_transpose2d_forward(cuda_ctx *c, float *x, const float *y,
+                                     const float *w, const float *bias,
+                                     const gan_conv2d_desc *d);
+void im2col_conv_transpose2d_backward(cuda_ctx *c, float *dy, float *dw, const float *dx,
+                                      const float *y, const float *w,
+                                      const gan_conv2d_desc *d);
 /* cudnn.cu: frees the cuDNN handle, the plans and the workspace */
 void cuda_dnn_release(cuda_ctx *c);
 /* augment.cu */

@@ -1,5 +1,6 @@
 /*
-** conv.cu -- the convolution slots on the GPU, through cuDNN (cudnn.cuh).
+** conv.cu -- the convolution slots on the GPU: through cuDNN (cudnn.cuh)
+** when it can be loaded, else through im2col.cu's kernels and cuBLAS.
 **
 ** In backend.h's terms, one ordinary convolution x (B, C, H, W) -> y (B, K,
 ** P, Q) with weight (K, C, R, S).  cuDNN's three operations of that
@@ -16,21 +17,25 @@
 **   transposed backward: dy     Forward (0)                 dx, w -> dy
 **                        dweight BackwardFilter (1: +=)     dx, y -> dw
 **
-** Biases are ours, not cuDNN's: a broadcast add after the product, and the
-** gradient as one block per channel summing in double in a fixed order
+** Which one: the context's conv_impl, CONV_AUTO unless GAN_CUDA_CONV or
+** gan_cuda_set_conv says otherwise.  AUTO takes cuDNN if the library loads
+** (the loading is tried once per process) and im2col otherwise; CONV_CUDNN
+** fails with cuDNN's loading error instead of falling back.
+**
+** Biases are ours on both paths: a broadcast add after the product, and
+** the gradient as one block per channel summing in double in a fixed order
 ** (common.cuh's for_channel), deterministic like the CPU's.
 **
 ** The workspace argument of the slots is not used: conv2d_workspace asks
-** for none, and cuDNN's workspace is the context's (cudnn.cu).
+** for none, and both paths keep theirs in the context.
 */
+#include <string.h>
+
+#include "common.cuh"
+#include "gan_cuda.h"
+#if GAN_HAVE_CUDNN
 #include "cudnn.cuh"
-
-static const float ONE = 1.0f, ZERO = 0.0f;
-
-/* x (B, C, S) += bias[c] */
-__global__ void add_bias_kernel(float *x, const float *bias, size_t n, int C, size_t S) {
-  GRID_LOOP(i, n) x[i] += bias[(i / S) % (size_t)C];
-}
+#endif
 
 /* acc[c] += the sum of channel c of x (B, C, S): one block per channel */
 __global__ void channel_sum_kernel(float *acc, const float *x, int B, int C, int S) {
@@ -42,17 +47,25 @@ __global__ void channel_sum_kernel(float *acc, const float *x, int B, int C, int
   if (threadIdx.x == 0) acc[c] = (float)((double)acc[c] + s);
 }
 
+static void channel_sum(cuda_ctx *c, float *acc, const float *x, int B, int C, int S) {
+  if (B <= 0 || C <= 0 || S <= 0) return;
+  channel_sum_kernel<<<C, REDUCE_THREADS, 0, c->stream>>>(acc, x, B, C, S);
+  launch_ok(c, "channel_sum_kernel");
+}
+
+#if GAN_HAVE_CUDNN
+static const float ONE = 1.0f, ZERO = 0.0f;
+
+/* x (B, C, S) += bias[c] (the im2col path adds biases in its own kernels) */
+__global__ void add_bias_kernel(float *x, const float *bias, size_t n, int C, size_t S) {
+  GRID_LOOP(i, n) x[i] += bias[(i / S) % (size_t)C];
+}
+
 static void add_bias(cuda_ctx *c, float *x, const float *bias, int B, int C, size_t S) {
   size_t n = (size_t)B * C * S;
   if (n == 0) return;
   add_bias_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(x, bias, n, C, S);
   launch_ok(c, "add_bias_kernel");
-}
-
-static void channel_sum(cuda_ctx *c, float *acc, const float *x, int B, int C, int S) {
-  if (B <= 0 || C <= 0 || S <= 0) return;
-  channel_sum_kernel<<<C, REDUCE_THREADS, 0, c->stream>>>(acc, x, B, C, S);
-  launch_ok(c, "channel_sum_kernel");
 }
 
 /* The three cuDNN operations on a plan; each returns 0 on failure (recorded). */
@@ -93,13 +106,27 @@ static int dnn_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
                 "cudnnConvolutionBackwardFilter");
 }
 
+#endif
+
+/* 1 to run on cuDNN, 0 for im2col.cu. */
+static int on_cudnn(cuda_ctx *c) {
+#if GAN_HAVE_CUDNN
+  if (c->conv_impl == CONV_IM2COL) return 0;
+  if (c->conv_impl == CONV_CUDNN) return 1; /* its failure to load is reported */
+  return dnn_library(NULL, NULL, NULL) != NULL;
+#else
+  (void)c;
+  return 0;
+#endif
+}
+
 /* --- the slots ----------------------------------------------------------- */
 
 void cuda_conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
                            size_t *minimum) {
   (void)ctx;
   (void)d;
-  *batched = 0; /* cuDNN's workspace is the context's */
+  *batched = 0; /* the context keeps the workspaces */
   *minimum = 0;
 }
 
@@ -112,8 +139,14 @@ void cuda_conv2d_forward(void *ctx, float *y /* (B, K, P, Q) */,
   (void)ws;
   (void)ws_n;
   if (d->B <= 0) return;
+  if (!on_cudnn(c)) {
+    im2col_conv2d_forward(c, y, x, weight, bias, d);
+    return;
+  }
+#if GAN_HAVE_CUDNN
   if (dnn_forward(c, d, y, x, weight) && bias)
     add_bias(c, y, bias, d->B, d->K, (size_t)d->P * d->Q);
+#endif
 }
 
 void cuda_conv2d_backward(void *ctx, float *dx /* (B, C, H, W) or NULL */,
@@ -127,8 +160,14 @@ void cuda_conv2d_backward(void *ctx, float *dx /* (B, C, H, W) or NULL */,
   (void)ws_n;
   if (d->B <= 0) return;
   if (dbias) channel_sum(c, dbias, dy, d->B, d->K, d->P * d->Q);
+  if (!on_cudnn(c)) {
+    if (dx || dweight) im2col_conv2d_backward(c, dx, dweight, dy, x, weight, d);
+    return;
+  }
+#if GAN_HAVE_CUDNN
   if (dweight && !dnn_backward_filter(c, d, dweight, x, dy)) return;
   if (dx) dnn_backward_data(c, d, dx, dy, weight);
+#endif
 }
 
 void cuda_conv_transpose2d_forward(void *ctx, float *x /* (B, C, H, W) */,
@@ -140,8 +179,14 @@ void cuda_conv_transpose2d_forward(void *ctx, float *x /* (B, C, H, W) */,
   (void)ws;
   (void)ws_n;
   if (d->B <= 0) return;
+  if (!on_cudnn(c)) {
+    im2col_conv_transpose2d_forward(c, x, y, weight, bias, d);
+    return;
+  }
+#if GAN_HAVE_CUDNN
   if (dnn_backward_data(c, d, x, y, weight) && bias)
     add_bias(c, x, bias, d->B, d->C, (size_t)d->H * d->W);
+#endif
 }
 
 void cuda_conv_transpose2d_backward(void *ctx, float *dy /* (B, K, P, Q) or NULL */,
@@ -156,6 +201,23 @@ void cuda_conv_transpose2d_backward(void *ctx, float *dy /* (B, K, P, Q) or NULL
   (void)ws_n;
   if (d->B <= 0) return;
   if (dbias) channel_sum(c, dbias, dx, d->B, d->C, d->H * d->W);
+  if (!on_cudnn(c)) {
+    im2col_conv_transpose2d_backward(c, dy, dweight, dx, y, weight, d);
+    return;
+  }
+#if GAN_HAVE_CUDNN
   if (dweight && !dnn_backward_filter(c, d, dweight, dx, y)) return;
   if (dy) dnn_forward(c, d, dy, dx, weight);
+#endif
+}
+
+/* --- gan_cuda.h ------------------------------------------------------------- */
+
+/* "auto", "cudnn" or "im2col" into CONV_*; -1 if none of them */
+int cuda_conv_mode(const char *mode) {
+  if (mode == NULL) return -1;
+  if (strcmp(mode, "auto") == 0) return CONV_AUTO;
+  if (strcmp(mode, "cudnn") == 0) return CONV_CUDNN;
+  if (strcmp(mode, "im2col") == 0) return CONV_IM2COL;
+  return -1;
 }

@@ -148,9 +148,10 @@ static cuda_dnn *dnn_get(cuda_ctx *c) {
   const char *why;
   const dnn_api *a = dnn_library(&why, NULL, NULL);
   if (a == NULL) {
-    cuda_fail(c, GAN_EBACKEND, "convolutions on cuda need cuDNN 9 (libcudnn.so.9), "
-              "which could not be loaded: %s. Point GAN_CUDNN at its folder "
-              "(pip's nvidia-cudnn-cu13 has one), or use --device cpu", why);
+    cuda_fail(c, GAN_EBACKEND, "convolutions on cuda were asked to use cuDNN 9 "
+              "(GAN_CUDA_CONV=cudnn), which could not be loaded: %s. Point GAN_CUDNN "
+              "at the folder of libcudnn.so.9 (pip's nvidia-cudnn-cu13 has one), or "
+              "leave GAN_CUDA_CONV unset to use the im2col kernels", why);
     return NULL;
   }
   cuda_dnn *n = (cuda_dnn *)calloc(1, sizeof *n);

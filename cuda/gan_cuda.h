@@ -32,6 +32,12 @@ gan_status gan_cuda_memory_stats(size_t *in_use, size_t *reserved,
 ** the queued work. */
 gan_status gan_cuda_empty_cache(void);
 
+/* How the convolutions run: "auto" (the default: cuDNN if it can be
+** loaded, else im2col), "cudnn" (cuDNN or an error) or "im2col" (our
+** kernels and cuBLAS, no cuDNN).  The environment variable GAN_CUDA_CONV
+** sets the same at start-up.  GAN_EARG for another mode. */
+gan_status gan_cuda_set_conv(const char *mode);
+
 /* cuDNN, which the convolutions run on: "cuDNN 9.19.0 (libcudnn.so.9)"
 ** once the library loads (cudnn.cuh says where it looks; GAN_CUDNN
 ** overrides), else NULL with the reason as gan_errmsg().  Needs no GPU:

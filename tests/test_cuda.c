@@ -873,9 +873,21 @@ int main(void) {
   test_augment(18, 2, 6, 7); /* odd width: the middle column of a flip */
   test_augment(32, 3, 64, 64);
 
-  if (gpu->iface.conv2d_forward == NULL) {
-    check(0, "the CUDA backend was built without cuDNN: no convolutions");
-  } else {
+  /* the convolutions, on each of the CUDA backend's two implementations */
+  for (int m = 0; m < 2; m++) {
+#if HAVE_EXTRAS
+    const char *mode = m == 0 ? "im2col" : "cudnn";
+    if (m == 1 && gan_cuda_cudnn() == NULL) {
+      /* a failure only if cuDNN was asked for by GAN_CUDNN */
+      printf("convolutions on cudnn: not tested: %s\n", gan_errmsg());
+      check(getenv("GAN_CUDNN") == NULL, "GAN_CUDNN is set but cuDNN does not load");
+      break;
+    }
+    check(gan_cuda_set_conv(mode) == GAN_OK, "gan_cuda_set_conv(%s)", mode);
+    printf("convolutions on %s\n", mode);
+#else
+    if (m == 1) break;
+#endif
     gan_conv2d_desc d;
     d = conv_desc(3, 2, 7, 5, 4, 3, 3, 1, 1); /* odd sizes, same padding */
     test_conv(&d, 0);
@@ -899,6 +911,10 @@ int main(void) {
     test_conv(&d, 1);
     test_conv_plans();
   }
+#if HAVE_EXTRAS
+  check(gan_cuda_set_conv("auto") == GAN_OK, "gan_cuda_set_conv(auto)");
+  check(gan_cuda_set_conv("winograd") == GAN_EARG, "an unknown convolution mode is refused");
+#endif
 
 #if HAVE_EXTRAS
   /* TF32: the products on tensor cores; looser agreement, by design */
@@ -925,8 +941,9 @@ int main(void) {
 
   /* convolutions in TF32 (cuDNN's tensor-op math), then fp32 again: the
   ** plans are per precision, so fp32 must be back to FMA accuracy */
-  if (gpu->iface.conv2d_forward != NULL) {
-    printf("conv2d in tf32, then fp32\n");
+  if (gan_cuda_cudnn() != NULL) { /* cuDNN's math types (im2col's is cuBLAS's) */
+    check(gan_cuda_set_conv("cudnn") == GAN_OK, "gan_cuda_set_conv(cudnn)");
+    printf("conv2d on cudnn in tf32, then fp32\n");
     gan_conv2d_desc d = conv_desc(32, 64, 16, 16, 128, 4, 4, 2, 1);
     size_t wsn;
     float *ws = cpu_ws(&d, &wsn);
@@ -949,6 +966,7 @@ int main(void) {
     pair_free(&x);
     pair_free(&w);
     pair_free(&y);
+    check(gan_cuda_set_conv("auto") == GAN_OK, "gan_cuda_set_conv(auto)");
   }
 #endif
 

@@ -1,0 +1,163 @@
+/*
+** im2col.cu -- the convolutions without cuDNN: core/conv.c's algorithm on
+** the GPU, for machines where cuDNN cannot be loaded (conv.cu chooses).
+**
+** A block of nb samples is unfolded into col (C*R*S, nb*P*Q), the y side
+** moved to and from kb (K, nb*P*Q), and one cuBLAS product covers the
+** block (core/conv.c explains the layouts and the four slots' products).
+** Each of the four data movements is one kernel of one thread per output
+** element, computed by the __host__ __device__ functions of im2col.cuh,
+** which tests/test_im2col_host.cu checks on the CPU.  col2im is a gather
+** (each pixel sums its taps), so no atomics and a fixed order.
+**
+** The workspace is the context's (col_ws): blocks of at most COL_WS_MAX
+** floats, allocated at the first convolution that needs more and kept, so
+** a repeated shape allocates nothing.  Biases and their gradients are
+** conv.cu's kernels, as for cuDNN.
+*/
+#include "common.cuh"
+#include "im2col.cuh"
+
+#define COL_WS_MAX ((size_t)64 << 20) /* floats (256 MiB) */
+
+__global__ void im2col_kernel(float *col, const float *x, gan_conv2d_desc d, int nb,
+                              size_t n) {
+  GRID_LOOP(e, n) col[e] = im2col_at(x, d, nb, e);
+}
+
+__global__ void col2im_kernel(float *x, const float *col, const float *bias,
+                              gan_conv2d_desc d, int nb, size_t n) {
+  GRID_LOOP(e, n) x[e] = col2im_at(col, bias, d, nb, e);
+}
+
+__global__ void to_kb_kernel(float *kb, const float *y, gan_conv2d_desc d, int nb,
+                             size_t n) {
+  GRID_LOOP(e, n) kb[e] = to_kb_at(y, d, nb, e);
+}
+
+__global__ void from_kb_kernel(float *y, const float *kb, const float *bias,
+                               gan_conv2d_desc d, int nb, size_t n) {
+  GRID_LOOP(e, n) y[e] = from_kb_at(kb, bias, d, nb, e);
+}
+
+/* The launches; each records a failed launch in the context. */
+static void im2col(cuda_ctx *c, float *col, const float *x, const gan_conv2d_desc *d,
+                   int nb) {
+  size_t n = (size_t)d->C * d->R * d->S * nb * d->P * d->Q;
+  im2col_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(col, x, *d, nb, n);
+  launch_ok(c, "im2col_kernel");
+}
+
+static void col2im(cuda_ctx *c, float *x, const float *col, const float *bias,
+                   const gan_conv2d_desc *d, int nb) {
+  size_t n = (size_t)nb * d->C * d->H * d->W;
+  col2im_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(x, col, bias, *d, nb, n);
+  launch_ok(c, "col2im_kernel");
+}
+
+static void to_kb(cuda_ctx *c, float *kb, const float *y, const gan_conv2d_desc *d,
+                  int nb) {
+  size_t n = (size_t)nb * d->K * d->P * d->Q;
+  to_kb_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(kb, y, *d, nb, n);
+  launch_ok(c, "to_kb_kernel");
+}
+
+static void from_kb(cuda_ctx *c, float *y, const float *kb, const float *bias,
+                    const gan_conv2d_desc *d, int nb) {
+  size_t n = (size_t)nb * d->K * d->P * d->Q;
+  from_kb_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(y, kb, bias, *d, nb, n);
+  launch_ok(c, "from_kb_kernel");
+}
+
+/* Samples per block, with *col and *kb in the context's workspace (grown if
+** needed); 0 on failure (recorded). */
+static int block_of(cuda_ctx *c, const gan_conv2d_desc *d, float **col, float **kb) {
+  const size_t crs = (size_t)d->C * d->R * d->S, pq = (size_t)d->P * d->Q;
+  const size_t one = (crs + d->K) * pq;
+  size_t nb = one ? COL_WS_MAX / one : 1;
+  if (nb < 1) nb = 1;
+  if (nb > (size_t)d->B) nb = (size_t)d->B;
+  const size_t need = nb * one;
+  if (need > c->col_ws_n) {
+    float *p = (float *)cuda_pool_alloc(c, need * sizeof(float));
+    if (p == NULL) {
+      cuda_fail(c, GAN_ENOMEM, "convolution workspace: %s", gan_errmsg());
+      return 0;
+    }
+    if (c->col_ws) cuda_pool_free(c, c->col_ws); /* queued work that uses it runs first */
+    c->col_ws = p;
+    c->col_ws_n = need;
+  }
+  *col = c->col_ws;
+  *kb = c->col_ws + crs * nb * pq;
+  return (int)nb;
+}
+
+/* The four products, without the biases' gradients (conv.cu adds those). */
+
+void im2col_conv2d_forward(cuda_ctx *c, float *y, const float *x, const float *w,
+                           const float *bias, const gan_conv2d_desc *d) {
+  float *col, *kb;
+  const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
+  const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
+  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+    const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
+    im2col(c, col, x + b0 * xs, d, nb);
+    cuda_matmul(c, 0, 0, d->K, ld, CRS, 1.0f, w, col, 0.0f, kb); /* W col */
+    from_kb(c, y + b0 * ys, kb, bias, d, nb);
+  }
+}
+
+void im2col_conv2d_backward(cuda_ctx *c, float *dx, float *dw, const float *dy,
+                            const float *x, const float *w, const gan_conv2d_desc *d) {
+  float *col, *kb;
+  const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
+  const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
+  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+    const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
+    to_kb(c, kb, dy + b0 * ys, d, nb);
+    if (dw) {
+      im2col(c, col, x + b0 * xs, d, nb);
+      cuda_matmul(c, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dw); /* dy col^T */
+    }
+    if (dx) {
+      cuda_matmul(c, 1, 0, CRS, ld, d->K, 1.0f, w, kb, 0.0f, col); /* W^T dy */
+      col2im(c, dx + b0 * xs, col, NULL, d, nb);
+    }
+  }
+}
+
+void im2col_conv_transpose2d_forward(cuda_ctx *c, float *x, const float *y,
+                                     const float *w, const float *bias,
+                                     const gan_conv2d_desc *d) {
+  float *col, *kb;
+  const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
+  const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
+  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+    const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
+    to_kb(c, kb, y + b0 * ys, d, nb);
+    cuda_matmul(c, 1, 0, CRS, ld, d->K, 1.0f, w, kb, 0.0f, col); /* W^T y */
+    col2im(c, x + b0 * xs, col, bias, d, nb);
+  }
+}
+
+void im2col_conv_transpose2d_backward(cuda_ctx *c, float *dy, float *dw, const float *dx,
+                                      const float *y, const float *w,
+                                      const gan_conv2d_desc *d) {
+  if (!dw && !dy) return;
+  float *col, *kb;
+  const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
+  const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
+  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+    const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
+    im2col(c, col, dx + b0 * xs, d, nb);
+    if (dw) {
+      to_kb(c, kb, y + b0 * ys, d, nb);
+      cuda_matmul(c, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dw); /* y col^T */
+    }
+    if (dy) {
+      cuda_matmul(c, 0, 0, d->K, ld, CRS, 1.0f, w, col, 0.0f, kb); /* W col */
+      from_kb(c, dy + b0 * ys, kb, NULL, d, nb);
+    }
+  }
+}
