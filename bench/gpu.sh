@@ -21,9 +21,10 @@
 #   - the DCGAN of issue 6 trained on the GPU (scripts/strawberry_dcgan.lua
 #     at 64x64, the README's settings, --dcgan-epochs epochs): its wall
 #     time, ms per step, and the SWD of its samples (scripts/evaluate.lua).
-#     The convolutions need cuDNN 9: when `gan` cannot load it by itself,
-#     this script looks for the nvidia-cudnn wheel in python3's packages and
-#     sets GAN_CUDNN.
+#     The convolutions run on cuDNN 9 when it loads (else on the im2col
+#     kernels): when `gan` cannot load it by itself, this script looks for
+#     the nvidia-cudnn wheel in python3's packages and sets GAN_CUDNN.
+#     bench/gpu_steps.lua runs once on each path.
 set -u
 cd "$(dirname "$0")/.."
 steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
@@ -56,12 +57,14 @@ if ! "$GAN" -e 'assert(pcall(gan.zeros, 1, "cuda"))' >/dev/null 2>&1; then
 fi
 
 # cuDNN for the convolutions: the wheel PyTorch brings, if gan finds none
-if [ -z "${GAN_CUDNN:-}" ] && ! "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1; then
+if [ -z "${GAN_CUDNN:-}" ] && ! "$GAN" --version | grep -q "built without cuDNN" &&
+   ! "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1; then
   d=$($PY -c 'import glob, os, site
 c = []
 for p in site.getsitepackages() + [site.getusersitepackages()]:
     c += glob.glob(os.path.join(p, "nvidia", "**", "libcudnn.so.9"), recursive=True)
-print(os.path.dirname(sorted(c)[0]) if c else "")' 2>/dev/null)
+c.sort(key=lambda f: ("cu12" in f, f))  # the CUDA 13 one first
+print(os.path.dirname(c[0]) if c else "")' 2>/dev/null)
   [ -n "$d" ] && export GAN_CUDNN=$d
 fi
 echo "cudnn: $("$GAN" -e 'print(gan.cudnn())')"
@@ -73,7 +76,7 @@ if [ -x "$TEST_CUDA" ]; then
 else
   echo "$TEST_CUDA missing"; status=1
 fi
-echo "gpu_steps, convolutions on cuDNN (auto):"
+echo "gpu_steps, convolutions on the default path ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
 "$GAN" bench/gpu_steps.lua | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
 GAN_CUDA_CONV=im2col "$GAN" bench/gpu_steps.lua | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

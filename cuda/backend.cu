@@ -166,6 +166,7 @@ static int cuda_init(cuda_ctx *c) {
   ** default, or an unknown value, is auto */
   int m = cuda_conv_mode(getenv("GAN_CUDA_CONV"));
   c->conv_impl = m < 0 ? CONV_AUTO : m;
+  c->col_ws_max = COL_WS_DEFAULT;
   return c->scratch != NULL;
 }
 
@@ -301,9 +302,19 @@ extern "C" gan_status gan_cuda_set_conv(const char *mode) {
   if (m < 0)
     return gan_error(GAN_EARG, "bad convolution mode '%s' (expected 'auto', 'cudnn' or "
                      "'im2col')", mode ? mode : "(null)");
+  if (m == CONV_CUDNN && !GAN_HAVE_CUDNN)
+    return gan_error(GAN_EBACKEND, "convolution mode 'cudnn': this gan was built without "
+                     "cuDNN (GAN_USE_CUDNN=OFF, or no cudnn.h)");
   cuda_ctx *c = cuda_instance_ctx();
   if (c == NULL) return GAN_EBACKEND;
   c->conv_impl = m;
+  return GAN_OK;
+}
+
+extern "C" gan_status gan_cuda_set_conv_workspace(size_t bytes) {
+  cuda_ctx *c = cuda_instance_ctx();
+  if (c == NULL) return GAN_EBACKEND;
+  c->col_ws_max = bytes / sizeof(float);
   return GAN_OK;
 }
 
@@ -312,6 +323,7 @@ extern "C" gan_status gan_cuda_empty_cache(void) {
   if (c == NULL) return GAN_EBACKEND;
   cudaError_t e = cudaStreamSynchronize(c->stream);
   if (e != cudaSuccess) return cuda_status(e, "cudaStreamSynchronize");
+  cuda_conv_trim(c);
   cuda_pool_trim(c);
   return cuda_take_status(c);
 }

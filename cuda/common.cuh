@@ -117,6 +117,7 @@ typedef struct cuda_ctx {
                         ** NULL until the first convolution */
   float *col_ws;        /* im2col.cu's workspace, from the pool */
   size_t col_ws_n;      /* in floats */
+  size_t col_ws_max;    /* the most it may take, in floats (blocks of samples) */
   float *aug;           /* augment2d's per-sample parameters on the device */
   size_t aug_cap;       /* in floats */
 } cuda_ctx;
@@ -276,6 +277,7 @@ void cuda_adam_step(void *ctx, const gan_adam_group *g);
 void cuda_adam_release(cuda_ctx *c);
 /* conv.cu: cuDNN (cudnn.cu) when it loads, else im2col.cu; the choice */
 enum { CONV_AUTO = 0, CONV_CUDNN = 1, CONV_IM2COL = 2 };
+#define COL_WS_DEFAULT ((size_t)64 << 20) /* im2col's workspace cap, floats (256 MiB) */
 /* "auto", "cudnn" or "im2col" as CONV_*; -1 for anything else */
 int cuda_conv_mode(const char *mode);
 void cuda_conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
@@ -303,8 +305,12 @@ void im2col_conv_transpose2d_forward(cuda_ctx *c, float *x, const float *y,
 void im2col_conv_transpose2d_backward(cuda_ctx *c, float *dy, float *dw, const float *dx,
                                       const float *y, const float *w,
                                       const gan_conv2d_desc *d);
-/* cudnn.cu: frees the cuDNN handle, the plans and the workspace */
+/* conv.cu: the convolutions' workspaces back to the pool */
+void cuda_conv_trim(cuda_ctx *c);
+/* cudnn.cu: frees the cuDNN handle, the plans and the workspace; or only
+** the workspace */
 void cuda_dnn_release(cuda_ctx *c);
+void cuda_dnn_trim(cuda_ctx *c);
 /* augment.cu */
 void cuda_augment2d(void *ctx, float *y, const float *x, const float *params, int B,
                     int C, int H, int W, int adjoint);

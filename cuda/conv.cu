@@ -108,15 +108,18 @@ static int dnn_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
 
 #endif
 
-/* 1 to run on cuDNN, 0 for im2col.cu. */
+/* 1 to run on cuDNN, 0 for im2col.cu, -1 if cuDNN was asked for in a
+** build without it (the failure is recorded). */
 static int on_cudnn(cuda_ctx *c) {
 #if GAN_HAVE_CUDNN
   if (c->conv_impl == CONV_IM2COL) return 0;
   if (c->conv_impl == CONV_CUDNN) return 1; /* its failure to load is reported */
   return dnn_library(NULL, NULL, NULL) != NULL;
 #else
-  (void)c;
-  return 0;
+  if (c->conv_impl != CONV_CUDNN) return 0;
+  cuda_fail(c, GAN_EBACKEND, "convolutions on cuda were asked to use cuDNN, but this gan "
+            "was built without it (GAN_USE_CUDNN=OFF, or no cudnn.h)");
+  return -1;
 #endif
 }
 
@@ -139,7 +142,9 @@ void cuda_conv2d_forward(void *ctx, float *y /* (B, K, P, Q) */,
   (void)ws;
   (void)ws_n;
   if (d->B <= 0) return;
-  if (!on_cudnn(c)) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return;
+  if (!dnn) {
     im2col_conv2d_forward(c, y, x, weight, bias, d);
     return;
   }
@@ -160,7 +165,9 @@ void cuda_conv2d_backward(void *ctx, float *dx /* (B, C, H, W) or NULL */,
   (void)ws_n;
   if (d->B <= 0) return;
   if (dbias) channel_sum(c, dbias, dy, d->B, d->K, d->P * d->Q);
-  if (!on_cudnn(c)) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return;
+  if (!dnn) {
     if (dx || dweight) im2col_conv2d_backward(c, dx, dweight, dy, x, weight, d);
     return;
   }
@@ -179,7 +186,9 @@ void cuda_conv_transpose2d_forward(void *ctx, float *x /* (B, C, H, W) */,
   (void)ws;
   (void)ws_n;
   if (d->B <= 0) return;
-  if (!on_cudnn(c)) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return;
+  if (!dnn) {
     im2col_conv_transpose2d_forward(c, x, y, weight, bias, d);
     return;
   }
@@ -201,7 +210,9 @@ void cuda_conv_transpose2d_backward(void *ctx, float *dy /* (B, K, P, Q) or NULL
   (void)ws_n;
   if (d->B <= 0) return;
   if (dbias) channel_sum(c, dbias, dx, d->B, d->C, d->H * d->W);
-  if (!on_cudnn(c)) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return;
+  if (!dnn) {
     im2col_conv_transpose2d_backward(c, dy, dweight, dx, y, weight, d);
     return;
   }
@@ -220,4 +231,15 @@ int cuda_conv_mode(const char *mode) {
   if (strcmp(mode, "cudnn") == 0) return CONV_CUDNN;
   if (strcmp(mode, "im2col") == 0) return CONV_IM2COL;
   return -1;
+}
+
+/* Returns the convolutions' workspaces to the pool (gan_cuda_empty_cache,
+** after the stream has drained); the next convolution allocates again. */
+void cuda_conv_trim(cuda_ctx *c) {
+  if (c->col_ws) cuda_pool_free(c, c->col_ws);
+  c->col_ws = NULL;
+  c->col_ws_n = 0;
+#if GAN_HAVE_CUDNN
+  cuda_dnn_trim(c);
+#endif
 }

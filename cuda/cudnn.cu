@@ -131,6 +131,14 @@ static void plan_clear(const dnn_api *a, dnn_plan *p) {
   memset(p, 0, sizeof *p);
 }
 
+void cuda_dnn_trim(cuda_ctx *c) {
+  cuda_dnn *n = c->dnn;
+  if (n == NULL || n->ws == NULL) return;
+  cuda_pool_free(c, n->ws);
+  n->ws = NULL;
+  n->ws_bytes = 0;
+}
+
 void cuda_dnn_release(cuda_ctx *c) {
   cuda_dnn *n = c->dnn;
   if (n == NULL) return;
@@ -149,7 +157,7 @@ static cuda_dnn *dnn_get(cuda_ctx *c) {
   const dnn_api *a = dnn_library(&why, NULL, NULL);
   if (a == NULL) {
     cuda_fail(c, GAN_EBACKEND, "convolutions on cuda were asked to use cuDNN 9 "
-              "(GAN_CUDA_CONV=cudnn), which could not be loaded: %s. Point GAN_CUDNN "
+              "(GAN_CUDA_CONV=cudnn or gan_cuda_set_conv), which could not be loaded: %s. Point GAN_CUDNN "
               "at the folder of libcudnn.so.9 (pip's nvidia-cudnn-cu13 has one), or "
               "leave GAN_CUDA_CONV unset to use the im2col kernels", why);
     return NULL;

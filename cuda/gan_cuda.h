@@ -38,6 +38,11 @@ gan_status gan_cuda_empty_cache(void);
 ** sets the same at start-up.  GAN_EARG for another mode. */
 gan_status gan_cuda_set_conv(const char *mode);
 
+/* The most memory the im2col path's workspace may take (default 256 MiB):
+** a batch whose unfolded images need more runs in blocks of samples, one
+** product per block.  At least one sample's worth is always taken. */
+gan_status gan_cuda_set_conv_workspace(size_t bytes);
+
 /* cuDNN, which the convolutions run on: "cuDNN 9.19.0 (libcudnn.so.9)"
 ** once the library loads (cudnn.cuh says where it looks; GAN_CUDNN
 ** overrides), else NULL with the reason as gan_errmsg().  Needs no GPU:

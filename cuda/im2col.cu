@@ -10,15 +10,15 @@
 ** which tests/test_im2col_host.cu checks on the CPU.  col2im is a gather
 ** (each pixel sums its taps), so no atomics and a fixed order.
 **
-** The workspace is the context's (col_ws): blocks of at most COL_WS_MAX
-** floats, allocated at the first convolution that needs more and kept, so
-** a repeated shape allocates nothing.  Biases and their gradients are
+** The workspace is the context's (col_ws): blocks of at most col_ws_max
+** floats (256 MiB unless gan_cuda_set_conv_workspace says otherwise),
+** allocated at the first convolution that needs more and kept, so a
+** repeated shape allocates nothing (gan_cuda_empty_cache returns it).  Biases and their gradients are
 ** conv.cu's kernels, as for cuDNN.
 */
 #include "common.cuh"
 #include "im2col.cuh"
 
-#define COL_WS_MAX ((size_t)64 << 20) /* floats (256 MiB) */
 
 __global__ void im2col_kernel(float *col, const float *x, gan_conv2d_desc d, int nb,
                               size_t n) {
@@ -74,10 +74,12 @@ static void from_kb(cuda_ctx *c, float *y, const float *kb, const float *bias,
 static int block_of(cuda_ctx *c, const gan_conv2d_desc *d, float **col, float **kb) {
   const size_t crs = (size_t)d->C * d->R * d->S, pq = (size_t)d->P * d->Q;
   const size_t one = (crs + d->K) * pq;
-  size_t nb = one ? COL_WS_MAX / one : 1;
+  size_t nb = one ? c->col_ws_max / one : 1;
   if (nb < 1) nb = 1;
   if (nb > (size_t)d->B) nb = (size_t)d->B;
-  const size_t need = nb * one;
+  /* kb starts on a 256-byte boundary, as cuBLAS's fastest kernels like */
+  const size_t kb_at = (crs * nb * pq + 63) & ~(size_t)63;
+  const size_t need = kb_at + (size_t)d->K * nb * pq;
   if (need > c->col_ws_n) {
     float *p = (float *)cuda_pool_alloc(c, need * sizeof(float));
     if (p == NULL) {
@@ -89,7 +91,7 @@ static int block_of(cuda_ctx *c, const gan_conv2d_desc *d, float **col, float **
     c->col_ws_n = need;
   }
   *col = c->col_ws;
-  *kb = c->col_ws + crs * nb * pq;
+  *kb = c->col_ws + kb_at;
   return (int)nb;
 }
 

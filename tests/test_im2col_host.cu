@@ -7,8 +7,9 @@
 ** index arithmetic on every machine that builds CUDA.  Each function is
 ** compared, element by element and bit for bit, with the layouts written
 ** out as plain loops (core/conv.c's definitions), on shapes with padding,
-** strides, rectangular kernels, unread rows and blocks smaller than the
-** batch.  Exit status: 0 all passed, 1 a check failed.
+** strides, rectangular kernels and unread rows, for blocks of nb samples
+** (the functions never read d.B: a block is its own batch).  Exit status:
+** 0 all passed, 1 a check failed.
 */
 #include <stdio.h>
 #include <stdlib.h>
