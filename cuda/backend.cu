@@ -219,21 +219,19 @@ extern "C" const char *gan_cuda_cudnn(void) {
 }
 #endif
 
-/* "cuDNN 9.19.0" or why there is none, for the line below.  Loading the
-** library here costs a few milliseconds and touches no GPU.  The thread's
-** error message is left as it was. */
+/* "cuDNN 9.19.0", or that there is none, for the line below: the library
+** is found, its sub-libraries are not loaded (seconds from a cold disk;
+** the first convolution or gan.cudnn() checks them). */
 static const char *cudnn_short(void) {
+#if GAN_HAVE_CUDNN
   static char s[64];
-  char saved[1024];
-  snprintf(saved, sizeof saved, "%s", gan_errmsg());
-  const char *d = gan_cuda_cudnn();
-  gan_error(GAN_OK, "%s", saved);
-  if (d == NULL)
-    return GAN_HAVE_CUDNN ? "cuDNN not found: convolutions on im2col"
-                          : "built without cuDNN: convolutions on im2col";
-  const char *v = d + strlen("cuDNN "); /* "cuDNN 9.19.0 (path)" */
-  snprintf(s, sizeof s, "cuDNN %.*s", (int)strcspn(v, " "), v);
+  const char *v = cuda_cudnn_brief();
+  if (v == NULL) return "cuDNN not found: convolutions on im2col";
+  snprintf(s, sizeof s, "cuDNN %s", v);
   return s;
+#else
+  return "built without cuDNN: convolutions on im2col";
+#endif
 }
 
 /* Answers without creating the backend (no context, no cuBLAS handle), so

@@ -311,6 +311,8 @@ void cuda_conv_trim(cuda_ctx *c);
 ** the workspace */
 void cuda_dnn_release(cuda_ctx *c);
 void cuda_dnn_trim(cuda_ctx *c);
+/* cudnn.cu: "9.19.0" when a cuDNN 9 is found, else NULL; quick, sets no error */
+const char *cuda_cudnn_brief(void);
 /* augment.cu */
 void cuda_augment2d(void *ctx, float *y, const float *x, const float *params, int B,
                     int C, int H, int W, int adjoint);

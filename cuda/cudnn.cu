@@ -18,7 +18,8 @@
 /* --- the library ------------------------------------------------------------ */
 
 static struct {
-  int tried;
+  int tried;   /* find_library ran */
+  int checked; /* the sub-libraries were checked (dnn_library) */
   void *lib;
   dnn_api api;
   size_t version; /* cudnnGetVersion(): major*10000 + minor*100 + patch */
@@ -70,16 +71,6 @@ static int try_open(const char *name) {
     dlclose(lib);
     return 0;
   }
-  /* the sub-libraries, which cuDNN loads on demand: each check loads one */
-  cudnnStatus_t s = a.cudnnGraphVersionCheck();
-  if (s == CUDNN_STATUS_SUCCESS) s = a.cudnnOpsVersionCheck();
-  if (s == CUDNN_STATUS_SUCCESS) s = a.cudnnCnnVersionCheck();
-  if (s != CUDNN_STATUS_SUCCESS) {
-    why_add("%s: its sub-libraries (libcudnn_graph, _ops, _cnn) do not load or do not "
-            "match: %s", name, a.cudnnGetErrorString(s));
-    dlclose(lib);
-    return 0;
-  }
   loaded.lib = lib;
   loaded.api = a;
   loaded.version = v;
@@ -87,7 +78,9 @@ static int try_open(const char *name) {
   return 1;
 }
 
-const dnn_api *dnn_library(const char **why, const char **path, size_t *version) {
+/* Finds the library (once): its entry points and versions, not yet its
+** sub-libraries. */
+static void find_library(void) {
   if (!loaded.tried) {
     loaded.tried = 1;
     const char *env = getenv("GAN_CUDNN");
@@ -104,6 +97,25 @@ const dnn_api *dnn_library(const char **why, const char **path, size_t *version)
       (void)(try_open("libcudnn.so.9") ||
              try_open("/usr/local/cuda/lib64/libcudnn.so.9") ||
              try_open("/usr/local/cuda/lib/libcudnn.so.9"));
+    }
+  }
+}
+
+const dnn_api *dnn_library(const char **why, const char **path, size_t *version) {
+  find_library();
+  if (loaded.lib != NULL && !loaded.checked) {
+    /* the sub-libraries, which cuDNN loads on demand (tens of megabytes,
+    ** seconds from a cold disk): each version check loads one */
+    loaded.checked = 1;
+    const dnn_api *a = &loaded.api;
+    cudnnStatus_t s = a->cudnnGraphVersionCheck();
+    if (s == CUDNN_STATUS_SUCCESS) s = a->cudnnOpsVersionCheck();
+    if (s == CUDNN_STATUS_SUCCESS) s = a->cudnnCnnVersionCheck();
+    if (s != CUDNN_STATUS_SUCCESS) {
+      why_add("%s: its sub-libraries (libcudnn_graph, _ops, _cnn) do not load or do "
+              "not match: %s", loaded.path, a->cudnnGetErrorString(s));
+      dlclose(loaded.lib);
+      loaded.lib = NULL;
     }
   }
   if (why) *why = loaded.why;
@@ -385,5 +397,17 @@ extern "C" const char *gan_cuda_cudnn(void) {
   }
   snprintf(buf, sizeof buf, "cuDNN %zu.%zu.%zu (%s)", v / 10000, v / 100 % 100, v % 100,
            path);
+  return buf;
+}
+
+/* "9.19.0" if a cuDNN 9 for this CUDA was found, without loading its
+** sub-libraries (for `gan --version`, which should stay quick); NULL if
+** none, or if a full check has failed.  Sets no error. */
+const char *cuda_cudnn_brief(void) {
+  static char buf[32];
+  find_library();
+  if (loaded.lib == NULL) return NULL;
+  size_t v = loaded.version;
+  snprintf(buf, sizeof buf, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
   return buf;
 }
