@@ -12,7 +12,7 @@
 ** is a flip, its own adjoint: one thread per pair of columns swaps them.
 **
 ** The parameters arrive in host memory (B*3 floats, integer-valued) and are
-** copied into a buffer of the context that only grows.
+** copied into a buffer of the context that only grows (cuda_pool_grow).
 */
 #include "common.cuh"
 
@@ -60,17 +60,10 @@ void cuda_augment2d(void *ctx, float *y /* (B, C, H, W) */,
   const size_t n = (size_t)B * C * H * W;
   if (n == 0) return;
   const size_t np = 3 * (size_t)B;
-  if (np > c->aug_cap) {
-    size_t cap = np < 1024 ? 1024 : np;
-    float *buf = (float *)cuda_pool_alloc(c, cap * sizeof(float));
-    if (buf == NULL) {
-      cuda_fail(c, GAN_ENOMEM, "augment parameters: %s", gan_errmsg());
-      return;
-    }
-    if (c->aug) cuda_pool_free(c, c->aug); /* queued work that reads it runs first */
-    c->aug = buf;
-    c->aug_cap = cap;
-  }
+  if (!cuda_pool_grow(c, &c->aug, &c->aug_bytes, (np < 1024 ? 1024 : np) * sizeof(float),
+                      "augment parameters"))
+    return;
+  const float *prm = (const float *)c->aug;
   /* pageable source: returns once staged, so the caller may reuse it */
   if (!cuda_ok(c, cudaMemcpyAsync(c->aug, params, np * sizeof(float),
                                   cudaMemcpyHostToDevice, c->stream),
@@ -79,12 +72,12 @@ void cuda_augment2d(void *ctx, float *y /* (B, C, H, W) */,
   if (y == x) {
     const size_t pairs = (size_t)B * C * H * (W / 2);
     if (pairs == 0) return;
-    flip_in_place_kernel<<<ew_blocks(pairs), EW_THREADS, 0, c->stream>>>(y, c->aug, C, H,
-                                                                        W, pairs);
+    flip_in_place_kernel<<<ew_blocks(pairs), EW_THREADS, 0, c->stream>>>(y, prm, C, H, W,
+                                                                        pairs);
     launch_ok(c, "flip_in_place_kernel");
     return;
   }
-  augment_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(y, x, c->aug, C, H, W, n,
+  augment_kernel<<<ew_blocks(n), EW_THREADS, 0, c->stream>>>(y, x, prm, C, H, W, n,
                                                             adjoint);
   launch_ok(c, "augment_kernel");
 }

@@ -106,8 +106,8 @@ typedef struct cuda_ctx {
 
   double *scratch; /* REDUCE_MAX_BLOCKS partials + 1 result */
 
-  int64_t *idx;    /* gather_rows' indices on the device */
-  size_t idx_cap;  /* in elements */
+  void *idx;         /* gather_rows' indices on the device (int64_t) */
+  size_t idx_bytes;
 
   adam_entry adam[ADAM_CACHE];
   unsigned long long adam_clock;
@@ -115,11 +115,11 @@ typedef struct cuda_ctx {
   int conv_impl;        /* CONV_AUTO, CONV_CUDNN or CONV_IM2COL (conv.cu) */
   struct cuda_dnn *dnn; /* cuDNN's handle, plans and workspace (cudnn.cu);
                         ** NULL until the first convolution */
-  float *col_ws;        /* im2col.cu's workspace, from the pool */
-  size_t col_ws_n;      /* in floats */
+  void *col_ws;         /* im2col.cu's workspace, from the pool */
+  size_t col_ws_bytes;
   size_t col_ws_max;    /* the most it may take, in floats (blocks of samples) */
-  float *aug;           /* augment2d's per-sample parameters on the device */
-  size_t aug_cap;       /* in floats */
+  void *aug;            /* augment2d's per-sample parameters on the device */
+  size_t aug_bytes;
 } cuda_ctx;
 
 /* --- errors (backend.cu) ------------------------------------------------ */
@@ -143,6 +143,12 @@ void *cuda_pool_alloc(cuda_ctx *c, size_t bytes);
 /* Returns the block's (rounded) size, 0 for NULL or an unknown pointer
 ** (recorded as the sticky failure). */
 size_t cuda_pool_free(cuda_ctx *c, void *ptr);
+/* A buffer of the context that only grows (the gather indices, the
+** augmentation parameters, the convolutions' workspaces): *buf of *bytes
+** becomes a block of at least 'need' bytes, the old one going back to the
+** pool (queued work that uses it runs first; the contents are not kept).
+** 0 if that failed, recorded naming 'what'; the old buffer then stays. */
+int cuda_pool_grow(cuda_ctx *c, void **buf, size_t *bytes, size_t need, const char *what);
 /* Returns the cached (free) blocks to the driver; the caller has made sure
 ** that no queued work still uses them. */
 void cuda_pool_trim(cuda_ctx *c);
@@ -294,17 +300,14 @@ void cuda_conv_transpose2d_forward(void *ctx, float *x, const float *y,
 void cuda_conv_transpose2d_backward(void *ctx, float *dy, float *dweight, float *dbias,
                                     const float *dx, const float *y, const float *weight,
                                     const gan_conv2d_desc *d, float *ws, size_t ws_n);
-/* im2col.cu: the products of the four slots, without the bias gradients */
-void im2col_conv2d_forward(cuda_ctx *c, float *y, const float *x, const float *w,
-                           const float *bias, const gan_conv2d_desc *d);
-void im2col_conv2d_backward(cuda_ctx *c, float *dx, float *dw, const float *dy,
-                            const float *x, const float *w, const gan_conv2d_desc *d);
-void im2col_conv_transpose2d_forward(cuda_ctx *c, float *x, const float *y,
-                                     const float *w, const float *bias,
-                                     const gan_conv2d_desc *d);
-void im2col_conv_transpose2d_backward(cuda_ctx *c, float *dy, float *dw, const float *dx,
-                                      const float *y, const float *w,
-                                      const gan_conv2d_desc *d);
+/* im2col.cu: the three operations of one convolution (conv.cu's table);
+** 0 after a failure (recorded) */
+int im2col_forward(cuda_ctx *c, const gan_conv2d_desc *d, float *y, const float *x,
+                   const float *w, const float *bias);
+int im2col_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x, const float *y,
+                         const float *w, const float *bias);
+int im2col_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
+                           const float *x, const float *y);
 /* conv.cu: the convolutions' workspaces back to the pool */
 void cuda_conv_trim(cuda_ctx *c);
 /* cudnn.cu: frees the cuDNN handle, the plans and the workspace; or only

@@ -17,13 +17,17 @@
 **   transposed backward: dy     Forward (0)                 dx, w -> dy
 **                        dweight BackwardFilter (1: +=)     dx, y -> dw
 **
-** Which one: the context's conv_impl, CONV_AUTO unless GAN_CUDA_CONV or
-** gan_cuda_set_conv says otherwise.  AUTO takes cuDNN if the library loads
-** (the loading is tried once per process) and im2col otherwise; CONV_CUDNN
-** fails with cuDNN's loading error instead of falling back.
+** im2col.cu provides the same three operations, so each slot below is one
+** composition of them whichever path runs; conv_forward and its two
+** siblings choose the path.  It is the context's conv_impl: CONV_AUTO
+** unless GAN_CUDA_CONV or gan_cuda_set_conv says otherwise.  AUTO takes
+** cuDNN if the library loads (the loading is tried once per process) and
+** im2col otherwise; CONV_CUDNN fails with cuDNN's loading error instead of
+** falling back.
 **
-** Biases are ours on both paths: a broadcast add after the product, and
-** the gradient as one block per channel summing in double in a fixed order
+** Biases are ours on both paths: added by the kernel that writes the
+** result (im2col) or a broadcast add after it (cuDNN), and the gradient as
+** one block per channel summing in double in a fixed order
 ** (common.cuh's for_channel), deterministic like the CPU's.
 **
 ** The workspace argument of the slots is not used: conv2d_workspace asks
@@ -56,7 +60,8 @@ static void channel_sum(cuda_ctx *c, float *acc, const float *x, int B, int C, i
 #if GAN_HAVE_CUDNN
 static const float ONE = 1.0f, ZERO = 0.0f;
 
-/* x (B, C, S) += bias[c] (the im2col path adds biases in its own kernels) */
+/* x (B, C, S) += bias[c]: the bias of cuDNN's results (im2col.cu adds it
+** in the kernel that writes its result) */
 __global__ void add_bias_kernel(float *x, const float *bias, size_t n, int C, size_t S) {
   GRID_LOOP(i, n) x[i] += bias[(i / S) % (size_t)C];
 }
@@ -114,7 +119,7 @@ static int on_cudnn(cuda_ctx *c) {
 #if GAN_HAVE_CUDNN
   if (c->conv_impl == CONV_IM2COL) return 0;
   if (c->conv_impl == CONV_CUDNN) return 1; /* its failure to load is reported */
-  return dnn_library(NULL, NULL, NULL) != NULL;
+  return dnn_library(NULL) != NULL;
 #else
   if (c->conv_impl != CONV_CUDNN) return 0;
   cuda_fail(c, GAN_EBACKEND, "convolutions on cuda were asked to use cuDNN, but this gan "
@@ -123,7 +128,49 @@ static int on_cudnn(cuda_ctx *c) {
 #endif
 }
 
-/* --- the slots ----------------------------------------------------------- */
+/* --- the three operations of one convolution, on either path ----------------
+** Each returns 0 after a failure (recorded in the context). */
+
+/* y = conv(x, w) + bias[k] (none if NULL) */
+static int conv_forward(cuda_ctx *c, const gan_conv2d_desc *d, float *y, const float *x,
+                        const float *w, const float *bias) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return 0;
+  if (dnn == 0) return im2col_forward(c, d, y, x, w, bias);
+#if GAN_HAVE_CUDNN
+  if (!dnn_forward(c, d, y, x, w)) return 0;
+  if (bias) add_bias(c, y, bias, d->B, d->K, (size_t)d->P * d->Q);
+#endif
+  return 1;
+}
+
+/* x = conv^T(y, w) + bias[c] (none if NULL) */
+static int conv_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x,
+                              const float *y, const float *w, const float *bias) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return 0;
+  if (dnn == 0) return im2col_backward_data(c, d, x, y, w, bias);
+#if GAN_HAVE_CUDNN
+  if (!dnn_backward_data(c, d, x, y, w)) return 0;
+  if (bias) add_bias(c, x, bias, d->B, d->C, (size_t)d->H * d->W);
+#endif
+  return 1;
+}
+
+/* dw += the weight gradient of the convolution of x giving y */
+static int conv_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
+                                const float *x, const float *y) {
+  const int dnn = on_cudnn(c);
+  if (dnn < 0) return 0;
+  if (dnn == 0) return im2col_backward_filter(c, d, dw, x, y);
+#if GAN_HAVE_CUDNN
+  return dnn_backward_filter(c, d, dw, x, y);
+#else
+  return 0;
+#endif
+}
+
+/* --- the slots: the table at the top ---------------------------------------- */
 
 void cuda_conv2d_workspace(void *ctx, const gan_conv2d_desc *d, size_t *batched,
                            size_t *minimum) {
@@ -138,20 +185,9 @@ void cuda_conv2d_forward(void *ctx, float *y /* (B, K, P, Q) */,
                          const float *weight /* (K, C, R, S) */,
                          const float *bias /* (K) or NULL */, const gan_conv2d_desc *d,
                          float *ws, size_t ws_n) {
-  cuda_ctx *c = (cuda_ctx *)ctx;
   (void)ws;
   (void)ws_n;
-  if (d->B <= 0) return;
-  const int dnn = on_cudnn(c);
-  if (dnn < 0) return;
-  if (!dnn) {
-    im2col_conv2d_forward(c, y, x, weight, bias, d);
-    return;
-  }
-#if GAN_HAVE_CUDNN
-  if (dnn_forward(c, d, y, x, weight) && bias)
-    add_bias(c, y, bias, d->B, d->K, (size_t)d->P * d->Q);
-#endif
+  if (d->B > 0) conv_forward((cuda_ctx *)ctx, d, y, x, weight, bias);
 }
 
 void cuda_conv2d_backward(void *ctx, float *dx /* (B, C, H, W) or NULL */,
@@ -165,16 +201,8 @@ void cuda_conv2d_backward(void *ctx, float *dx /* (B, C, H, W) or NULL */,
   (void)ws_n;
   if (d->B <= 0) return;
   if (dbias) channel_sum(c, dbias, dy, d->B, d->K, d->P * d->Q);
-  const int dnn = on_cudnn(c);
-  if (dnn < 0) return;
-  if (!dnn) {
-    if (dx || dweight) im2col_conv2d_backward(c, dx, dweight, dy, x, weight, d);
-    return;
-  }
-#if GAN_HAVE_CUDNN
-  if (dweight && !dnn_backward_filter(c, d, dweight, x, dy)) return;
-  if (dx) dnn_backward_data(c, d, dx, dy, weight);
-#endif
+  if (dweight && !conv_backward_filter(c, d, dweight, x, dy)) return;
+  if (dx) conv_backward_data(c, d, dx, dy, weight, NULL);
 }
 
 void cuda_conv_transpose2d_forward(void *ctx, float *x /* (B, C, H, W) */,
@@ -182,20 +210,9 @@ void cuda_conv_transpose2d_forward(void *ctx, float *x /* (B, C, H, W) */,
                                    const float *weight /* (K, C, R, S) */,
                                    const float *bias /* (C) or NULL */,
                                    const gan_conv2d_desc *d, float *ws, size_t ws_n) {
-  cuda_ctx *c = (cuda_ctx *)ctx;
   (void)ws;
   (void)ws_n;
-  if (d->B <= 0) return;
-  const int dnn = on_cudnn(c);
-  if (dnn < 0) return;
-  if (!dnn) {
-    im2col_conv_transpose2d_forward(c, x, y, weight, bias, d);
-    return;
-  }
-#if GAN_HAVE_CUDNN
-  if (dnn_backward_data(c, d, x, y, weight) && bias)
-    add_bias(c, x, bias, d->B, d->C, (size_t)d->H * d->W);
-#endif
+  if (d->B > 0) conv_backward_data((cuda_ctx *)ctx, d, x, y, weight, bias);
 }
 
 void cuda_conv_transpose2d_backward(void *ctx, float *dy /* (B, K, P, Q) or NULL */,
@@ -210,16 +227,8 @@ void cuda_conv_transpose2d_backward(void *ctx, float *dy /* (B, K, P, Q) or NULL
   (void)ws_n;
   if (d->B <= 0) return;
   if (dbias) channel_sum(c, dbias, dx, d->B, d->C, d->H * d->W);
-  const int dnn = on_cudnn(c);
-  if (dnn < 0) return;
-  if (!dnn) {
-    im2col_conv_transpose2d_backward(c, dy, dweight, dx, y, weight, d);
-    return;
-  }
-#if GAN_HAVE_CUDNN
-  if (dweight && !dnn_backward_filter(c, d, dweight, dx, y)) return;
-  if (dy) dnn_forward(c, d, dy, dx, weight);
-#endif
+  if (dweight && !conv_backward_filter(c, d, dweight, dx, y)) return;
+  if (dy) conv_forward(c, d, dy, dx, weight, NULL);
 }
 
 /* --- gan_cuda.h ------------------------------------------------------------- */
@@ -236,9 +245,9 @@ int cuda_conv_mode(const char *mode) {
 /* Returns the convolutions' workspaces to the pool (gan_cuda_empty_cache,
 ** after the stream has drained); the next convolution allocates again. */
 void cuda_conv_trim(cuda_ctx *c) {
-  if (c->col_ws) cuda_pool_free(c, c->col_ws);
+  cuda_pool_free(c, c->col_ws);
   c->col_ws = NULL;
-  c->col_ws_n = 0;
+  c->col_ws_bytes = 0;
 #if GAN_HAVE_CUDNN
   cuda_dnn_trim(c);
 #endif

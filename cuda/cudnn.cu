@@ -3,11 +3,12 @@
 ** cudnn.cuh for why it is loaded at run time and how algorithms are chosen).
 **
 ** The loaded library is process state, like the library itself: one static
-** record, filled by the first dnn_library() call.  Everything else -- the
+** record, filled by the first find_library() call.  Everything else -- the
 ** handle bound to the context's stream, the plans, the workspace -- lives
 ** in the context (cuda_ctx.dnn), created at the first convolution.
 */
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +29,17 @@ static struct {
 } loaded;
 
 /* Appends "; " and the formatted text to loaded.why. */
-static void why_add(const char *fmt, const char *a, const char *b) {
+static void why_add(const char *fmt, ...) GAN_PRINTF(1, 2);
+static void why_add(const char *fmt, ...) {
   size_t n = strlen(loaded.why);
   if (n > 0 && n + 2 < sizeof loaded.why) {
     memcpy(loaded.why + n, "; ", 3);
     n += 2;
   }
-  snprintf(loaded.why + n, sizeof loaded.why - n, fmt, a, b);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(loaded.why + n, sizeof loaded.why - n, fmt, ap);
+  va_end(ap);
 }
 
 /* Tries one file or soname; 1 when it is a usable cuDNN 9. */
@@ -42,8 +47,8 @@ static int try_open(const char *name) {
   void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL) {
     const char *e = dlerror(); /* it names the file */
-    if (e) why_add("%s%s", e, "");
-    else why_add("%s: %s", name, "not found");
+    if (e) why_add("%s", e);
+    else why_add("%s: not found", name);
     return 0;
   }
   dnn_api a;
@@ -56,18 +61,15 @@ static int try_open(const char *name) {
   }
   DNN_FUNCS(DNN_LOOKUP)
 #undef DNN_LOOKUP
-  char got[64];
   size_t v = a.cudnnGetVersion(), rt = a.cudnnGetCudartVersion();
   if (v / 10000 != CUDNN_MAJOR) {
-    snprintf(got, sizeof got, "%zu.%zu, not %d", v / 10000, v / 100 % 100, CUDNN_MAJOR);
-    why_add("%s is cuDNN %s", name, got);
+    why_add("%s is cuDNN %zu.%zu, not %d", name, v / 10000, v / 100 % 100, CUDNN_MAJOR);
     dlclose(lib);
     return 0;
   }
   if (rt / 1000 != CUDART_VERSION / 1000) {
-    snprintf(got, sizeof got, "%zu, but this gan was built with CUDA %d", rt / 1000,
-             CUDART_VERSION / 1000);
-    why_add("%s is the cuDNN for CUDA %s", name, got);
+    why_add("%s is the cuDNN for CUDA %zu, but this gan was built with CUDA %d", name,
+            rt / 1000, CUDART_VERSION / 1000);
     dlclose(lib);
     return 0;
   }
@@ -92,7 +94,7 @@ static void find_library(void) {
         snprintf(name, sizeof name, "%s/libcudnn.so.9", env);
       else
         snprintf(name, sizeof name, "%s", env);
-      if (!try_open(name)) why_add("(GAN_CUDNN is %s)%s", env, "");
+      if (!try_open(name)) why_add("(GAN_CUDNN is %s)", env);
     } else {
       (void)(try_open("libcudnn.so.9") ||
              try_open("/usr/local/cuda/lib64/libcudnn.so.9") ||
@@ -101,7 +103,7 @@ static void find_library(void) {
   }
 }
 
-const dnn_api *dnn_library(const char **why, const char **path, size_t *version) {
+const dnn_api *dnn_library(const char **why) {
   find_library();
   if (loaded.lib != NULL && !loaded.checked) {
     /* the sub-libraries, which cuDNN loads on demand (tens of megabytes,
@@ -119,8 +121,6 @@ const dnn_api *dnn_library(const char **why, const char **path, size_t *version)
     }
   }
   if (why) *why = loaded.why;
-  if (path) *path = loaded.path;
-  if (version) *version = loaded.version;
   return loaded.lib ? &loaded.api : NULL;
 }
 
@@ -145,7 +145,7 @@ static void plan_clear(const dnn_api *a, dnn_plan *p) {
 
 void cuda_dnn_trim(cuda_ctx *c) {
   cuda_dnn *n = c->dnn;
-  if (n == NULL || n->ws == NULL) return;
+  if (n == NULL) return;
   cuda_pool_free(c, n->ws);
   n->ws = NULL;
   n->ws_bytes = 0;
@@ -157,7 +157,7 @@ void cuda_dnn_release(cuda_ctx *c) {
   for (int i = 0; i < DNN_PLANS; i++)
     if (n->plans[i].used) plan_clear(n->api, &n->plans[i]);
   if (n->handle) n->api->cudnnDestroy(n->handle);
-  if (n->ws) cuda_pool_free(c, n->ws);
+  cuda_dnn_trim(c);
   free(n);
   c->dnn = NULL;
 }
@@ -166,12 +166,13 @@ void cuda_dnn_release(cuda_ctx *c) {
 static cuda_dnn *dnn_get(cuda_ctx *c) {
   if (c->dnn != NULL) return c->dnn;
   const char *why;
-  const dnn_api *a = dnn_library(&why, NULL, NULL);
+  const dnn_api *a = dnn_library(&why);
   if (a == NULL) {
     cuda_fail(c, GAN_EBACKEND, "convolutions on cuda were asked to use cuDNN 9 "
-              "(GAN_CUDA_CONV=cudnn or gan_cuda_set_conv), which could not be loaded: %s. Point GAN_CUDNN "
-              "at the folder of libcudnn.so.9 (pip's nvidia-cudnn-cu13 has one), or "
-              "leave GAN_CUDA_CONV unset to use the im2col kernels", why);
+              "(GAN_CUDA_CONV=cudnn or gan_cuda_set_conv), which could not be loaded: "
+              "%s. Point GAN_CUDNN at the folder of libcudnn.so.9 (pip's "
+              "nvidia-cudnn-cu13 has one), or leave GAN_CUDA_CONV unset to use the "
+              "im2col kernels", why);
     return NULL;
   }
   cuda_dnn *n = (cuda_dnn *)calloc(1, sizeof *n);
@@ -347,21 +348,6 @@ static int plan_choose(cuda_ctx *c, cuda_dnn *n, dnn_plan *p, dnn_dir dir) {
   return 0;
 }
 
-/* Grows the workspace to at least 'bytes'; 0 on failure (recorded).  The
-** old block goes back to the pool: queued work that uses it runs first. */
-static int ws_reserve(cuda_ctx *c, cuda_dnn *n, size_t bytes) {
-  if (bytes <= n->ws_bytes) return 1;
-  void *p = cuda_pool_alloc(c, bytes);
-  if (p == NULL) {
-    cuda_fail(c, GAN_ENOMEM, "cuDNN workspace: %s", gan_errmsg());
-    return 0;
-  }
-  if (n->ws) cuda_pool_free(c, n->ws);
-  n->ws = p;
-  n->ws_bytes = bytes;
-  return 1;
-}
-
 dnn_plan *dnn_plan_for(cuda_ctx *c, const gan_conv2d_desc *d, dnn_dir dir) {
   cuda_dnn *n = dnn_get(c);
   if (n == NULL) return NULL;
@@ -381,24 +367,11 @@ dnn_plan *dnn_plan_for(cuda_ctx *c, const gan_conv2d_desc *d, dnn_dir dir) {
   }
   p->used = ++n->clock;
   if (p->algo[dir] < 0 && !plan_choose(c, n, p, dir)) return NULL;
-  if (!ws_reserve(c, n, p->ws[dir])) return NULL;
+  if (!cuda_pool_grow(c, &n->ws, &n->ws_bytes, p->ws[dir], "cuDNN workspace")) return NULL;
   return p;
 }
 
 /* --- gan_cuda.h ------------------------------------------------------------- */
-
-extern "C" const char *gan_cuda_cudnn(void) {
-  static char buf[600];
-  const char *why, *path;
-  size_t v;
-  if (dnn_library(&why, &path, &v) == NULL) {
-    gan_error(GAN_EBACKEND, "cuDNN 9 could not be loaded: %s", why);
-    return NULL;
-  }
-  snprintf(buf, sizeof buf, "cuDNN %zu.%zu.%zu (%s)", v / 10000, v / 100 % 100, v % 100,
-           path);
-  return buf;
-}
 
 /* "9.19.0" if a cuDNN 9 for this CUDA was found, without loading its
 ** sub-libraries (for `gan --version`, which should stay quick); NULL if
@@ -409,5 +382,16 @@ const char *cuda_cudnn_brief(void) {
   if (loaded.lib == NULL) return NULL;
   size_t v = loaded.version;
   snprintf(buf, sizeof buf, "%zu.%zu.%zu", v / 10000, v / 100 % 100, v % 100);
+  return buf;
+}
+
+extern "C" const char *gan_cuda_cudnn(void) {
+  static char buf[600];
+  const char *why;
+  if (dnn_library(&why) == NULL) {
+    gan_error(GAN_EBACKEND, "cuDNN 9 could not be loaded: %s", why);
+    return NULL;
+  }
+  snprintf(buf, sizeof buf, "cuDNN %s (%s)", cuda_cudnn_brief(), loaded.path);
   return buf;
 }

@@ -90,10 +90,11 @@ typedef struct cuda_dnn {
   size_t ws_bytes;
 } cuda_dnn;
 
-/* The loaded library, or NULL with *why saying what was tried and why each
-** failed.  Loaded once per process; later calls return the same answer.
-** Needs no GPU (it does not create a handle). */
-const dnn_api *dnn_library(const char **why, const char **path, size_t *version);
+/* The loaded library, its sub-libraries checked, or NULL with *why (if
+** not NULL) saying what was tried and why each failed.  Loaded once per
+** process; later calls return the same answer.  Needs no GPU (it does not
+** create a handle). */
+const dnn_api *dnn_library(const char **why);
 
 /* The plan for d in direction dir at the context's precision, its algorithm
 ** chosen and the context's workspace at least that algorithm's; creates the

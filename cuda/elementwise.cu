@@ -109,31 +109,22 @@ __global__ void gather_rows_kernel(float *dst, const float *src, const int64_t *
   }
 }
 
-/* The indices go to a device buffer kept in the context, grown when needed:
+/* The indices go to a device buffer kept in the context (cuda_pool_grow):
 ** the only host-to-device traffic of the op.  Reusing the buffer at the
 ** next call is safe: that upload is queued after this kernel. */
 void cuda_gather_rows(void *ctx, float *dst, const float *src, const int64_t *idx,
                       int64_t nrows, int64_t cols) {
   cuda_ctx *c = (cuda_ctx *)ctx;
   if (nrows <= 0 || cols <= 0) return;
-  if ((size_t)nrows > c->idx_cap) {
-    size_t cap = c->idx_cap * 2 > (size_t)nrows ? c->idx_cap * 2 : (size_t)nrows;
-    if (cap < 1024) cap = 1024;
-    int64_t *buf = (int64_t *)cuda_pool_alloc(c, cap * sizeof(int64_t));
-    if (buf == NULL) {
-      cuda_fail(c, GAN_ENOMEM, "gather_rows: %s", gan_errmsg());
-      return;
-    }
-    cuda_pool_free(c, c->idx);
-    c->idx = buf;
-    c->idx_cap = cap;
-  }
+  const size_t n = (size_t)nrows < 1024 ? 1024 : (size_t)nrows;
+  if (!cuda_pool_grow(c, &c->idx, &c->idx_bytes, n * sizeof(int64_t), "gather_rows"))
+    return;
   if (!cuda_ok(c, cudaMemcpyAsync(c->idx, idx, (size_t)nrows * sizeof(int64_t),
                                   cudaMemcpyHostToDevice, c->stream),
                "cudaMemcpyAsync (gather_rows indices)"))
     return;
   size_t total = (size_t)nrows * (size_t)cols;
   gather_rows_kernel<<<ew_blocks(total), EW_THREADS, 0, c->stream>>>(
-      dst, src, c->idx, total, (size_t)cols);
+      dst, src, (const int64_t *)c->idx, total, (size_t)cols);
   launch_ok(c, "gather_rows_kernel");
 }

@@ -4,7 +4,12 @@
 **
 ** A block of nb samples is unfolded into col (C*R*S, nb*P*Q), the y side
 ** moved to and from kb (K, nb*P*Q), and one cuBLAS product covers the
-** block (core/conv.c explains the layouts and the four slots' products).
+** block (core/conv.c explains the layouts and the products).  It gives
+** the three operations of one convolution -- forward, backward data,
+** backward filter -- of which conv.cu composes the four slots, as it does
+** with cuDNN's.  (core/conv.c shares an unfolding between the two
+** products of one backward slot; here each operation unfolds its own: one
+** more pass of memory, on the path that runs only without cuDNN.)
 ** Each of the four data movements is one kernel of one thread per output
 ** element, computed by the __host__ __device__ functions of im2col.cuh,
 ** which tests/test_im2col_host.cu checks on the CPU.  col2im is a gather
@@ -13,8 +18,8 @@
 ** The workspace is the context's (col_ws): blocks of at most col_ws_max
 ** floats (256 MiB unless gan_cuda_set_conv_workspace says otherwise),
 ** allocated at the first convolution that needs more and kept, so a
-** repeated shape allocates nothing (gan_cuda_empty_cache returns it).  Biases and their gradients are
-** conv.cu's kernels, as for cuDNN.
+** repeated shape allocates nothing (gan_cuda_empty_cache returns it).
+** Biases are added by from_kb and col2im; their gradients are conv.cu's.
 */
 #include "common.cuh"
 #include "im2col.cuh"
@@ -80,86 +85,63 @@ static int block_of(cuda_ctx *c, const gan_conv2d_desc *d, float **col, float **
   /* kb starts on a 256-byte boundary, as cuBLAS's fastest kernels like */
   const size_t kb_at = (crs * nb * pq + 63) & ~(size_t)63;
   const size_t need = kb_at + (size_t)d->K * nb * pq;
-  if (need > c->col_ws_n) {
-    float *p = (float *)cuda_pool_alloc(c, need * sizeof(float));
-    if (p == NULL) {
-      cuda_fail(c, GAN_ENOMEM, "convolution workspace: %s", gan_errmsg());
-      return 0;
-    }
-    if (c->col_ws) cuda_pool_free(c, c->col_ws); /* queued work that uses it runs first */
-    c->col_ws = p;
-    c->col_ws_n = need;
-  }
-  *col = c->col_ws;
-  *kb = c->col_ws + kb_at;
+  if (!cuda_pool_grow(c, &c->col_ws, &c->col_ws_bytes, need * sizeof(float),
+                      "convolution workspace"))
+    return 0;
+  *col = (float *)c->col_ws;
+  *kb = *col + kb_at;
   return (int)nb;
 }
 
-/* The four products, without the biases' gradients (conv.cu adds those). */
+/* The three operations of one convolution (conv.cu composes the slots of
+** them), block by block as core/conv.c does; each returns 0 after a
+** failure (recorded). */
 
-void im2col_conv2d_forward(cuda_ctx *c, float *y, const float *x, const float *w,
-                           const float *bias, const gan_conv2d_desc *d) {
+/* y = conv(x, w) + bias[k] (none if NULL): y_b = W im2col(x_b) */
+int im2col_forward(cuda_ctx *c, const gan_conv2d_desc *d, float *y, const float *x,
+                   const float *w, const float *bias) {
   float *col, *kb;
   const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
-  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+  if (nbmax == 0) return 0;
+  for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
     im2col(c, col, x + b0 * xs, d, nb);
     cuda_matmul(c, 0, 0, d->K, ld, CRS, 1.0f, w, col, 0.0f, kb); /* W col */
     from_kb(c, y + b0 * ys, kb, bias, d, nb);
   }
+  return 1;
 }
 
-void im2col_conv2d_backward(cuda_ctx *c, float *dx, float *dw, const float *dy,
-                            const float *x, const float *w, const gan_conv2d_desc *d) {
+/* x = conv^T(y, w) + bias[c] (none if NULL): x_b = col2im(W^T y_b) */
+int im2col_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x, const float *y,
+                         const float *w, const float *bias) {
   float *col, *kb;
   const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
-  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
-    const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
-    to_kb(c, kb, dy + b0 * ys, d, nb);
-    if (dw) {
-      im2col(c, col, x + b0 * xs, d, nb);
-      cuda_matmul(c, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dw); /* dy col^T */
-    }
-    if (dx) {
-      cuda_matmul(c, 1, 0, CRS, ld, d->K, 1.0f, w, kb, 0.0f, col); /* W^T dy */
-      col2im(c, dx + b0 * xs, col, NULL, d, nb);
-    }
-  }
-}
-
-void im2col_conv_transpose2d_forward(cuda_ctx *c, float *x, const float *y,
-                                     const float *w, const float *bias,
-                                     const gan_conv2d_desc *d) {
-  float *col, *kb;
-  const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
-  const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
-  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+  if (nbmax == 0) return 0;
+  for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
     to_kb(c, kb, y + b0 * ys, d, nb);
     cuda_matmul(c, 1, 0, CRS, ld, d->K, 1.0f, w, kb, 0.0f, col); /* W^T y */
     col2im(c, x + b0 * xs, col, bias, d, nb);
   }
+  return 1;
 }
 
-void im2col_conv_transpose2d_backward(cuda_ctx *c, float *dy, float *dw, const float *dx,
-                                      const float *y, const float *w,
-                                      const gan_conv2d_desc *d) {
-  if (!dw && !dy) return;
+/* dw += the weight gradient of the convolution of x giving y:
+** dW += y_b im2col(x_b)^T */
+int im2col_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
+                           const float *x, const float *y) {
   float *col, *kb;
   const int nbmax = block_of(c, d, &col, &kb), CRS = d->C * d->R * d->S;
   const size_t xs = (size_t)d->C * d->H * d->W, ys = (size_t)d->K * d->P * d->Q;
-  for (int b0 = 0; nbmax > 0 && b0 < d->B; b0 += nbmax) {
+  if (nbmax == 0) return 0;
+  for (int b0 = 0; b0 < d->B; b0 += nbmax) {
     const int nb = d->B - b0 < nbmax ? d->B - b0 : nbmax, ld = nb * d->P * d->Q;
-    im2col(c, col, dx + b0 * xs, d, nb);
-    if (dw) {
-      to_kb(c, kb, y + b0 * ys, d, nb);
-      cuda_matmul(c, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dw); /* y col^T */
-    }
-    if (dy) {
-      cuda_matmul(c, 0, 0, d->K, ld, CRS, 1.0f, w, col, 0.0f, kb); /* W col */
-      from_kb(c, dy + b0 * ys, kb, NULL, d, nb);
-    }
+    im2col(c, col, x + b0 * xs, d, nb);
+    to_kb(c, kb, y + b0 * ys, d, nb);
+    cuda_matmul(c, 0, 1, d->K, CRS, ld, 1.0f, kb, col, 1.0f, dw); /* y col^T */
   }
+  return 1;
 }

@@ -142,6 +142,19 @@ size_t cuda_pool_free(cuda_ctx *c, void *ptr) {
   return b->size;
 }
 
+int cuda_pool_grow(cuda_ctx *c, void **buf, size_t *bytes, size_t need, const char *what) {
+  if (need <= *bytes) return 1;
+  void *p = cuda_pool_alloc(c, need);
+  if (p == NULL) {
+    cuda_fail(c, GAN_ENOMEM, "%s: %s", what, gan_errmsg());
+    return 0;
+  }
+  cuda_pool_free(c, *buf); /* queued work that uses it runs first */
+  *buf = p;
+  *bytes = need;
+  return 1;
+}
+
 void cuda_pool_trim(cuda_ctx *c) {
   cuda_pool *p = &c->pool;
   for (int k = 0; k < POOL_NCLASSES; k++) {

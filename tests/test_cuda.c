@@ -663,6 +663,24 @@ static float *cpu_ws(const gan_conv2d_desc *d, size_t *n) {
   return be_new(cpu, NULL, batched);
 }
 
+/* One layer's slot on one backend, Conv2d or (transposed) ConvTranspose2d:
+** the forward maps 'in' to 'out'; the backward takes the gradient of 'out'. */
+static void layer_fwd(gan_backend *be, int transposed, float *out, const float *in,
+                      const float *w, const float *b, const gan_conv2d_desc *d, float *ws,
+                      size_t wsn) {
+  if (transposed) be->iface.conv_transpose2d_forward(be->ctx, out, in, w, b, d, ws, wsn);
+  else be->iface.conv2d_forward(be->ctx, out, in, w, b, d, ws, wsn);
+}
+
+static void layer_bwd(gan_backend *be, int transposed, float *din, float *dw, float *db,
+                      const float *dout, const float *in, const float *w,
+                      const gan_conv2d_desc *d, float *ws, size_t wsn) {
+  if (transposed)
+    be->iface.conv_transpose2d_backward(be->ctx, din, dw, db, dout, in, w, d, ws, wsn);
+  else
+    be->iface.conv2d_backward(be->ctx, din, dw, db, dout, in, w, d, ws, wsn);
+}
+
 /* Conv2d (x -> y) and, with 'transposed', ConvTranspose2d (y -> x), every
 ** slot with and without its optional products, gradients accumulating. */
 static void test_conv(const gan_conv2d_desc *d, int transposed) {
@@ -683,32 +701,19 @@ static void test_conv(const gan_conv2d_desc *d, int transposed) {
   pair dw = pair_const(nw, 0), db = pair_const(bias.n, 0);
   const char *name = transposed ? "conv_transpose2d" : "conv2d";
 
-#define FWD(be, o, b, P)                                                                \
-  (transposed ? be->iface.conv_transpose2d_forward(be->ctx, o.P, in.P, w.P, b, &D,      \
-                                                   be == cpu ? ws : NULL,             \
-                                                   be == cpu ? wsn : 0)               \
-              : be->iface.conv2d_forward(be->ctx, o.P, in.P, w.P, b, &D,                \
-                                         be == cpu ? ws : NULL, be == cpu ? wsn : 0))
-#define BWD(be, di, dwp, dbp, P)                                                        \
-  (transposed ? be->iface.conv_transpose2d_backward(be->ctx, di, dwp, dbp, dout.P,      \
-                                                    in.P, w.P, &D,                     \
-                                                    be == cpu ? ws : NULL,             \
-                                                    be == cpu ? wsn : 0)               \
-              : be->iface.conv2d_backward(be->ctx, di, dwp, dbp, dout.P, in.P, w.P, &D, \
-                                          be == cpu ? ws : NULL, be == cpu ? wsn : 0))
   for (int with_bias = 0; with_bias < 2; with_bias++) {
-    FWD(cpu, out, with_bias ? bias.c : NULL, c);
-    FWD(gpu, out, with_bias ? bias.g : NULL, g);
+    layer_fwd(cpu, transposed, out.c, in.c, w.c, with_bias ? bias.c : NULL, &D, ws, wsn);
+    layer_fwd(gpu, transposed, out.g, in.g, w.g, with_bias ? bias.g : NULL, &D, NULL, 0);
     cmp(&out, "%s forward bias=%d", name, with_bias);
   }
-  BWD(cpu, din.c, dw.c, db.c, c);
-  BWD(gpu, din.g, dw.g, db.g, g);
+  layer_bwd(cpu, transposed, din.c, dw.c, db.c, dout.c, in.c, w.c, &D, ws, wsn);
+  layer_bwd(gpu, transposed, din.g, dw.g, db.g, dout.g, in.g, w.g, &D, NULL, 0);
   cmp(&din, "%s backward input gradient", name);
   cmp(&dw, "%s backward dweight", name);
   cmp(&db, "%s backward dbias", name);
   float *dw1 = fetch(gpu, dw.g, dw.n), *db1 = fetch(gpu, db.g, db.n);
-  BWD(cpu, din.c, dw.c, db.c, c);
-  BWD(gpu, din.g, dw.g, db.g, g);
+  layer_bwd(cpu, transposed, din.c, dw.c, db.c, dout.c, in.c, w.c, &D, ws, wsn);
+  layer_bwd(gpu, transposed, din.g, dw.g, db.g, dout.g, in.g, w.g, &D, NULL, 0);
   cmp(&din, "%s backward input gradient (second)", name);
   check_doubled(&dw, dw1, transposed ? "conv_transpose2d dweight" : "conv2d dweight");
   check_doubled(&db, db1, transposed ? "conv_transpose2d dbias" : "conv2d dbias");
@@ -718,14 +723,14 @@ static void test_conv(const gan_conv2d_desc *d, int transposed) {
   float *dw_before = fetch(gpu, dw.g, dw.n), *db_before = fetch(gpu, db.g, db.n);
   cpu->iface.fill(cpu->ctx, din.c, 9.0f, din.n);
   gpu->iface.fill(gpu->ctx, din.g, 9.0f, din.n);
-  BWD(cpu, din.c, NULL, NULL, c);
-  BWD(gpu, din.g, NULL, NULL, g);
+  layer_bwd(cpu, transposed, din.c, NULL, NULL, dout.c, in.c, w.c, &D, ws, wsn);
+  layer_bwd(gpu, transposed, din.g, NULL, NULL, dout.g, in.g, w.g, &D, NULL, 0);
   cmp(&din, "%s backward input gradient only", name);
   float *dw_after = fetch(gpu, dw.g, dw.n);
   check(memcmp(dw_before, dw_after, dw.n * sizeof(float)) == 0,
         "%s: dweight untouched by a NULL", name);
-  BWD(cpu, NULL, dw.c, NULL, c);
-  BWD(gpu, NULL, dw.g, NULL, g);
+  layer_bwd(cpu, transposed, NULL, dw.c, NULL, dout.c, in.c, w.c, &D, ws, wsn);
+  layer_bwd(gpu, transposed, NULL, dw.g, NULL, dout.g, in.g, w.g, &D, NULL, 0);
   cmp(&dw, "%s backward dweight only", name);
   float *db_after = fetch(gpu, db.g, db.n);
   check(memcmp(db_before, db_after, db.n * sizeof(float)) == 0,
@@ -734,16 +739,11 @@ static void test_conv(const gan_conv2d_desc *d, int transposed) {
   free(db_before);
   free(dw_after);
   free(db_after);
-#undef FWD
-#undef BWD
 #if HAVE_EXTRAS
   /* the same shape again: plans and workspace are reused, nothing allocated */
   size_t before = 0, after = 0;
   gan_cuda_memory_stats(NULL, NULL, &before);
-  if (transposed)
-    gpu->iface.conv_transpose2d_forward(gpu->ctx, out.g, in.g, w.g, bias.g, &D, NULL, 0);
-  else
-    gpu->iface.conv2d_forward(gpu->ctx, out.g, in.g, w.g, bias.g, &D, NULL, 0);
+  layer_fwd(gpu, transposed, out.g, in.g, w.g, bias.g, &D, NULL, 0);
   gan_cuda_memory_stats(NULL, NULL, &after);
   check(after == before, "%s: a repeated shape calls no cudaMalloc (%zu -> %zu)", name,
         before, after);
