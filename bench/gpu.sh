@@ -12,9 +12,11 @@
 #   - tests/test_cuda (every op against the CPU) and bench/gpu_steps.lua
 #     (modules, and 20 seed steps CPU vs CUDA);
 #   - median ms per seed step (128x128x3, batch 100), engine and PyTorch
-#     eager, fp32 and TF32, alternating engine and peer in each round; and
-#     the engine's step without reading the losses (bench/step.lua
-#     --no-reads), which measures what the step's 5 waits for the GPU cost;
+#     eager, fp32 and TF32, alternating engine and peer in each round.  The
+#     engine reads the step's values as run:fit does (one reader, one step
+#     late: --reads async); it also runs with --reads sync (5 numbers that
+#     each wait for the GPU, the old way) and --reads none (nothing read),
+#     which show what the waits cost and what the reader saves;
 #   - peak GPU memory of each;
 #   - wall time of the full seed run (scripts/strawberry.lua, 500 epochs,
 #     data loading included);
@@ -92,9 +94,11 @@ for prec in fp32 tf32; do
       > "$log/e_${prec}_$r" 2>&1
     $PY bench/torch_step.py --device cuda $tflag --steps "$steps" --warmup "$warmup" \
       > "$log/t_${prec}_$r" 2>&1
-    "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
-      --no-reads > "$log/n_${prec}_$r" 2>&1
-    nr=$(val step_ms "$log/n_${prec}_$r"); [ -n "$nr" ] && echo "$nr" >> "$log/nms_$prec"
+    for mode in sync none; do
+      "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
+        --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
+      v=$(val step_ms "$log/${mode}_${prec}_$r"); [ -n "$v" ] && echo "$v" >> "$log/${mode}ms_$prec"
+    done
     e=$(val step_ms "$log/e_${prec}_$r"); t=$(val step_ms "$log/t_${prec}_$r")
     echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
     [ -n "$e" ] && [ -n "$t" ] && echo "$e $t" | awk '{ print $1 / $2 }' >> "$log/ratio_$prec"
@@ -140,7 +144,8 @@ table=$(
     echo "| step ms, $prec (median) | $e | $t | $q |"
   done
   for prec in fp32 tf32; do
-    echo "| step ms, $prec, no loss reads (the cost of 5 waits per step) | $(med "$log/nms_$prec") | | |"
+    echo "| step ms, $prec, values read synchronously (5 waits per step) | $(med "$log/syncms_$prec") | | |"
+    echo "| step ms, $prec, values not read at all | $(med "$log/nonems_$prec") | | |"
   done
   em=$(val peak_gpu_mb "$log/e_fp32_1"); tm=$(val peak_gpu_mb "$log/t_fp32_1")
   echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $(echo "${em:-0} ${tm:-1}" | awk '{ printf "%.2f", $1 / $2 }') |"

@@ -5,7 +5,9 @@
 --   2. 20 training steps of the seed model (dropout off, the same seed) on
 --      the CPU and on CUDA give losses equal within 1e-3 relative;
 --   3. 10 steps of a small DCGAN (16x16, the script's architecture, flips
---      and shifts on) give losses equal within 1e-3 relative.
+--      and shifts on) give losses equal within 1e-3 relative;
+--   4. values left on the GPU (t:mean(out), t:sum(out), a loss) read by a
+--      gan.reader equal the numbers the waiting reads give.
 -- Exit status 0 only if every check passes; prints "N passed, M failed".
 --   gan bench/gpu_steps.lua [--size 32]
 local gan = require "gan"
@@ -151,6 +153,26 @@ compare("dcgan", function(device)
   return train(G, D, nn.BCEWithLogits(), gan.rand(B, 3, 16, 16), Z, 10,
                gan.augment.Augment{flip = true, translate = 0.125})
 end)
+
+-- 4. values left on the GPU and read by a reader (what run:fit does with
+-- the scripts' steps): the same numbers as the waiting reads
+do
+  gan.seed(17)
+  gan.device("cuda")
+  local x, p, y = gan.randn(1000, 37), gan.rand(100, 1), gan.ones(100, 1)
+  local m, s, l = gan.empty(1), gan.empty(1), gan.empty(1)
+  local bce = nn.BCE()
+  x:mean(m)
+  x:sum(s)
+  bce:forward(p, y, l)
+  local r = gan.reader():start(m, s, 2, l)
+  local vm, vs, two, vl = r:values()
+  local em, es, el = x:mean(), x:sum(), bce:forward(p, y)
+  check(math.abs(vm - em) <= 1e-6 * (1 + math.abs(em)), ("reader: mean %.9g, t:mean() %.9g"):format(vm, em))
+  check(math.abs(vs - es) <= 1e-5 * (1 + math.abs(es)), ("reader: sum %.9g, t:sum() %.9g"):format(vs, es))
+  check(two == 2 and vl == el, ("reader: %s and loss %.9g, bce:forward %.9g"):format(two, vl, el))
+  check(r:ready(), "reader: ready after its values were taken")
+end
 
 print(("%d passed, %d failed"):format(passed, failed))
 os.exit(failed == 0 and 0 or 1)

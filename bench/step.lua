@@ -31,8 +31,10 @@ local spec = {
   {"profile", false, "also print the median ms of each model call per step"},
   {"device", "cpu", "cpu or cuda", choices = {"cpu", "cuda"}},
   {"precision", "fp32", "matrix products on the GPU: fp32 or tf32", choices = {"fp32", "tf32"}},
-  {"reads", true, "read the losses and D's means as numbers at each step (--no-reads "
-                  .. "leaves them on the device: the cost of those 5 waits for the GPU)"},
+  {"reads", "async", "how the step's 4 values are read: async (as scripts/strawberry.lua "
+                     .. "and run:fit: a reader, one step late), sync (5 numbers that each wait "
+                     .. "for the GPU) or none (left on the device)",
+   choices = {"async", "sync", "none"}},
 }
 local opts = gan.cli.parse(spec, arg or {}, "bench/step.lua",
   "Times the seed's training step (D real, D fake, G through frozen D).")
@@ -72,25 +74,39 @@ local z = gan.empty(B, Z)
 local real = gan.rand(B, 3, S, S)            -- the data: one random batch in [0, 1]
 
 -- The D update, the D step and the G step: as in scripts/strawberry.lua
--- (with keras_predict = true and d_steps = 1, the seed's defaults).
-local function d_update(x, label)
+-- (with keras_predict = true and d_steps = 1, the seed's defaults).  With
+-- --reads sync the values are numbers instead, as each read waits.
+local sync = opts.reads == "sync"
+local d_loss, g_loss, d_real, d_fake = gan.empty(1), gan.empty(1), gan.empty(1), gan.empty(1)
+
+local function d_update(x, label, mean)
   D:zero_grad()
   local p = D:forward(x)                     -- (B, 1)
-  local loss = bce:forward(p, label, opts.reads)
+  local loss = bce:forward(p, label, sync)   -- sync: a number; else the tensor
   D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
   d_opt:step()
-  return loss, opts.reads and p:mean()
+  if sync then return loss, p:mean() end
+  p:mean(mean)
+  return loss
 end
 
 local function d_step(x)
-  local loss_real, d_real = d_update(x, real_label)
+  if sync then
+    local loss_real, dr = d_update(x, real_label)
+    z:normal()
+    G:evaluate()
+    local fake = G:forward(z)
+    G:train()
+    local loss_fake, df = d_update(fake, fake_label)
+    return 0.5 * (loss_real + loss_fake), dr, df
+  end
+  d_loss:copy(d_update(x, real_label, d_real))
   z:normal()
   G:evaluate()
   local fake = G:forward(z)                  -- (B, S*S*3)
   G:train()
-  local loss_fake, d_fake = d_update(fake, fake_label)
-  if not opts.reads then return loss_fake, d_real, d_fake end
-  return 0.5 * (loss_real + loss_fake), d_real, d_fake
+  d_loss:add(d_update(fake, fake_label, d_fake), 0.5, 0.5)
+  return d_loss, d_real, d_fake
 end
 
 local function g_step()
@@ -98,15 +114,23 @@ local function g_step()
   z:normal()
   local fake = G:forward(z)
   local p = D:forward(fake)                  -- D still in training mode, as in Keras
-  local loss = bce:forward(p, real_label, opts.reads)
+  local loss = bce:forward(p, real_label, not sync and g_loss or true)
   G:backward(z, D:backward_input(fake, bce:backward()), false)
   g_opt:step()
   return loss
 end
 
+-- async: run:fit's reading -- start this step's read, take the previous one's
+local readers, k = {gan.reader(), gan.reader()}, 1
 local function step(x)
-  local d_loss = d_step(x)
-  return d_loss, g_step()
+  local a, b, c = d_step(x)
+  local g = g_step()
+  if opts.reads == "async" then
+    k = 3 - k
+    readers[k]:start(a, g, b, c)
+    return readers[3 - k]:values()
+  end
+  return a, g
 end
 
 local clock = gan.C.clock
@@ -153,11 +177,11 @@ io.stdout:flush()
 for _ = 1, opts.warmup do step(real) end
 
 local times = {}
-local d_loss, g_loss
+local d_last, g_last
 for i = 1, opts.steps do
   local t0 = clock()
   acc = {}
-  d_loss, g_loss = step(real)
+  d_last, g_last = step(real)
   gan.synchronize()                          -- the GPU's queued work counts
   times[i] = (clock() - t0) * 1e3
   if opts.profile then
@@ -197,10 +221,9 @@ print(("first_step_s %.3f"):format(first_s))
 print(("steps %d"):format(n))
 print(("step_ms %.3f"):format(median))
 print(("step_ms_min %.3f"):format(times[1]))
-if not opts.reads then  -- G's loss, read once at the end (D's shares its buffer)
-  d_loss, g_loss = 0 / 0, g_loss:to("cpu"):totable()[1]
-end
-print(("losses %.4f %.4f"):format(d_loss, g_loss))
+if opts.reads == "none" then d_last, g_last = d_loss:item(), g_loss:item()
+elseif opts.reads == "async" then d_last, g_last = readers[k]:values() end
+print(("losses %.4f %.4f"):format(d_last, g_last))
 print(("peak_rss_kb %d"):format(vm_hwm()))
 -- every tensor at once at its peak: parameters, gradients, Adam's two moments,
 -- activations and the batch (the denominator of the RSS target)

@@ -554,19 +554,109 @@ static int t_mul(lua_State *L) {
   return 1;
 }
 
-static int t_sum(lua_State *L) {
+/* t:sum() and t:mean() -> a number (which waits for the GPU); t:sum(out)
+** and t:mean(out) -> out, a 1-element tensor the result is written into on
+** t's device, without waiting (gan.reader reads it later) */
+static int sum_or_mean(lua_State *L, int mean) {
+  gan_tensor *t = lgan_checktensor(L, 1);
+  double scale = mean ? 1.0 / (double)t->numel : 1.0;
+  if (!lua_isnoneornil(L, 2)) {
+    LGAN_CHECK(L, gan_sum_to(lgan_checktensor(L, 2), t, scale));
+    lua_settop(L, 2);
+    return 1;
+  }
   double s;
-  LGAN_CHECK(L, gan_sum(lgan_checktensor(L, 1), &s));
-  lua_pushnumber(L, s);
+  LGAN_CHECK(L, gan_sum(t, &s));
+  lua_pushnumber(L, mean ? s / (double)t->numel : s);
   return 1;
 }
 
-static int t_mean(lua_State *L) {
-  gan_tensor *t = lgan_checktensor(L, 1);
-  double s;
-  LGAN_CHECK(L, gan_sum(t, &s));
-  lua_pushnumber(L, s / (double)t->numel);
+static int t_sum(lua_State *L) { return sum_or_mean(L, 0); }
+static int t_mean(lua_State *L) { return sum_or_mean(L, 1); }
+
+/* --- readers: values read without waiting for the GPU ---------------------
+** r = gan.reader(); r:start(...) takes up to 16 values, each a number, nil
+** or a 1-element tensor, queues the copies of the tensors and returns r at
+** once; r:values() waits for them and returns the values in order, the
+** tensors' as numbers; r:ready() says whether values() would not wait.
+** A start allocates nothing, so a training loop reads its losses this way
+** at every step (gan/train.lua: step N's read starts, then N-1's is read). */
+#define READER_MT "gan.Reader"
+#define READER_ARGS 16
+
+typedef struct lreader {
+  gan_reader r;
+  int nargs;
+  signed char slot[READER_ARGS]; /* -2: nil, -1: number, else index in r.values */
+  lua_Number num[READER_ARGS];
+} lreader;
+
+static lreader *checkreader(lua_State *L) {
+  return (lreader *)luaL_checkudata(L, 1, READER_MT);
+}
+
+static int l_reader(lua_State *L) {
+  lreader *r = (lreader *)lua_newuserdatauv(L, sizeof(lreader), 0);
+  memset(r, 0, sizeof *r);
+  luaL_setmetatable(L, READER_MT);
   return 1;
+}
+
+static int reader_start(lua_State *L) {
+  lreader *r = checkreader(L);
+  int n = lua_gettop(L) - 1;
+  luaL_argcheck(L, n <= READER_ARGS, READER_ARGS + 2, "at most 16 values");
+  const gan_tensor *ts[READER_ARGS];
+  int nt = 0;
+  r->nargs = 0;
+  for (int i = 0; i < n; i++) {
+    int idx = i + 2;
+    if (lua_isnil(L, idx)) {
+      r->slot[i] = -2;
+    } else if (lua_type(L, idx) == LUA_TNUMBER) {
+      r->slot[i] = -1;
+      r->num[i] = lua_tonumber(L, idx);
+    } else {
+      gan_tensor *t = luaL_testudata(L, idx, GAN_TENSOR_MT);
+      if (t == NULL || t->numel != 1) {
+        char shape[64];
+        const char *got = t ? lua_pushfstring(L, "a tensor of shape %s",
+                                              gan_tensor_shape_str(t, shape, sizeof shape))
+                            : lua_pushfstring(L, "a %s", luaL_typename(L, idx));
+        return luaL_error(L, "reader:start: value #%d is %s (a number or a 1-element "
+                          "tensor expected)", i + 1, got);
+      }
+      lgan_checktensor(L, idx); /* not freed */
+      r->slot[i] = (signed char)nt;
+      ts[nt++] = t;
+    }
+  }
+  LGAN_CHECK(L, gan_reader_start(&r->r, ts, nt));
+  r->nargs = n;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int reader_ready(lua_State *L) {
+  lua_pushboolean(L, gan_reader_ready(&checkreader(L)->r));
+  return 1;
+}
+
+static int reader_values(lua_State *L) {
+  lreader *r = checkreader(L);
+  LGAN_CHECK(L, gan_reader_wait(&r->r));
+  luaL_checkstack(L, r->nargs, "reader:values");
+  for (int i = 0; i < r->nargs; i++) {
+    if (r->slot[i] == -2) lua_pushnil(L);
+    else if (r->slot[i] == -1) lua_pushnumber(L, r->num[i]);
+    else lua_pushnumber(L, r->r.values[r->slot[i]]);
+  }
+  return r->nargs;
+}
+
+static int reader_gc(lua_State *L) {
+  gan_reader_close(&checkreader(L)->r);
+  return 0;
 }
 
 /* t:minmax() -> min, max, and whether every value is finite */
@@ -649,7 +739,7 @@ static const luaL_Reg module_funcs[] = {
     {"equal", l_equal},   {"max_abs_diff", l_max_abs_diff},
     {"seed", l_seed},     {"rng_state", l_rng_state},
     {"device", l_device}, {"memory", l_memory}, {"precision", l_precision},
-    {"cudnn", l_cudnn},
+    {"cudnn", l_cudnn},   {"reader", l_reader},
     {"synchronize", l_synchronize},
     {NULL, NULL}};
 
@@ -660,6 +750,15 @@ void lgan_open_tensor(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "tensor");
     lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+  static const luaL_Reg reader_m[] = {{"start", reader_start}, {"ready", reader_ready},
+                                      {"values", reader_values}, {"__gc", reader_gc},
+                                      {"__close", reader_gc}, {NULL, NULL}};
+  if (luaL_newmetatable(L, READER_MT)) {
+    luaL_setfuncs(L, reader_m, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
   /* one generator per Lua state, seeded with 0 until gan.seed */

@@ -28,6 +28,9 @@
 
 #include "status.h"
 
+/* The most floats one reader_start may read (ops.h: gan_reader). */
+#define GAN_READ_MAX 64
+
 typedef enum gan_act {
   GAN_ACT_IDENTITY = 0,
   GAN_ACT_RELU,
@@ -85,6 +88,10 @@ typedef struct gan_backend_i {
   void (*mul)(void *ctx, float *y, const float *a, const float *b, size_t n);
   /* *out = sum of x, in double on the host */
   gan_status (*sum)(void *ctx, const float *x, size_t n, double *out);
+  /* out[0] = scale * sum of x, left in backend memory: nothing waits (the
+  ** sum in double, rounded once) */
+  void (*sum_to)(void *ctx, float *out /* (1) */, const float *x, size_t n,
+                 double scale);
   /* dst row r = src row idx[r]; idx is host memory */
   void (*gather_rows)(void *ctx, float *dst /* (nrows, cols) */,
                       const float *src /* (*, cols) */, const int64_t *idx,
@@ -154,6 +161,22 @@ typedef struct gan_backend_i {
 
   /* --- optimizer --- */
   void (*adam_step)(void *ctx, const gan_adam_group *g);
+
+  /* --- reading a few values without waiting ---
+  ** A reader is the backend's host buffer of GAN_READ_MAX floats and its
+  ** completion flag.  reader_start queues copies of n arrays (src[i] of
+  ** counts[i] floats, at most GAN_READ_MAX in all) into it, behind the work
+  ** already queued, and returns at once; reader_ready is 1 once they have
+  ** arrived (or failed); reader_wait waits for them and copies 'total'
+  ** floats out, reporting any failure since the last report as to_host does.
+  ** A start may follow another whose copies are still in flight: they must
+  ** land in order.  reader_free waits for a copy still in flight. */
+  gan_status (*reader_new)(void *ctx, void **rd);
+  void (*reader_free)(void *ctx, void *rd);
+  gan_status (*reader_start)(void *ctx, void *rd, const float *const *src,
+                             const size_t *counts, int n);
+  int (*reader_ready)(void *ctx, void *rd);
+  gan_status (*reader_wait)(void *ctx, void *rd, float *dst, size_t total);
 
   /* --- accounting (optional) --- */
   /* allocations made so far and bytes now held by tensors: how a test

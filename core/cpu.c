@@ -102,6 +102,13 @@ static gan_status cpu_sum(void *ctx, const float *x, size_t n, double *out) {
   return GAN_OK;
 }
 
+static void cpu_sum_to(void *ctx, float *out, const float *x, size_t n,
+                       double scale) {
+  double s;
+  cpu_sum(ctx, x, n, &s);
+  out[0] = (float)(scale * s);
+}
+
 static void cpu_gather_rows(void *ctx, float *dst, const float *src,
                             const int64_t *idx, int64_t nrows, int64_t cols) {
   (void)ctx;
@@ -145,6 +152,59 @@ static void cpu_rand(void *ctx, float *x, size_t n, uint64_t key, float lo,
   });
 }
 
+/* --- readers ------------------------------------------------------------------
+** The CPU's work is done when its call returns, so a read copies the values
+** at start.  With GAN_TEST_DEFER_READS=1 in the environment (read when a
+** reader is made) a reader says "not ready" until it is waited for, as a
+** GPU's does while its queue runs: that is how the specs run the training
+** loop's deferred accounting (gan/train.lua) without a GPU. */
+typedef struct cpu_reader {
+  float v[GAN_READ_MAX];
+  int defer, waited;
+} cpu_reader;
+
+static gan_status cpu_reader_new(void *ctx, void **rd) {
+  (void)ctx;
+  cpu_reader *r = calloc(1, sizeof *r);
+  if (r == NULL) return gan_error(GAN_ENOMEM, "out of memory for a reader");
+  const char *e = getenv("GAN_TEST_DEFER_READS");
+  r->defer = e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+  *rd = r;
+  return GAN_OK;
+}
+
+static void cpu_reader_free(void *ctx, void *rd) {
+  (void)ctx;
+  free(rd);
+}
+
+static gan_status cpu_reader_start(void *ctx, void *rd, const float *const *src,
+                                   const size_t *counts, int n) {
+  (void)ctx;
+  cpu_reader *r = rd;
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    memcpy(r->v + off, src[i], counts[i] * sizeof(float));
+    off += counts[i];
+  }
+  r->waited = 0;
+  return GAN_OK;
+}
+
+static int cpu_reader_ready(void *ctx, void *rd) {
+  (void)ctx;
+  cpu_reader *r = rd;
+  return !r->defer || r->waited;
+}
+
+static gan_status cpu_reader_wait(void *ctx, void *rd, float *dst, size_t total) {
+  (void)ctx;
+  cpu_reader *r = rd;
+  memcpy(dst, r->v, total * sizeof(float));
+  r->waited = 1;
+  return GAN_OK;
+}
+
 static cpu_ctx the_ctx;
 
 static gan_backend cpu_backend = {
@@ -160,6 +220,7 @@ static gan_backend cpu_backend = {
         .axpby = cpu_axpby,
         .mul = cpu_mul,
         .sum = cpu_sum,
+        .sum_to = cpu_sum_to,
         .gather_rows = cpu_gather_rows,
         .randn = cpu_randn,
         .rand = cpu_rand,
@@ -175,6 +236,11 @@ static gan_backend cpu_backend = {
         .bce_backward = bce_backward,
         .adam_step = adam_step,
         .mem_stats = cpu_mem_stats,
+        .reader_new = cpu_reader_new,
+        .reader_free = cpu_reader_free,
+        .reader_start = cpu_reader_start,
+        .reader_ready = cpu_reader_ready,
+        .reader_wait = cpu_reader_wait,
         .conv2d_workspace = conv2d_workspace,
         .conv2d_forward = conv2d_forward,
         .conv2d_backward = conv2d_backward,

@@ -105,6 +105,67 @@ gan_status gan_sum(const gan_tensor *x, double *out) {
   return IFACE(x).sum(CTX(x), x->data, (size_t)x->numel, out);
 }
 
+gan_status gan_sum_to(gan_tensor *out, const gan_tensor *x, double scale) {
+  TRY(live("sum", "tensor", x, NULL));
+  TRY(live("sum", "result", out, x));
+  if (out->numel != 1)
+    return gan_error(GAN_EARG, "sum: the result must have 1 element, not %s", shp(out));
+  IFACE(x).sum_to(CTX(x), out->data, x->data, (size_t)x->numel, scale);
+  return GAN_OK;
+}
+
+/* --- readers ---------------------------------------------------------------- */
+
+void gan_reader_close(gan_reader *r) {
+  if (r->handle) r->backend->iface.reader_free(r->backend->ctx, r->handle);
+  r->handle = NULL;
+  r->backend = NULL;
+  r->pending = 0;
+  r->n = 0;
+}
+
+gan_status gan_reader_start(gan_reader *r, const gan_tensor *const *ts, int nt) {
+  /* a start drops the previous read; a copy of it still in flight lands
+  ** before this one's (one stream), so it need not be waited for */
+  r->n = 0;
+  r->pending = 0;
+  if (nt < 0 || nt > GAN_READ_MAX)
+    return gan_error(GAN_EARG, "read: %d tensors (at most %d)", nt, GAN_READ_MAX);
+  const float *src[GAN_READ_MAX];
+  size_t counts[GAN_READ_MAX], total = 0;
+  for (int i = 0; i < nt; i++) {
+    TRY(live("read", "tensor", ts[i], ts[0]));
+    if ((size_t)ts[i]->numel > GAN_READ_MAX - total)
+      return gan_error(GAN_EARG, "read: more than %d values at once", GAN_READ_MAX);
+    src[i] = ts[i]->data;
+    counts[i] = (size_t)ts[i]->numel;
+    total += counts[i];
+  }
+  if (nt == 0) return GAN_OK;
+  gan_backend *be = ts[0]->backend;
+  if (r->backend != be) {
+    gan_reader_close(r);
+    TRY(be->iface.reader_new(be->ctx, &r->handle));
+    r->backend = be;
+  }
+  TRY(be->iface.reader_start(be->ctx, r->handle, src, counts, nt));
+  r->n = (int)total;
+  r->pending = 1;
+  return GAN_OK;
+}
+
+int gan_reader_ready(gan_reader *r) {
+  if (!r->pending) return 1;
+  return r->backend->iface.reader_ready(r->backend->ctx, r->handle);
+}
+
+gan_status gan_reader_wait(gan_reader *r) {
+  if (!r->pending) return GAN_OK;
+  r->pending = 0;
+  return r->backend->iface.reader_wait(r->backend->ctx, r->handle, r->values,
+                                       (size_t)r->n);
+}
+
 gan_status gan_gather_rows(gan_tensor *dst, const gan_tensor *src,
                            const int64_t *idx) {
   TRY(live("gather_rows", "destination", dst, NULL));

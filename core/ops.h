@@ -25,10 +25,34 @@ gan_status gan_from_host(gan_tensor *dst, const float *src_host);
 gan_status gan_axpby(gan_tensor *y, float a, const gan_tensor *x, float b);
 gan_status gan_mul(gan_tensor *y, const gan_tensor *a, const gan_tensor *b);
 gan_status gan_sum(const gan_tensor *x, double *out);
+/* out (1 element) = scale * sum of x, on x's backend: nothing waits */
+gan_status gan_sum_to(gan_tensor *out, const gan_tensor *x, double scale);
 gan_status gan_gather_rows(gan_tensor *dst, const gan_tensor *src,
                            const int64_t *idx /* host, dst rows */);
 gan_status gan_randn(gan_tensor *x, gan_rng *rng, float mean, float std);
 gan_status gan_rand(gan_tensor *x, gan_rng *rng, float lo, float hi);
+
+/* Reading values without waiting for the GPU.  gan_reader_start queues
+** copies of tensors (GAN_READ_MAX floats in all) behind the work already
+** queued and returns; gan_reader_wait waits for them and leaves them in
+** r->values, in order.  A training loop starts step N's read and waits for
+** step N-1's, so the host never waits for the queue to drain.  (On the
+** CPU a start reads at once.)  A reader starts zeroed ({0}) and is bound
+** to the backend of its last start; gan_reader_close frees what it holds
+** (it may be started again). */
+typedef struct gan_reader {
+  gan_backend *backend; /* of the handle; NULL if none */
+  void *handle;         /* the backend's reader */
+  int n;                /* floats the last start read */
+  int pending;          /* started, not yet waited for */
+  float values[GAN_READ_MAX];
+} gan_reader;
+
+gan_status gan_reader_start(gan_reader *r, const gan_tensor *const *ts, int nt);
+/* 1 once the values of the last start have arrived (or if none is pending) */
+int gan_reader_ready(gan_reader *r);
+gan_status gan_reader_wait(gan_reader *r);
+void gan_reader_close(gan_reader *r);
 
 /* C = alpha * op(A) op(B) + beta * C on 2-d tensors */
 gan_status gan_matmul(gan_tensor *C, const gan_tensor *A, int ta,

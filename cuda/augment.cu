@@ -64,11 +64,7 @@ void cuda_augment2d(void *ctx, float *y /* (B, C, H, W) */,
                       "augment parameters"))
     return;
   const float *prm = (const float *)c->aug;
-  /* pageable source: returns once staged, so the caller may reuse it */
-  if (!cuda_ok(c, cudaMemcpyAsync(c->aug, params, np * sizeof(float),
-                                  cudaMemcpyHostToDevice, c->stream),
-               "cudaMemcpyAsync (augment parameters)"))
-    return;
+  if (!cuda_upload(c, c->aug, params, np * sizeof(float), "augment parameters")) return;
   if (y == x) {
     const size_t pairs = (size_t)B * C * H * (W / 2);
     if (pairs == 0) return;

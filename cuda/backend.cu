@@ -93,6 +93,7 @@ static void cuda_destroy(cuda_backend *cb) {
   if (c->stream) cudaStreamSynchronize(c->stream);
   if (c->blas) cublasDestroy(c->blas);
   cuda_adam_release(c);
+  cuda_upload_release(c);
 #if GAN_HAVE_CUDNN
   cuda_dnn_release(c);
 #endif
@@ -114,6 +115,7 @@ static void fill_iface(gan_backend_i *f) {
   f->axpby = cuda_axpby;
   f->mul = cuda_mul;
   f->sum = cuda_sum;
+  f->sum_to = cuda_sum_to;
   f->gather_rows = cuda_gather_rows;
   f->randn = cuda_randn;
   f->rand = cuda_rand;
@@ -129,6 +131,11 @@ static void fill_iface(gan_backend_i *f) {
   f->bce_backward = cuda_bce_backward;
   f->adam_step = cuda_adam_step;
   f->mem_stats = cuda_mem_stats;
+  f->reader_new = cuda_reader_new;
+  f->reader_free = cuda_reader_free;
+  f->reader_start = cuda_reader_start;
+  f->reader_ready = cuda_reader_ready;
+  f->reader_wait = cuda_reader_wait;
   f->augment2d = cuda_augment2d;
   f->conv2d_workspace = cuda_conv2d_workspace;
   f->conv2d_forward = cuda_conv2d_forward;

@@ -83,6 +83,16 @@ typedef struct adam_entry {
   unsigned long long used_at; /* for least-recently-used replacement */
 } adam_entry;
 
+/* --- uploads (memory.cu) ------------------------------------------------------
+** The small host arrays an op sends with its launch go through pinned
+** staging memory, a ring of UPLOAD_SLOTS buffers with an event each. */
+#define UPLOAD_SLOTS 8
+typedef struct upload_slot {
+  void *host;       /* pinned */
+  size_t bytes;
+  cudaEvent_t done; /* recorded after the copy that last read 'host' */
+} upload_slot;
+
 /* --- the context --------------------------------------------------------- */
 #define REDUCE_THREADS 256
 #define REDUCE_MAX_BLOCKS 1024 /* partial sums of one reduction */
@@ -108,6 +118,8 @@ typedef struct cuda_ctx {
 
   void *idx;         /* gather_rows' indices on the device (int64_t) */
   size_t idx_bytes;
+  upload_slot upload[UPLOAD_SLOTS]; /* cuda_upload's staging ring */
+  int upload_next;
 
   adam_entry adam[ADAM_CACHE];
   unsigned long long adam_clock;
@@ -149,6 +161,14 @@ size_t cuda_pool_free(cuda_ctx *c, void *ptr);
 ** pool (queued work that uses it runs first; the contents are not kept).
 ** 0 if that failed, recorded naming 'what'; the old buffer then stays. */
 int cuda_pool_grow(cuda_ctx *c, void **buf, size_t *bytes, size_t need, const char *what);
+/* Queues a copy of 'bytes' of host memory to the device buffer 'dst' and
+** returns without waiting for the stream: through the staging ring, since
+** from pageable memory cudaMemcpyAsync may wait for the stream (CUDA's "API
+** synchronization behavior").  'src' may be reused at once.  A slot is
+** reused UPLOAD_SLOTS uploads later, once its event says its copy is done
+** (by then it long is).  0 on failure, recorded naming 'what'. */
+int cuda_upload(cuda_ctx *c, void *dst, const void *src, size_t bytes, const char *what);
+void cuda_upload_release(cuda_ctx *c);
 /* Returns the cached (free) blocks to the driver; the caller has made sure
 ** that no queued work still uses them. */
 void cuda_pool_trim(cuda_ctx *c);
@@ -234,11 +254,18 @@ gan_status cuda_from_host(void *ctx, float *dst, const float *src_host, size_t n
 void cuda_copy(void *ctx, float *dst, const float *src, size_t n);
 gan_status cuda_synchronize(void *ctx);
 void cuda_mem_stats(void *ctx, gan_mem_stats *out);
+gan_status cuda_reader_new(void *ctx, void **rd);
+void cuda_reader_free(void *ctx, void *rd);
+gan_status cuda_reader_start(void *ctx, void *rd, const float *const *src,
+                             const size_t *counts, int n);
+int cuda_reader_ready(void *ctx, void *rd);
+gan_status cuda_reader_wait(void *ctx, void *rd, float *dst, size_t total);
 /* elementwise.cu */
 void cuda_fill(void *ctx, float *x, float value, size_t n);
 void cuda_axpby(void *ctx, float *y, float a, const float *x, float b, size_t n);
 void cuda_mul(void *ctx, float *y, const float *a, const float *b, size_t n);
 gan_status cuda_sum(void *ctx, const float *x, size_t n, double *out);
+void cuda_sum_to(void *ctx, float *out, const float *x, size_t n, double scale);
 void cuda_gather_rows(void *ctx, float *dst, const float *src, const int64_t *idx,
                       int64_t nrows, int64_t cols);
 /* random.cu */

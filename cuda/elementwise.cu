@@ -1,5 +1,5 @@
 /*
-** elementwise.cu -- fill, axpby, mul, sum and gather_rows.
+** elementwise.cu -- fill, axpby, mul, sum, sum_to and gather_rows.
 **
 ** Single-pass, grid-stride kernels (64-bit indices: the seed model's
 ** tensors pass 2^31 bytes).  The sum is reduced on the device in double,
@@ -99,6 +99,18 @@ gan_status cuda_sum(void *ctx, const float *x, size_t n, double *out) {
   return GAN_OK;
 }
 
+/* The same sum left on the device, scaled: t:mean(out) and t:sum(out). */
+void cuda_sum_to(void *ctx, float *out, const float *x, size_t n, double scale) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (n == 0) {
+    cuda_fill(ctx, out, (float)(scale * 0.0), 1); /* NaN for the mean of nothing */
+    return;
+  }
+  int nb = reduce_blocks(n);
+  sum_partial_kernel<<<nb, REDUCE_THREADS, 0, c->stream>>>(x, n, c->scratch);
+  if (launch_ok(c, "sum_partial_kernel")) reduce_finish(c, nb, scale, out);
+}
+
 /* --- gather_rows -------------------------------------------------------------- */
 
 __global__ void gather_rows_kernel(float *dst, const float *src, const int64_t *idx,
@@ -109,9 +121,10 @@ __global__ void gather_rows_kernel(float *dst, const float *src, const int64_t *
   }
 }
 
-/* The indices go to a device buffer kept in the context (cuda_pool_grow):
-** the only host-to-device traffic of the op.  Reusing the buffer at the
-** next call is safe: that upload is queued after this kernel. */
+/* The indices go to a device buffer kept in the context (cuda_pool_grow),
+** through cuda_upload: the only host-to-device traffic of the op, and no
+** wait.  Reusing the buffer at the next call is safe: that upload is queued
+** after this kernel. */
 void cuda_gather_rows(void *ctx, float *dst, const float *src, const int64_t *idx,
                       int64_t nrows, int64_t cols) {
   cuda_ctx *c = (cuda_ctx *)ctx;
@@ -119,9 +132,7 @@ void cuda_gather_rows(void *ctx, float *dst, const float *src, const int64_t *id
   const size_t n = (size_t)nrows < 1024 ? 1024 : (size_t)nrows;
   if (!cuda_pool_grow(c, &c->idx, &c->idx_bytes, n * sizeof(int64_t), "gather_rows"))
     return;
-  if (!cuda_ok(c, cudaMemcpyAsync(c->idx, idx, (size_t)nrows * sizeof(int64_t),
-                                  cudaMemcpyHostToDevice, c->stream),
-               "cudaMemcpyAsync (gather_rows indices)"))
+  if (!cuda_upload(c, c->idx, idx, (size_t)nrows * sizeof(int64_t), "gather_rows indices"))
     return;
   size_t total = (size_t)nrows * (size_t)cols;
   gather_rows_kernel<<<ew_blocks(total), EW_THREADS, 0, c->stream>>>(

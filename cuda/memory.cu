@@ -16,10 +16,18 @@
 **
 ** Transfers: from_host is cudaMemcpyAsync from pageable memory, which
 ** returns once the source has been staged, so the caller may reuse its
-** buffer at once; to_host waits for the stream, and reports any failure a
-** void slot recorded since the last report (common.cuh).
+** buffer at once (it may also wait for the stream: for the small arrays
+** that ops send at every step, cuda_upload stages them in pinned memory
+** instead); to_host waits for the stream, and reports any failure a
+** void slot recorded since the last report (common.cuh).  A reader copies
+** into pinned memory (from pageable memory the copy would wait) and records
+** an event: waiting for that event, not the stream, leaves the work queued
+** after the read running, so a loop that waits for step N-1's values after
+** queueing step N never lets the GPU go idle.
 */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
 
@@ -262,5 +270,134 @@ gan_status cuda_synchronize(void *ctx) {
     return s;
   }
   if (e != cudaSuccess) return cuda_status(e, "cudaStreamSynchronize");
+  return GAN_OK;
+}
+
+/* --- uploads ---------------------------------------------------------------- */
+
+int cuda_upload(cuda_ctx *c, void *dst, const void *src, size_t bytes, const char *what) {
+  if (bytes == 0) return 1;
+  upload_slot *u = &c->upload[c->upload_next];
+  c->upload_next = (c->upload_next + 1) % UPLOAD_SLOTS;
+  char buf[160];
+  if (u->done == NULL) {
+    snprintf(buf, sizeof buf, "cudaEventCreateWithFlags (%s)", what);
+    if (!cuda_ok(c, cudaEventCreateWithFlags(&u->done, cudaEventDisableTiming), buf)) {
+      u->done = NULL;
+      return 0;
+    }
+  }
+  /* the copy that last read this slot has run (an event never recorded
+  ** counts as complete) */
+  snprintf(buf, sizeof buf, "cudaEventSynchronize (%s)", what);
+  if (!cuda_ok(c, cudaEventSynchronize(u->done), buf)) return 0;
+  if (u->bytes < bytes) {
+    size_t n = bytes < 4096 ? 4096 : bytes;
+    if (u->host) cudaFreeHost(u->host);
+    u->host = NULL;
+    u->bytes = 0;
+    snprintf(buf, sizeof buf, "cudaHostAlloc of %zu bytes (%s)", n, what);
+    if (!cuda_ok(c, cudaHostAlloc(&u->host, n, cudaHostAllocDefault), buf)) {
+      u->host = NULL;
+      return 0;
+    }
+    u->bytes = n;
+  }
+  memcpy(u->host, src, bytes);
+  snprintf(buf, sizeof buf, "cudaMemcpyAsync (%s)", what);
+  if (!cuda_ok(c, cudaMemcpyAsync(dst, u->host, bytes, cudaMemcpyHostToDevice, c->stream),
+               buf))
+    return 0;
+  snprintf(buf, sizeof buf, "cudaEventRecord (%s)", what);
+  return cuda_ok(c, cudaEventRecord(u->done, c->stream), buf);
+}
+
+void cuda_upload_release(cuda_ctx *c) {
+  for (int i = 0; i < UPLOAD_SLOTS; i++) {
+    upload_slot *u = &c->upload[i];
+    if (u->done) {
+      cudaEventSynchronize(u->done);
+      cudaEventDestroy(u->done);
+    }
+    if (u->host) cudaFreeHost(u->host);
+    u->done = NULL;
+    u->host = NULL;
+    u->bytes = 0;
+  }
+  (void)cudaGetLastError();
+}
+
+/* --- readers ---------------------------------------------------------------- */
+
+typedef struct cuda_reader {
+  float *host;      /* pinned, GAN_READ_MAX floats */
+  cudaEvent_t done; /* recorded after the copies */
+} cuda_reader;
+
+gan_status cuda_reader_new(void *ctx, void **rd) {
+  (void)ctx;
+  cuda_reader *r = (cuda_reader *)calloc(1, sizeof *r);
+  if (r == NULL) return gan_error(GAN_ENOMEM, "out of host memory for a reader");
+  cudaError_t e = cudaHostAlloc((void **)&r->host, GAN_READ_MAX * sizeof(float),
+                                cudaHostAllocDefault);
+  if (e != cudaSuccess) {
+    free(r);
+    return cuda_status(e, "cudaHostAlloc (a reader's buffer)");
+  }
+  e = cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming);
+  if (e != cudaSuccess) {
+    cudaFreeHost(r->host);
+    free(r);
+    return cuda_status(e, "cudaEventCreateWithFlags (a reader)");
+  }
+  *rd = r;
+  return GAN_OK;
+}
+
+void cuda_reader_free(void *ctx, void *rd) {
+  (void)ctx;
+  cuda_reader *r = (cuda_reader *)rd;
+  cudaEventSynchronize(r->done); /* a copy in flight still writes r->host */
+  cudaEventDestroy(r->done);
+  cudaFreeHost(r->host);
+  (void)cudaGetLastError();
+  free(r);
+}
+
+gan_status cuda_reader_start(void *ctx, void *rd, const float *const *src,
+                             const size_t *counts, int n) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  cuda_reader *r = (cuda_reader *)rd;
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    cudaError_t e = cudaMemcpyAsync(r->host + off, src[i], counts[i] * sizeof(float),
+                                    cudaMemcpyDeviceToHost, c->stream);
+    if (e != cudaSuccess) return cuda_status(e, "cudaMemcpyAsync (a read)");
+    off += counts[i];
+  }
+  cudaError_t e = cudaEventRecord(r->done, c->stream);
+  if (e != cudaSuccess) return cuda_status(e, "cudaEventRecord (a read)");
+  return GAN_OK;
+}
+
+int cuda_reader_ready(void *ctx, void *rd) {
+  (void)ctx;
+  cudaError_t e = cudaEventQuery(((cuda_reader *)rd)->done);
+  if (e == cudaSuccess) return 1;
+  (void)cudaGetLastError(); /* not ready is no error; a real one, wait reports */
+  return e != cudaErrorNotReady;
+}
+
+gan_status cuda_reader_wait(void *ctx, void *rd, float *dst, size_t total) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  cuda_reader *r = (cuda_reader *)rd;
+  cudaError_t e = cudaEventSynchronize(r->done);
+  gan_status s = cuda_take_status(c); /* an earlier failure is the cause */
+  if (s != GAN_OK) {
+    (void)cudaGetLastError();
+    return s;
+  }
+  if (e != cudaSuccess) return cuda_status(e, "cudaEventSynchronize (a read)");
+  memcpy(dst, r->host, total * sizeof(float));
   return GAN_OK;
 }

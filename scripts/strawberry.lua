@@ -29,26 +29,33 @@ train.loop(function(r)
   local G, D, opts = r.models.G, r.models.D, r.opts
   local g_opt, d_opt = r.optims.G, r.optims.D
   local bce, z, real_label, fake_label = r.bce, r.z, r.real_label, r.fake_label
+  -- What a step reports, kept on the device: run:fit reads these 1-element
+  -- tensors without waiting for the GPU.  (Plain numbers work too --
+  -- bce:forward(p, label) and p:mean() return them -- but each one waits.)
+  local d_loss, g_loss, d_real, d_fake = gan.empty(1), gan.empty(1), gan.empty(1), gan.empty(1)
 
-  -- One D update on one batch: Keras's discriminator.train_on_batch(x, y)
-  local function d_update(x, label)
+  -- One D update on one batch: Keras's discriminator.train_on_batch(x, y).
+  -- Writes D's mean output into 'mean'; returns the loss (bce's tensor).
+  local function d_update(x, label, mean)
     D:zero_grad()
     local p = D:forward(x)                     -- (B, 1)
-    local loss = bce:forward(p, label)
+    local loss = bce:forward(p, label, false)  -- the loss, left on the device
     D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
     d_opt:step()
-    return loss, p:mean()
+    p:mean(mean)
+    return loss
   end
 
   -- The D step: a real batch (label 1), then a fresh fake batch (label 0).
+  -- D's loss is the mean of the two, as Keras logs it.
   local function d_step(real)
-    local loss_real, d_real = d_update(real, real_label)
+    d_loss:copy(d_update(real, real_label, d_real))
     z:normal()
     if opts.keras_predict then G:evaluate() end
     local fake = G:forward(z)                  -- (B, S*S*3)
     G:train()
-    local loss_fake, d_fake = d_update(fake, fake_label)
-    return 0.5 * (loss_real + loss_fake), d_real, d_fake
+    d_loss:add(d_update(fake, fake_label, d_fake), 0.5, 0.5)  -- 0.5 fake + 0.5 real
+    return d_loss, d_real, d_fake
   end
 
   -- The G step: new noise, label 1, through D frozen.  D is asked only for the
@@ -58,16 +65,15 @@ train.loop(function(r)
     z:normal()
     local fake = G:forward(z)
     local p = D:forward(fake)                  -- D still in training mode, as in Keras
-    local loss = bce:forward(p, real_label)
+    bce:forward(p, real_label, g_loss)
     G:backward(z, D:backward_input(fake, bce:backward()), false)
     g_opt:step()
-    return loss
+    return g_loss
   end
 
   -- The schedule: d_steps D steps per G step.  Returns what the run logs.
   local function step(real)
-    local d_loss, d_real, d_fake
-    for _ = 1, opts.d_steps do d_loss, d_real, d_fake = d_step(real) end
+    for _ = 1, opts.d_steps do d_step(real) end
     return d_loss, g_step(), d_real, d_fake
   end
 

@@ -24,28 +24,33 @@ train.loop(function(r)
   local bce, prob, z = r.bce, r.prob, r.z
   local real_label, fake_label = r.real_label, r.fake_label
   local aug_real, aug_fake = r.aug_real, r.aug_fake
+  -- What a step reports, kept on the device: run:fit reads these 1-element
+  -- tensors without waiting for the GPU.  (Plain numbers work too --
+  -- bce:forward(p, label) and p:mean() return them -- but each one waits.)
+  local d_loss, g_loss, d_real, d_fake = gan.empty(1), gan.empty(1), gan.empty(1), gan.empty(1)
 
   -- The D step: the gradients of a real batch (label 1) and a fake batch
   -- (label 0) summed, then one Adam update, as the paper's PyTorch example.
-  -- Returns D's loss (real + fake), the fakes and D's mean P(real) on each.
+  -- Leaves D's loss (real + fake) and its mean P(real) on each batch in
+  -- d_loss, d_real and d_fake; returns the fakes.
   local function d_step(real)
     D:zero_grad()
     if opts.flip then gan.augment.flip(real) end         -- in place, in the loader's buffer
     local xr = aug_real:forward(real)
     local pr = D:forward(xr)                             -- (B, 1) logits
-    local loss_real = bce:forward(pr, real_label)
-    local d_real = prob:forward(pr):mean()
+    bce:forward(pr, real_label, d_loss)
+    prob:forward(pr):mean(d_real)
     D:backward(xr, bce:backward(), false)                -- no gradient w.r.t. the images
 
     z:normal()
     local fake = G:forward(z)                            -- (B, 3, S, S)
     local xf = aug_fake:forward(fake)
     local pf = D:forward(xf)
-    local loss_fake = bce:forward(pf, fake_label)
-    local d_fake = prob:forward(pf):mean()
+    d_loss:add(bce:forward(pf, fake_label, false))       -- real + fake
+    prob:forward(pf):mean(d_fake)
     D:backward(xf, bce:backward(), false)
     d_opt:step()
-    return loss_real + loss_fake, fake, d_real, d_fake
+    return fake
   end
 
   -- The G step: the same fakes through the updated D (recomputed), label 1
@@ -55,17 +60,17 @@ train.loop(function(r)
     G:zero_grad()
     local xf = aug_fake:forward(fake)                    -- new shifts
     local p = D:forward(xf)
-    local loss = bce:forward(p, real_label)
+    bce:forward(p, real_label, g_loss)
     local g = aug_fake:backward(fake, D:backward_input(xf, bce:backward()))
     G:backward(z, g, false)
     g_opt:step()
-    return loss
+    return g_loss
   end
 
   -- The schedule: d_steps D steps per G step.  Returns what the run logs.
   local function step(real)
-    local d_loss, fake, d_real, d_fake
-    for _ = 1, opts.d_steps do d_loss, fake, d_real, d_fake = d_step(real) end
+    local fake
+    for _ = 1, opts.d_steps do fake = d_step(real) end
     return d_loss, g_step(fake), d_real, d_fake
   end
 

@@ -263,6 +263,17 @@ static void test_elementwise(size_t n) {
   check(s1 == GAN_OK && s2 == GAN_OK && fabs(sc - sg) <= 1e-6 * sabs + 1e-12,
         "sum: cpu %.10g cuda %.10g", sc, sg);
 
+  /* the same sum left on the device, scaled (t:mean(out)) */
+  pair m = pair_const(1, -1);
+  cpu->iface.sum_to(cpu->ctx, m.c, x.c, n, 1.0 / (double)n);
+  gpu->iface.sum_to(gpu->ctx, m.g, x.g, n, 1.0 / (double)n);
+  float *mc = fetch(cpu, m.c, 1), *mg = fetch(gpu, m.g, 1);
+  check(fabs((double)mc[0] - mg[0]) <= 1e-6 * sabs / (double)n + 1e-7 * fabs(mc[0]) + 1e-12,
+        "sum_to (mean): cpu %.9g cuda %.9g", mc[0], mg[0]);
+  free(mc);
+  free(mg);
+  pair_free(&m);
+
   pair_free(&x);
   pair_free(&y);
   pair_free(&z);
@@ -286,6 +297,71 @@ static void test_gather(int64_t nsrc, int64_t nrows, int64_t cols) {
   free(idx);
   pair_free(&src);
   pair_free(&dst);
+}
+
+/* --- readers ------------------------------------------------------------------
+** A read queued behind ~50 ms of products must not wait for them (ready is
+** still 0), must give the values the tensors had when it was queued (even
+** if the block is freed, reused and overwritten right after), and a second
+** start replaces the first. */
+static void test_reader(void) {
+  printf("reader\n");
+  const gan_backend_i *f = &gpu->iface;
+  if (!f->reader_new || !f->reader_start || !f->reader_ready || !f->reader_wait ||
+      !f->reader_free) {
+    check(0, "the GPU backend has no reader slots");
+    return;
+  }
+  void *rd = NULL;
+  if (f->reader_new(gpu->ctx, &rd) != GAN_OK) {
+    check(0, "reader_new: %s", gan_errmsg());
+    return;
+  }
+  const int M = 4096;
+  float *a = be_new(gpu, NULL, (size_t)M * M), *c = be_new(gpu, NULL, (size_t)M * M);
+  f->fill(gpu->ctx, a, 1.0f / M, (size_t)M * M);
+  float hv[3] = {1.5f, -2.25f, 3e-7f}, hw = 42.0f;
+  float *v = be_new(gpu, hv, 3), *w = be_new(gpu, &hw, 1);
+  check(f->synchronize(gpu->ctx) == GAN_OK, "synchronize before the reader test");
+
+  for (int k = 0; k < 16; k++) /* 16 products of 4096^3: tens of ms queued */
+    f->matmul(gpu->ctx, 0, 0, M, M, M, 1.0f, a, a, 0.0f, c);
+  f->fill(gpu->ctx, v, 0.5f, 1); /* queued too: the read must see it */
+  const float *src[2] = {v, w};
+  size_t counts[2] = {3, 1};
+  check(f->reader_start(gpu->ctx, rd, src, counts, 2) == GAN_OK, "reader_start: %s",
+        gan_errmsg());
+  int ready_at_once = f->reader_ready(gpu->ctx, rd);
+  /* the blocks freed and reused at once: stream order keeps the read right */
+  gpu->iface.free(gpu->ctx, v);
+  float *v2 = be_new(gpu, NULL, 3);
+  f->fill(gpu->ctx, v2, 9.0f, 3);
+  float out[4] = {0, 0, 0, 0};
+  check(f->reader_wait(gpu->ctx, rd, out, 4) == GAN_OK, "reader_wait: %s", gan_errmsg());
+  check(!ready_at_once, "reader_ready right after a read queued behind 16 products of "
+        "4096^3 says ready: the start waited for them");
+  check(f->reader_ready(gpu->ctx, rd), "reader_ready after reader_wait");
+  check(out[0] == 0.5f && out[1] == hv[1] && out[2] == hv[2] && out[3] == hw,
+        "reader values %g %g %g %g, expected 0.5 %g %g %g", out[0], out[1], out[2], out[3],
+        hv[1], hv[2], hw);
+
+  /* two starts: the second's values; then a free with a read in flight */
+  f->fill(gpu->ctx, w, 7.0f, 1);
+  src[0] = w;
+  counts[0] = 1;
+  check(f->reader_start(gpu->ctx, rd, src, counts, 1) == GAN_OK, "first start");
+  f->fill(gpu->ctx, w, 8.0f, 1);
+  check(f->reader_start(gpu->ctx, rd, src, counts, 1) == GAN_OK, "second start");
+  check(f->reader_wait(gpu->ctx, rd, out, 1) == GAN_OK && out[0] == 8.0f,
+        "after two starts: %g, expected 8", out[0]);
+  f->matmul(gpu->ctx, 0, 0, M, M, M, 1.0f, a, a, 0.0f, c);
+  check(f->reader_start(gpu->ctx, rd, src, counts, 1) == GAN_OK, "a start, then free");
+  f->reader_free(gpu->ctx, rd);
+  check(f->synchronize(gpu->ctx) == GAN_OK, "synchronize after freeing a reader in flight");
+  gpu->iface.free(gpu->ctx, a);
+  gpu->iface.free(gpu->ctx, c);
+  gpu->iface.free(gpu->ctx, v2);
+  gpu->iface.free(gpu->ctx, w);
 }
 
 /* --- randomness ------------------------------------------------------------- */
@@ -829,6 +905,7 @@ int main(void) {
   test_gather(10, 5, 7);
   test_gather(100, 5000, 3); /* the index buffer grows */
   test_gather(1000, 100, 49152);
+  test_reader();
 
   test_random(1, 42);
   test_random(7, 0x0123456789ABCDEFull);

@@ -14,6 +14,7 @@
 **  - random draws: reproducible by key, the right moments, and published
 **    answers (SplitMix64's reference outputs, Random123's Philox4x32-10
 **    known-answer vector), which is what lets the GPU draw the same numbers;
+**  - sum_to against a double sum, and the reader's synchronous CPU path;
 **  - error paths: a status and a message naming the fault, no crash;
 **  - a training step allocates nothing (the cpu backend's counters).
 ** Prints one line per failed check, then "N passed, M failed"; exit status 0
@@ -873,6 +874,45 @@ static void test_no_alloc(void) {
           &vw, &mb, &vb);
 }
 
+/* sum_to against a sum in double here, and the reader: on the CPU (no
+** reader slots) a start reads at once, in order, across several tensors */
+static void test_sum_and_read(void) {
+  const int N = 1001;
+  gan_tensor x = UNIFORM(-1, 2, N), out = ZEROS(1), two = UNIFORM(-1, 1, 2),
+             big = ZEROS(GAN_READ_MAX);
+  double ref = 0.0;
+  for (int i = 0; i < N; i++) ref += x.data[i];
+  OK(gan_sum_to(&out, &x, 1.0 / N));
+  CHECK(close_to(out.data[0], ref / N, 1e-6), "sum_to: mean %.9g, expected %.9g",
+        out.data[0], ref / N);
+  OK(gan_sum_to(&out, &x, 3.0));
+  CHECK(close_to(out.data[0], 3.0 * ref, 1e-6), "sum_to: 3 * sum %.9g, expected %.9g",
+        out.data[0], 3.0 * ref);
+  CHECK(gan_sum_to(&two, &x, 1.0) == GAN_EARG && strstr(gan_errmsg(), "1 element"),
+        "sum_to into 2 elements: '%s'", gan_errmsg());
+
+  gan_reader r = {0};
+  const gan_tensor *ts[] = {&out, &two};
+  OK(gan_reader_start(&r, ts, 2));
+  CHECK(gan_reader_ready(&r), "a CPU read is not ready at once");
+  OK(gan_reader_wait(&r));
+  CHECK(r.n == 3 && r.values[0] == out.data[0] && r.values[1] == two.data[0] &&
+            r.values[2] == two.data[1],
+        "reader: n %d, values %g %g %g, expected %g %g %g", r.n, r.values[0],
+        r.values[1], r.values[2], out.data[0], two.data[0], two.data[1]);
+  const gan_tensor *many[] = {&big, &out};
+  CHECK(gan_reader_start(&r, many, 2) == GAN_EARG && strstr(gan_errmsg(), "64"),
+        "reading %d values: '%s'", GAN_READ_MAX + 1, gan_errmsg());
+  CHECK(r.n == 0, "a failed start leaves %d values", r.n);
+  gan_tensor gone = ZEROS(1);
+  gan_tensor_release(&gone);
+  const gan_tensor *freed[] = {&out, &gone};
+  CHECK(gan_reader_start(&r, freed, 2) == GAN_EARG && strstr(gan_errmsg(), "freed"),
+        "reading a freed tensor: '%s'", gan_errmsg());
+  gan_reader_close(&r);
+  RELEASE(&x, &out, &two, &big);
+}
+
 int main(void) {
   const char *v = getenv("GAN_TEST_VERBOSE");
   verbose = v && *v && strcmp(v, "0") != 0;
@@ -891,6 +931,7 @@ int main(void) {
   test_adam();
   test_random();
   test_errors();
+  test_sum_and_read();
   test_no_alloc();
 
   /* every tensor above was released: the byte count is back where it was */

@@ -32,22 +32,31 @@ local g_opt = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5})
 local d_opt = gan.optim.Adam(D:parameters(), {lr = 2e-4, beta1 = 0.5})
 local real, ones, zeros, z = gan.rand(B, P), gan.ones(B, 1), gan.zeros(B, 1), gan.empty(B, Z)
 
-local function d_update(x, label)
+-- the step's values stay on the device and are read as gan/train.lua's fit
+-- reads them: step N's read started, then step N-1's values taken
+local d_loss, g_loss, d_real, d_fake = gan.empty(1), gan.empty(1), gan.empty(1), gan.empty(1)
+local function d_update(x, label, mean)
   D:zero_grad()
   local p = D:forward(x)
-  local loss = bce:forward(p, label)
+  local loss = bce:forward(p, label, false)
   D:backward(x, bce:backward(), false)
   d_opt:step()
-  return loss, p:mean()
+  p:mean(mean)
+  return loss
 end
+local readers, k, sum = {gan.reader(), gan.reader()}, 1, 0
 local function step()
-  d_update(real, ones)
+  d_loss:copy(d_update(real, ones, d_real))
   z:normal(); G:evaluate(); local fake = G:forward(z); G:train()
-  d_update(fake, zeros)
+  d_loss:add(d_update(fake, zeros, d_fake), 0.5, 0.5)
   G:zero_grad(); z:normal(); fake = G:forward(z)
-  bce:forward(D:forward(fake), ones)
+  bce:forward(D:forward(fake), ones, g_loss)
   G:backward(z, D:backward_input(fake, bce:backward()), false)
   g_opt:step()
+  k = 3 - k
+  readers[k]:start(d_loss, g_loss, d_real, d_fake)
+  local a, b, c, d = readers[3 - k]:values()   -- the previous step's
+  if a then sum = sum + a + b + c + d end
 end
 
 for _ = 1, 2 do step() end                   -- buffers are made on the first step

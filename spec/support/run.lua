@@ -29,12 +29,14 @@ end
 local Bg = {}
 Bg.__index = Bg
 
--- run.background(args) -> a handle on `gan args...` running in the
--- background, its stderr in h.err_path.
-function run.background(args)
+-- run.background(args [, env]) -> a handle on `gan args...` running in the
+-- background (with the variables of the table env), its stderr in h.err_path.
+function run.background(args, env)
   local dir = util.tmpdir()
   local h = setmetatable({dir = dir, err_path = dir .. "/err", out_path = dir .. "/out"}, Bg)
-  local cmd = {util.quote(util.bin)}
+  local cmd = {}
+  for k, v in pairs(env or {}) do cmd[#cmd + 1] = k .. "=" .. util.quote(v) end
+  cmd[#cmd + 1] = util.quote(util.bin)
   for _, a in ipairs(args) do cmd[#cmd + 1] = util.quote(a) end
   -- the subshell's own stderr (a "Killed" when a spec sends SIGKILL) is dropped
   os.execute(("(%s <%s >%s 2>%s & echo $! >%s; wait $!; echo $? >%s) 2>/dev/null &"):format(

@@ -447,8 +447,10 @@ local function criterion(name, logits)
   local cls = {}
   cls.__index = cls
   cls.__tostring = function() return "nn." .. name end
-  -- read = false leaves the loss on the device: it returns the 1-element
-  -- tensor instead of a number, and so does not wait for the GPU
+  -- The loss as a number, which waits for the GPU.  read = false leaves it
+  -- on the device and returns the criterion's 1-element tensor, which the
+  -- next forward overwrites; read = a 1-element tensor writes it there and
+  -- returns that.  Neither waits (gan.reader reads them later).
   function cls:forward(pred, target, read)
     check_tensor(pred, 1, "forward")
     check_tensor(target, 2, "forward")
@@ -460,7 +462,11 @@ local function criterion(name, logits)
       self.loss_buf = gan.empty(1, pred:device())
     end
     self.pred, self.target = pred, target
-    if read == false then
+    if gan.is_tensor(read) then
+      C.bce_forward(read, pred, target, logits, false)
+      self.loss = nil
+      return read
+    elseif read == false then
       C.bce_forward(self.loss_buf, pred, target, logits, false)
       self.loss = nil
       return self.loss_buf

@@ -13,8 +13,8 @@
 --     local function d_step(real) ... end
 --     local function g_step() ... end
 --     local function step(real)   -- one batch: returns d_loss, g_loss,
---       ...                       --   d_real, d_fake (D's mean outputs)
---     end
+--       ...                       --   d_real, d_fake (D's mean outputs),
+--     end                         --   numbers or 1-element tensors
 --     return {d_step = d_step, g_step = g_step, step = step}
 --   end)
 --
@@ -32,6 +32,12 @@
 -- last.ckpt and OUT/report.html, and epoch_NNNN.ckpt every --save-every.
 -- It resumes exactly: the generator's state is saved with the models, so
 -- 2 epochs then --resume to 4 equal 4 epochs straight, bit for bit.
+--
+-- A step's values that are tensors stay on the device: fit queues their
+-- read (gan.reader) behind the step and takes it after queueing the next
+-- step, so on a GPU the host never waits for the queue to drain.  The bar,
+-- loss.csv and the guards see them one step late (with their own step
+-- numbers); every value is accounted before a checkpoint or the epoch's end.
 --
 -- With --watch, fit re-reads the script at each epoch boundary when it has
 -- changed, runs it only up to its train.loop call (so nothing above that
@@ -460,6 +466,7 @@ function Run:fit(r)
   if st.rng then gan.rng_state(st.rng) end
   local t_run, low, warned = gan.C.clock(), 0, false
   local steps = r.loader.steps
+  local readers = {gan.reader(), gan.reader()}
   for epoch = st.epoch + 1, opts.epochs do
     if self.watch then self:watch_script(epoch) end
     local partial = st.partial
@@ -477,9 +484,9 @@ function Run:fit(r)
       m.n, m.sum, t0 = partial.n, partial.sum, t0 - partial.seconds
     end
     local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs), total = steps}
-    for i, real in batches do
-      local d_loss, g_loss, d_real, d_fake = self:step(real)
-      st.step = st.step + 1
+    -- What step i returned, read: the guards, the means, the bar.
+    local function account(rd, i, step)
+      local d_loss, g_loss, d_real, d_fake = rd:values()
       local bad = not finite(d_loss) and "D loss" or not finite(g_loss) and "G loss"
       if bad then
         bar:close()
@@ -487,7 +494,7 @@ function Run:fit(r)
                        :format(self.saved.path, self.saved.epoch)
                      or "no checkpoint had been written yet"
         fail(prog, ("%s is %s at epoch %d, step %d: training diverged (try a lower --lr); %s")
-          :format(bad, tostring(bad == "D loss" and d_loss or g_loss), epoch, st.step, kept))
+          :format(bad, tostring(bad == "D loss" and d_loss or g_loss), epoch, step, kept))
       end
       low = d_loss < D_WINS_LOSS and low + 1 or 0
       if low >= D_WINS_STEPS and not warned then
@@ -495,11 +502,31 @@ function Run:fit(r)
         io.stderr:write(bar.tty and "\n" or "", ("warning: D's loss has stayed under %g for %d "
           .. "steps (epoch %d, step %d): D wins outright and G learns nothing. Try a larger "
           .. "--batch (BatchNorm needs more than 1 image), a lower --lr for D, or label "
-          .. "smoothing.\n"):format(D_WINS_LOSS, D_WINS_STEPS, epoch, st.step))
+          .. "smoothing.\n"):format(D_WINS_LOSS, D_WINS_STEPS, epoch, step))
       end
       m:add{d_loss = d_loss, g_loss = g_loss, d_real = d_real, d_fake = d_fake}
       bar:update(i, ("D %.3f G %.3f"):format(d_loss, g_loss))
+    end
+    -- The values of a step may be tensors left on the device: their read is
+    -- queued behind the step, and the previous step's is waited for, so the
+    -- GPU always has a step queued.  Numbers (and the CPU) are read at once.
+    local waiting, wait_i, wait_step   -- a reader not yet accounted
+    for i, real in batches do
+      local rd = waiting == readers[1] and readers[2] or readers[1]
+      local ok, err = pcall(rd.start, rd, self:step(real))
+      if not ok then
+        error(("the loop's step: %s"):format((tostring(err):gsub("^.-reader:start: ", ""))), 0)
+      end
+      st.step = st.step + 1
+      if waiting then account(waiting, wait_i, wait_step) end
+      if rd:ready() then
+        waiting = nil
+        account(rd, i, st.step)
+      else
+        waiting, wait_i, wait_step = rd, i, st.step
+      end
       if gan.interrupted and gan.interrupted() then
+        if waiting then account(waiting, wait_i, wait_step) end
         bar:close()
         st.epoch = epoch - 1
         st.partial = {batch = i, rng_epoch = rng_epoch, rng = gan.rng_state(), n = m.n,
@@ -511,6 +538,7 @@ function Run:fit(r)
         os.exit(130)
       end
     end
+    if waiting then account(waiting, wait_i, wait_step) end
     bar:close()
     st.times[epoch] = gan.C.clock() - t0
     st.epoch = epoch
