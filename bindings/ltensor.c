@@ -584,11 +584,14 @@ static int t_mean(lua_State *L) { return sum_or_mean(L, 1); }
 #define READER_MT "gan.Reader"
 #define READER_ARGS 16
 
+enum { R_NIL = -3, R_INT = -2, R_FLOAT = -1 }; /* else an index in r.values */
+
 typedef struct lreader {
   gan_reader r;
   int nargs;
-  signed char slot[READER_ARGS]; /* -2: nil, -1: number, else index in r.values */
+  signed char slot[READER_ARGS];
   lua_Number num[READER_ARGS];
+  lua_Integer ival[READER_ARGS];
 } lreader;
 
 static lreader *checkreader(lua_State *L) {
@@ -605,28 +608,33 @@ static int l_reader(lua_State *L) {
 static int reader_start(lua_State *L) {
   lreader *r = checkreader(L);
   int n = lua_gettop(L) - 1;
-  luaL_argcheck(L, n <= READER_ARGS, READER_ARGS + 2, "at most 16 values");
+  r->nargs = 0;
+  if (n > READER_ARGS)
+    return luaL_error(L, "reader:start: %d values (at most %d)", n, READER_ARGS);
   const gan_tensor *ts[READER_ARGS];
   int nt = 0;
-  r->nargs = 0;
   for (int i = 0; i < n; i++) {
     int idx = i + 2;
     if (lua_isnil(L, idx)) {
-      r->slot[i] = -2;
+      r->slot[i] = R_NIL;
+    } else if (lua_isinteger(L, idx)) {
+      r->slot[i] = R_INT;
+      r->ival[i] = lua_tointeger(L, idx);
     } else if (lua_type(L, idx) == LUA_TNUMBER) {
-      r->slot[i] = -1;
+      r->slot[i] = R_FLOAT;
       r->num[i] = lua_tonumber(L, idx);
     } else {
       gan_tensor *t = luaL_testudata(L, idx, GAN_TENSOR_MT);
-      if (t == NULL || t->numel != 1) {
+      if (t == NULL || !gan_tensor_live(t) || t->numel != 1) {
         char shape[64];
-        const char *got = t ? lua_pushfstring(L, "a tensor of shape %s",
-                                              gan_tensor_shape_str(t, shape, sizeof shape))
-                            : lua_pushfstring(L, "a %s", luaL_typename(L, idx));
+        const char *got = t == NULL ? lua_pushfstring(L, "a %s", luaL_typename(L, idx))
+                          : !gan_tensor_live(t)
+                              ? "a freed tensor"
+                              : lua_pushfstring(L, "a tensor of shape %s",
+                                                gan_tensor_shape_str(t, shape, sizeof shape));
         return luaL_error(L, "reader:start: value #%d is %s (a number or a 1-element "
                           "tensor expected)", i + 1, got);
       }
-      lgan_checktensor(L, idx); /* not freed */
       r->slot[i] = (signed char)nt;
       ts[nt++] = t;
     }
@@ -644,18 +652,24 @@ static int reader_ready(lua_State *L) {
 
 static int reader_values(lua_State *L) {
   lreader *r = checkreader(L);
-  LGAN_CHECK(L, gan_reader_wait(&r->r));
+  if (gan_reader_wait(&r->r) != GAN_OK) {
+    r->nargs = 0; /* the read failed: no stale values later */
+    return lgan_fail(L);
+  }
   luaL_checkstack(L, r->nargs, "reader:values");
   for (int i = 0; i < r->nargs; i++) {
-    if (r->slot[i] == -2) lua_pushnil(L);
-    else if (r->slot[i] == -1) lua_pushnumber(L, r->num[i]);
+    if (r->slot[i] == R_NIL) lua_pushnil(L);
+    else if (r->slot[i] == R_INT) lua_pushinteger(L, r->ival[i]);
+    else if (r->slot[i] == R_FLOAT) lua_pushnumber(L, r->num[i]);
     else lua_pushnumber(L, r->r.values[r->slot[i]]);
   }
   return r->nargs;
 }
 
 static int reader_gc(lua_State *L) {
-  gan_reader_close(&checkreader(L)->r);
+  lreader *r = checkreader(L);
+  gan_reader_close(&r->r);
+  r->nargs = 0;
   return 0;
 }
 

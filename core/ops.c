@@ -162,8 +162,10 @@ int gan_reader_ready(gan_reader *r) {
 gan_status gan_reader_wait(gan_reader *r) {
   if (!r->pending) return GAN_OK;
   r->pending = 0;
-  return r->backend->iface.reader_wait(r->backend->ctx, r->handle, r->values,
-                                       (size_t)r->n);
+  gan_status s = r->backend->iface.reader_wait(r->backend->ctx, r->handle, r->values,
+                                               (size_t)r->n);
+  if (s != GAN_OK) r->n = 0; /* no stale values */
+  return s;
 }
 
 gan_status gan_gather_rows(gan_tensor *dst, const gan_tensor *src,

@@ -293,7 +293,8 @@ int cuda_upload(cuda_ctx *c, void *dst, const void *src, size_t bytes, const cha
   if (!cuda_ok(c, cudaEventSynchronize(u->done), buf)) return 0;
   if (u->bytes < bytes) {
     size_t n = bytes < 4096 ? 4096 : bytes;
-    if (u->host) cudaFreeHost(u->host);
+    snprintf(buf, sizeof buf, "cudaFreeHost (%s)", what);
+    if (u->host && !cuda_ok(c, cudaFreeHost(u->host), buf)) return 0;
     u->host = NULL;
     u->bytes = 0;
     snprintf(buf, sizeof buf, "cudaHostAlloc of %zu bytes (%s)", n, what);
@@ -309,7 +310,9 @@ int cuda_upload(cuda_ctx *c, void *dst, const void *src, size_t bytes, const cha
                buf))
     return 0;
   snprintf(buf, sizeof buf, "cudaEventRecord (%s)", what);
-  return cuda_ok(c, cudaEventRecord(u->done, c->stream), buf);
+  if (cuda_ok(c, cudaEventRecord(u->done, c->stream), buf)) return 1;
+  (void)cudaStreamSynchronize(c->stream); /* the event does not cover that copy */
+  return 0;
 }
 
 void cuda_upload_release(cuda_ctx *c) {
@@ -368,15 +371,24 @@ gan_status cuda_reader_start(void *ctx, void *rd, const float *const *src,
                              const size_t *counts, int n) {
   cuda_ctx *c = (cuda_ctx *)ctx;
   cuda_reader *r = (cuda_reader *)rd;
+  gan_status s = cuda_take_status(c); /* an earlier failure is the cause */
+  if (s != GAN_OK) return s;
   size_t off = 0;
   for (int i = 0; i < n; i++) {
     cudaError_t e = cudaMemcpyAsync(r->host + off, src[i], counts[i] * sizeof(float),
                                     cudaMemcpyDeviceToHost, c->stream);
-    if (e != cudaSuccess) return cuda_status(e, "cudaMemcpyAsync (a read)");
+    if (e != cudaSuccess) {
+      /* the copies queued so far still write r->host: wait for them */
+      (void)cudaStreamSynchronize(c->stream);
+      return cuda_status(e, "cudaMemcpyAsync (a read)");
+    }
     off += counts[i];
   }
   cudaError_t e = cudaEventRecord(r->done, c->stream);
-  if (e != cudaSuccess) return cuda_status(e, "cudaEventRecord (a read)");
+  if (e != cudaSuccess) {
+    (void)cudaStreamSynchronize(c->stream);
+    return cuda_status(e, "cudaEventRecord (a read)");
+  }
   return GAN_OK;
 }
 

@@ -46,6 +46,7 @@ describe("gan.reader", function()
     local a, b = gan.tensor({2.5}, dev), gan.tensor({{-0.125}}, dev)
     assert.equal(r, r:start(1, a, nil, b, 7))
     assert.same({1, 2.5, nil, -0.125, 7, n = 5}, table.pack(r:values()))
+    assert.equal("integer", math.type((r:values())))    -- numbers come back as they went
     assert.equal(5, select("#", r:values()))      -- again: the same values
     assert.is_true(r:ready())
     assert.equal(0, select("#", r:start():values()))
@@ -73,15 +74,23 @@ describe("gan.reader", function()
     t:free()
     ok, err = pcall(r.start, r, t)
     assert.is_false(ok)
-    assert.truthy(err:find("freed", 1, true), err)
+    assert.truthy(err:find("value #1 is a freed tensor", 1, true), err)
     local many = {}
     for i = 1, 17 do many[i] = i end
     ok, err = pcall(r.start, r, table.unpack(many))
     assert.is_false(ok)
-    assert.truthy(err:find("at most 16 values", 1, true), err)
+    assert.truthy(err:find("17 values (at most 16)", 1, true), err)
     -- after a refused start the reader holds nothing, and works again
     assert.equal(0, select("#", r:values()))
     assert.equal(4, (r:start(gan.tensor({4}, dev)):values()))
+  end)
+
+  it("holds no values after it is closed", function()
+    local r = gan.reader()
+    r:start(gan.tensor({9}, dev))
+    assert.equal(9, (r:values()))
+    do local _ <close> = r end
+    assert.equal(0, select("#", r:values()))
   end)
 
   it("is not ready before its values are taken when reads are deferred", function()

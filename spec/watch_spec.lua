@@ -70,13 +70,21 @@ describe("--watch", function()
     local after = tonumber(err:match(".*epoch (%d+)/100000"))
     h:wait_for(("epoch %d/"):format(after + 2))
 
+    -- 4. a step whose values cannot be read: the same
+    save(script, replace(original, marker, marker .. "    do return 'BAD v4' end\n"))
+    h:wait_for("value #1 is a string")
+    err = h:err()
+    assert.equal(2, count(err, "the previous loop runs again"), err)
+    after = tonumber(err:match(".*epoch (%d+)/100000"))
+    h:wait_for(("epoch %d/"):format(after + 2))
+
     -- still one run, one data load, stopped cleanly
     h:signal("INT")
     local code
     code, err = h:finish()
     assert.equal(130, code, err)
     assert.equal(1, count(err, "data: 40 images"), err)
-    assert.equal(2, count(err, "reloaded before epoch"), err)   -- v2, then v3 (which failed)
+    assert.equal(3, count(err, "reloaded before epoch"), err)   -- v2, v3 and v4 (which failed)
     assert.falsy(err:find("traceback", 1, true), err)
     util.rmdir(dir)
   end)

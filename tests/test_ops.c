@@ -874,8 +874,8 @@ static void test_no_alloc(void) {
           &vw, &mb, &vb);
 }
 
-/* sum_to against a sum in double here, and the reader: on the CPU (no
-** reader slots) a start reads at once, in order, across several tensors */
+/* sum_to against a sum in double here, and the reader: on the CPU a start
+** reads at once, in order, across several tensors */
 static void test_sum_and_read(void) {
   const int N = 1001;
   gan_tensor x = UNIFORM(-1, 2, N), out = ZEROS(1), two = UNIFORM(-1, 1, 2),

@@ -377,17 +377,27 @@ function Run:write_report(st)
   })
 end
 
--- One step through the loop functions.  A reloaded loop that fails is
+-- Runs step(real) and starts the read of its values on rd (which checks
+-- them: numbers, nils or 1-element tensors).
+local function read_step(rd, step, real)
+  local ok, err = pcall(rd.start, rd, step(real))
+  if not ok then
+    error(("the loop's step: %s"):format((tostring(err):gsub("^.-reader:start: ", ""))), 0)
+  end
+end
+
+-- One step through the loop functions, its values read into rd.  A
+-- reloaded loop that fails, or returns values that cannot be read, is
 -- reported and replaced by the previous one, which redoes the batch.
-function Run:step(real)
-  if not self.previous then return self.fns.step(real) end
-  local ok, a, b, c, d = pcall(self.fns.step, real)
-  if ok then return a, b, c, d end
-  if tostring(a):find("interrupted!", 1, true) then error(a, 0) end  -- a second Ctrl-C
+function Run:step(real, rd)
+  if not self.previous then return read_step(rd, self.fns.step, real) end
+  local ok, err = pcall(read_step, rd, self.fns.step, real)
+  if ok then return end
+  if tostring(err):find("interrupted!", 1, true) then error(err, 0) end  -- a second Ctrl-C
   io.stderr:write(("watch: the reloaded loop failed: %s; the previous loop runs again\n")
-    :format(tostring(a)))
+    :format(tostring(err)))
   self.fns, self.previous = self.previous, nil
-  return self.fns.step(real)
+  return read_step(rd, self.fns.step, real)
 end
 
 -- At an epoch boundary: if the script changed, reload its loop functions.
@@ -513,10 +523,7 @@ function Run:fit(r)
     local waiting, wait_i, wait_step   -- a reader not yet accounted
     for i, real in batches do
       local rd = waiting == readers[1] and readers[2] or readers[1]
-      local ok, err = pcall(rd.start, rd, self:step(real))
-      if not ok then
-        error(("the loop's step: %s"):format((tostring(err):gsub("^.-reader:start: ", ""))), 0)
-      end
+      self:step(real, rd)
       st.step = st.step + 1
       if waiting then account(waiting, wait_i, wait_step) end
       if rd:ready() then
