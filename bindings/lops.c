@@ -201,6 +201,7 @@ static int adam_step_l(lua_State *L) {
   a->g.weight_decay = NUM(6);
   a->g.step = luaL_checkinteger(L, 7);
   luaL_argcheck(L, a->g.step >= 1, 7, "step count starts at 1");
+  a->g.eps_hat = lua_toboolean(L, 8);
   gan_backend *be = a->t[0]->backend;
   be->iface.adam_step(be->ctx, &a->g);
   return 0;

@@ -1,14 +1,22 @@
 /*
-** adam.c -- the Adam optimizer (Kingma and Ba 2015, Algorithm 1), one fused
-** pass per parameter tensor: the moments and the parameter are read and
-** written once each.
+** adam.c -- the Adam optimizer (Kingma and Ba 2015), one fused pass per
+** parameter tensor: the moments and the parameter are read and written once
+** each.
 **   m = b1 m + (1 - b1) g
 **   v = b2 v + (1 - b2) g^2
-**   p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p),
-**   mhat = m / (1 - b1^t), vhat = v / (1 - b2^t)
-** The bias corrections are computed once per step in double.  eps defaults
-** to Keras's 1e-7 (the binding's choice); wd is decoupled weight decay
-** (AdamW, Loshchilov and Hutter 2019), 0 for plain Adam.
+** then, in one of two forms that differ only in where eps goes:
+**  - Keras's (eps_hat = 1, the paper's "epsilon hat", end of its section 2;
+**    tf.keras and Keras 3):
+**      p -= lr * (m * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps) + wd * p)
+**  - Algorithm 1 of the paper (eps_hat = 0; PyTorch's):
+**      p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p),
+**      mhat = m / (1 - b1^t), vhat = v / (1 - b2^t)
+** Without eps the two are the same; with it, Keras's damps the first steps
+** of parameters whose gradient is small: at step 1 its eps acts as
+** eps / sqrt(1 - b2) = 32 eps on the gradient's scale.  The bias corrections
+** are computed once per step in double.  eps defaults to Keras's 1e-7 (the
+** binding's choice); wd is decoupled weight decay (AdamW, Loshchilov and
+** Hutter 2019), 0 for plain Adam.
 */
 #include <math.h>
 
@@ -20,10 +28,14 @@ void adam_step(void *ctx, const gan_adam_group *g) {
   const float c1 = (float)(1.0 / (1.0 - pow(g->beta1, (double)g->step)));
   const float c2 = (float)(1.0 / (1.0 - pow(g->beta2, (double)g->step)));
   const float lr = g->lr;
+  /* Keras's alpha / lr: sqrt(1 - b2^t) / (1 - b1^t) */
+  const float k1 = (float)(sqrt(1.0 - pow(g->beta2, (double)g->step)) /
+                           (1.0 - pow(g->beta1, (double)g->step)));
   for (int k = 0; k < g->count; k++) {
     float *p = g->params[k], *m = g->m[k], *v = g->v[k];
     const float *grad = g->grads[k];
     long long n = (long long)g->sizes[k];
+    const int hat = g->eps_hat;
     GAN_OMP(n > GAN_OMP_MIN, "omp parallel for simd",
     for (long long i = 0; i < n; i++) {
       float gi = grad[i];
@@ -31,7 +43,8 @@ void adam_step(void *ctx, const gan_adam_group *g) {
       float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
       m[i] = mi;
       v[i] = vi;
-      p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+      float u = hat ? (mi * k1) / (sqrtf(vi) + eps) : (mi * c1) / (sqrtf(vi * c2) + eps);
+      p[i] -= lr * (u + wd * p[i]);
     });
   }
 }

@@ -50,6 +50,7 @@ typedef struct gan_adam_group {
   const size_t *sizes;
   float lr, beta1, beta2, eps, weight_decay;
   int64_t step;          /* 1 for the first step (bias correction) */
+  int eps_hat;           /* 1: Keras's form, eps added to sqrt(v) (core/adam.c) */
 } gan_adam_group;
 
 typedef struct gan_mem_stats {

@@ -29,8 +29,9 @@
 #define ADAM_CHUNK 16384 /* floats per block: 64 per thread */
 #define ADAM_THREADS 256
 
+/* core/adam.c's two forms: eps_hat (Keras's) uses k1, else c1 and c2 */
 __global__ void adam_kernel(const adam_desc *d, int count, float lr, float b1, float b2,
-                            float eps, float wd, float c1, float c2) {
+                            float eps, float wd, float c1, float c2, float k1, int eps_hat) {
   __shared__ int ti;
   if (threadIdx.x == 0) { /* the last tensor whose first chunk is <= ours */
     int lo = 0, hi = count - 1;
@@ -50,7 +51,8 @@ __global__ void adam_kernel(const adam_desc *d, int count, float lr, float b1, f
     const float m = b1 * t.m[i] + (1.0f - b1) * g;
     const float v = b2 * t.v[i] + (1.0f - b2) * g * g;
     const float p = t.p[i];
-    t.p[i] = p - lr * ((m * c1) / (sqrtf(v * c2) + eps) + wd * p);
+    t.p[i] = eps_hat ? p - lr * ((m * k1) / (sqrtf(v) + eps) + wd * p)
+                     : p - lr * ((m * c1) / (sqrtf(v * c2) + eps) + wd * p);
     t.m[i] = m;
     t.v[i] = v;
   }
@@ -131,8 +133,11 @@ void cuda_adam_step(void *ctx, const gan_adam_group *g) {
   /* 1/(1 - b^t) in double, as the CPU computes them */
   const float c1 = (float)(1.0 / (1.0 - pow((double)g->beta1, (double)g->step)));
   const float c2 = (float)(1.0 / (1.0 - pow((double)g->beta2, (double)g->step)));
+  const float k1 = (float)(sqrt(1.0 - pow((double)g->beta2, (double)g->step)) /
+                           (1.0 - pow((double)g->beta1, (double)g->step)));
   adam_kernel<<<(unsigned)e->nchunks, ADAM_THREADS, 0, c->stream>>>(
-      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, c1, c2);
+      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, c1, c2, k1,
+      g->eps_hat);
   launch_ok(c, "adam_kernel");
 }
 

@@ -178,8 +178,10 @@ D:add(nn.Flatten())                                      -- (B, 1): a logit
 
 local bce = nn.BCEWithLogits()
 local prob = nn.Sigmoid()                                -- D's logits as P(real), for the log
-local g_opt = gan.optim.Adam(G:parameters(), {lr = opts.lr, beta1 = opts.beta1})
-local d_opt = gan.optim.Adam(D:parameters(), {lr = opts.lr, beta1 = opts.beta1})
+-- Adam as in the paper's (and PyTorch's) Algorithm 1, not Keras's form
+-- (gan/optim.lua): the DCGAN follows the PyTorch example, not the seed
+local g_opt = gan.optim.Adam(G:parameters(), {lr = opts.lr, beta1 = opts.beta1, form = "paper"})
+local d_opt = gan.optim.Adam(D:parameters(), {lr = opts.lr, beta1 = opts.beta1, form = "paper"})
 
 -- DiffAugment's translation, one module per stream so that the G step's
 -- backward sees the shifts of its own forward

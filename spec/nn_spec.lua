@@ -102,6 +102,25 @@ describe("gan.nn", function()
     assert.equal(1, opt.t)
   end)
 
+  it("Adam takes Keras's form by default, the paper's on request", function()
+    -- a gradient of 1e-6 at step 1: Keras's eps acts on sqrt(v) = 3.2e-8, so
+    -- the step is lr * 1e-6 / (1e-6 + 3.2e-6); the paper's on sqrt(vhat) = 1e-6
+    local steps = {}
+    for _, form in ipairs{"keras", "paper"} do
+      local l = nn.Linear(1, 1)
+      l.weight:fill(0)
+      local opt = gan.optim.Adam(l:parameters(), {lr = 2e-4, beta1 = 0.5, form = form})
+      l.grad_weight:fill(1e-6)
+      opt:step()
+      steps[form] = -l.weight:item()
+      assert.truthy(tostring(opt):find(form .. " form", 1, true))
+    end
+    assert.near(4.8050304e-05, steps.keras, 1e-10)   -- what Keras 3.15.1 computes
+    assert.near(2e-4 / 1.1, steps.paper, 1e-10)
+    assert.error_matches(function() gan.optim.Adam(nn.Linear(1, 1):parameters(), {form = "x"}) end,
+      "option 'form' must be \"keras\" or \"paper\"")
+  end)
+
   it("learns XOR to a loss under 0.05 (examples/xor.lua)", function()
     local chunk = assert(loadfile(util.root .. "/examples/xor.lua"))
     _G.arg = {[0] = "examples/xor.lua", "1500"}

@@ -698,7 +698,7 @@ static void group_free(group *G) {
   }
 }
 
-static void group_step(group *G, int64_t step, float lr, float wd) {
+static void group_step(group *G, int64_t step, float lr, float wd, int eps_hat) {
   float *pc[MAXT], *gc[MAXT], *mc[MAXT], *vc[MAXT];
   float *pg[MAXT], *gg[MAXT], *mg[MAXT], *vg[MAXT];
   for (int i = 0; i < G->count; i++) {
@@ -706,7 +706,7 @@ static void group_step(group *G, int64_t step, float lr, float wd) {
     pg[i] = G->p[i].g, gg[i] = G->g[i].g, mg[i] = G->m[i].g, vg[i] = G->v[i].g;
   }
   gan_adam_group a = {G->count, pc, gc, mc, vc, G->sizes, lr, 0.5f, 0.999f, 1e-7f, wd,
-                      step};
+                      step, eps_hat};
   cpu->iface.adam_step(cpu->ctx, &a);
   a.params = pg, a.grads = gg, a.m = mg, a.v = vg;
   gpu->iface.adam_step(gpu->ctx, &a);
@@ -738,9 +738,9 @@ static void test_adam(int big) {
   if (big) group_new(&A, 4, sbig);
   else group_new(&A, 4, sa);
   group_new(&Bg, 2, sb);
-  for (int64_t t = 1; t <= 3; t++) { /* alternate two optimizers, as D and G do */
-    group_step(&A, t, 2e-4f * (float)t, t == 3 ? 0.01f : 0.0f);
-    group_step(&Bg, t, 1e-3f, 0.0f);
+  for (int64_t t = 1; t <= 3; t++) { /* alternate two optimizers, as D and G do; */
+    group_step(&A, t, 2e-4f * (float)t, t == 3 ? 0.01f : 0.0f, 0); /* the paper's form */
+    group_step(&Bg, t, 1e-3f, 0.0f, 1);                             /* Keras's */
     group_regrad(&A);
     group_regrad(&Bg);
   }
@@ -752,7 +752,7 @@ static void test_adam(int big) {
   cpu->iface.copy(cpu->ctx, A.p[1].c, old.c, A.sizes[1]);
   gpu->iface.copy(gpu->ctx, A.p[1].g, old.g, A.sizes[1]);
   pair_free(&old);
-  group_step(&A, 4, 1e-3f, 0.0f);
+  group_step(&A, 4, 1e-3f, 0.0f, 1);
   group_cmp(&A, "adam A after a move");
   group_free(&A);
   group_free(&Bg);

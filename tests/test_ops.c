@@ -7,9 +7,9 @@
 **    missing term or a swapped product shows as a mismatch; and backend.h's
 **    conventions (parameter gradients accumulate, input gradients are
 **    overwritten, NULL skips a product and touches nothing);
-**  - closed forms computed here in double: Adam (Kingma and Ba 2015,
-**    Algorithm 1), BCE and its clamp, batchnorm's statistics and running
-**    averages;
+**  - closed forms computed here in double: Adam (Kingma and Ba 2015:
+**    Algorithm 1, and Keras's form, also against Keras's own output), BCE
+**    and its clamp, batchnorm's statistics and running averages;
 **  - products against a naive triple loop, for every transpose flag;
 **  - random draws: reproducible by key, the right moments, and published
 **    answers (SplitMix64's reference outputs, Random123's Philox4x32-10
@@ -642,6 +642,45 @@ static void adam_ref(double *p, double *m, double *v, const double *g, int n,
   }
 }
 
+/* Keras's form (eps added to sqrt(v), alpha = lr sqrt(1-b2^t) / (1-b1^t)),
+** in double */
+static void adam_keras_ref(double *p, double *m, double *v, const double *g, int n,
+                           double lr, double b1, double b2, double eps, int step) {
+  double alpha = lr * sqrt(1 - pow(b2, step)) / (1 - pow(b1, step));
+  for (int i = 0; i < n; i++) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    p[i] -= alpha * m[i] / (sqrt(v[i]) + eps);
+  }
+}
+
+/* Keras's form against Keras itself: what keras.optimizers.Adam(
+** learning_rate=2e-4, beta_1=0.5) (Keras 3.15.1, TensorFlow backend) left
+** in a zero variable after one step of these gradients; then three steps
+** against the formula in double */
+static void test_adam_keras(void) {
+  float p[4] = {0}, g[4] = {1e-3f, 1e-6f, 1e-7f, 1e-9f}, m[4] = {0}, v[4] = {0};
+  const double keras[4] = {-1.9936825e-04, -4.8050304e-05, -6.1306469e-06, -6.3225151e-08};
+  float *pp[1] = {p}, *gp[1] = {g}, *mp[1] = {m}, *vp[1] = {v};
+  size_t sizes[1] = {4};
+  gan_adam_group a = {1, pp, gp, mp, vp, sizes, 2e-4f, 0.5f, 0.999f, 1e-7f, 0.0f, 1, 1};
+  cpu->iface.adam_step(cpu->ctx, &a);
+  for (int i = 0; i < 4; i++)
+    CHECK(close_to(p[i] / keras[i], 1.0, 1e-5), "adam, Keras's form, gradient %g: %.8g, "
+          "Keras gives %.8g", g[i], p[i], keras[i]);
+  double rp[4] = {0}, rm[4] = {0}, rv[4] = {0}, rg[4];
+  for (int i = 0; i < 4; i++) p[i] = m[i] = v[i] = 0.0f;
+  for (int step = 1; step <= 3; step++) {
+    for (int i = 0; i < 4; i++) g[i] = (float)(rg[i] = (i + 1) * (step == 2 ? -1e-6 : 3e-6));
+    a.step = step;
+    cpu->iface.adam_step(cpu->ctx, &a);
+    adam_keras_ref(rp, rm, rv, rg, 4, 2e-4, 0.5, 0.999, 1e-7, step);
+    for (int i = 0; i < 4; i++)
+      CHECK(close_to(p[i], rp[i], 1e-5) && fabs(p[i] - rp[i]) < 1e-9,
+            "adam, Keras's form, step %d [%d]: %.8g, expected %.8g", step, i, p[i], rp[i]);
+  }
+}
+
 static void test_adam(void) {
   enum { NA = 3, NB = 5 };
   /* the brief's case: one tensor, two steps of the same gradient */
@@ -649,7 +688,7 @@ static void test_adam(void) {
   double rp[2] = {1.0, -2.0}, rm[2] = {0}, rv[2] = {0}, rg[2] = {0.5, -0.25};
   float *pp[1] = {p}, *gp[1] = {gr}, *mp[1] = {m}, *vp[1] = {v};
   size_t sizes[1] = {2};
-  gan_adam_group g = {1, pp, gp, mp, vp, sizes, 0.1f, 0.9f, 0.999f, 1e-7f, 0.0f, 0};
+  gan_adam_group g = {1, pp, gp, mp, vp, sizes, 0.1f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0};
   for (int step = 1; step <= 2; step++) {
     g.step = step;
     cpu->iface.adam_step(cpu->ctx, &g);
@@ -673,7 +712,7 @@ static void test_adam(void) {
   }
   float *ps[2] = {a, b}, *gs[2] = {ga, gb}, *ms[2] = {ma, mb}, *vs[2] = {va, vb};
   size_t sz[2] = {NA, NB};
-  gan_adam_group g2 = {2, ps, gs, ms, vs, sz, 0.01f, 0.9f, 0.999f, 1e-7f, 0.1f, 0};
+  gan_adam_group g2 = {2, ps, gs, ms, vs, sz, 0.01f, 0.9f, 0.999f, 1e-7f, 0.1f, 0, 0};
   for (int step = 1; step <= 3; step++) {
     for (int i = 0; i < NA + NB; i++) {
       float x = gan_draw_normal(8 + step, (uint64_t)i);
@@ -836,7 +875,7 @@ static void test_no_alloc(void) {
   float *ps[2] = {wt.data, bias.data}, *gs[2] = {dw.data, db.data},
         *ms[2] = {mw.data, mb.data}, *vs[2] = {vw.data, vb.data};
   size_t sz[2] = {C, 1};
-  gan_adam_group g = {2, ps, gs, ms, vs, sz, 0.1f, 0.9f, 0.999f, 1e-7f, 0.0f, 0};
+  gan_adam_group g = {2, ps, gs, ms, vs, sz, 0.1f, 0.9f, 0.999f, 1e-7f, 0.0f, 0, 0};
   gan_mem_stats before, after;
   float first = 0.0f;
   cpu->iface.mem_stats(cpu->ctx, &before);
@@ -929,6 +968,7 @@ int main(void) {
   test_batchnorm();
   test_bce();
   test_adam();
+  test_adam_keras();
   test_random();
   test_errors();
   test_sum_and_read();

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <cblas.h>
@@ -59,15 +60,51 @@ static int cur; /* the running fiber */
 static const std::function<void()> *cur_body;
 static double warp_vals[32][32]; /* [warp][lane] for the shuffles */
 
+/* Switching: a fiber starts on its own stack through swapcontext, and
+** from then on the switches are _setjmp/_longjmp, which make no system
+** call (swapcontext saves the signal mask with one, and a block of 256
+** threads switches hundreds of thousands of times).  Under the sanitizers
+** (EMU_UCONTEXT) every switch is a swapcontext, which they understand. */
+#if !defined(EMU_UCONTEXT)
+static jmp_buf sched_jb;
+struct jbuf {
+  jmp_buf b;
+};
+static std::vector<jbuf> fiber_jb;
+static std::vector<char> started;
+#endif
+
 static void fiber_main(void) {
   (*cur_body)();
   fibers[cur].state = F_DONE;
+#if defined(EMU_UCONTEXT)
   swapcontext(&fibers[cur].ctx, &sched_ctx);
+#else
+  _longjmp(sched_jb, 1);
+#endif
 }
 
 static void yield(int state) {
   fibers[cur].state = state;
+#if defined(EMU_UCONTEXT)
   swapcontext(&fibers[cur].ctx, &sched_ctx);
+#else
+  if (!_setjmp(fiber_jb[cur].b)) _longjmp(sched_jb, 1);
+#endif
+}
+
+/* runs fiber i until it yields or ends */
+static void resume(unsigned i) {
+#if defined(EMU_UCONTEXT)
+  swapcontext(&sched_ctx, &fibers[i].ctx);
+#else
+  if (_setjmp(sched_jb)) return;
+  if (!started[i]) {
+    started[i] = 1;
+    swapcontext(&sched_ctx, &fibers[i].ctx); /* does not come back here */
+  }
+  _longjmp(fiber_jb[i].b, 1);
+#endif
 }
 
 static unsigned lin(const uint3 &t) {
@@ -99,6 +136,10 @@ static void run_block_fibers(const char *name, const std::function<void()> &body
   int reverse = rev && *rev == '1';
   fibers.assign(n, fiber());
   while (stacks.size() < n) stacks.push_back((char *)malloc(STACK));
+#if !defined(EMU_UCONTEXT)
+  fiber_jb.resize(n);
+  started.assign(n, 0);
+#endif
   cur_body = &body;
   for (unsigned i = 0; i < n; i++) {
     fiber &f = fibers[i];
@@ -117,7 +158,7 @@ static void run_block_fibers(const char *name, const std::function<void()> &body
       if (fibers[i].state != F_READY) continue;
       cur = (int)i;
       threadIdx = fibers[i].tid;
-      swapcontext(&sched_ctx, &fibers[i].ctx);
+      resume(i);
       ran = 1;
     }
     /* release the barriers whose threads have all arrived */

@@ -1,48 +1,100 @@
 #!/bin/bash
-# tests/emu/run.sh: runs tests/test_cuda.c -- the CUDA backend against the
-# CPU backend, slot by slot -- with cuda/*.cu compiled for the host emulator
-# in this folder instead of for a GPU.  No GPU, driver or nvcc needed: g++,
-# OpenBLAS and lua5.4 (what ./build.sh installs).  cuDNN is not modelled, so the convolutions run on
+# tests/emu/run.sh: runs the CUDA backend's own sources without a GPU, on the
+# host emulator in this folder (cuda_runtime.h says what it models):
+#   1. tests/test_cuda.c -- every backend slot against the CPU backend;
+#   2. bench/gpu_steps.lua in a gan program built on the emulator -- the
+#      modules, 20 seed steps and 10 DCGAN steps, CUDA against the CPU;
+#   3. scripts/strawberry.lua --device cuda for 2 epochs of a tiny data set
+#      -- the training loop, its reads and uploads -- whose loss.csv must
+#      match the same run on the CPU within 1e-3.
+# No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
+# ./build.sh installs).  cuDNN is not modelled, so the convolutions run on
 # cuda/im2col.cu (the build is GAN_HAVE_CUDNN=0).
 #
 #   tests/emu/run.sh [BUILD_DIR]       (default /tmp/gan-emu)
 #   EMU_REVERSE=1 tests/emu/run.sh     threads of each block in reverse order
 #   SAN=-fsanitize=address,undefined tests/emu/run.sh
 #
-# Exit status: test_cuda's (0: every check passed).  What the emulator
-# checks is in cuda_runtime.h and emu.cpp.
+# Exit status 0 only if all three pass.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
 san=${SAN:-}
-mkdir -p "$out/src" "$out/obj"
+mkdir -p "$out/src" "$out/obj" "$out/bin"
 blas=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 blaslib=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 stb=$(pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
+lua=$(pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+lualib=$(find /usr/lib /usr/local/lib -name 'liblua5.4.a' 2>/dev/null | head -1)
 cxx="g++ -O2 -g $san -std=c++17 -ffp-contract=off -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas"
 cc="gcc -O2 -g $san -std=gnu11 -fopenmp -Wall -Wextra"
 pids=()
+bg() { "$@" & pids+=($!); }
 for f in "$root"/cuda/*.cu; do
   b=$(basename "$f" .cu)
   [ "$b" = cudnn ] && continue
   lua5.4 "$root/tests/emu/launch.lua" "$f" "$out/src/$b.cpp" "$root"/cuda/*.cuh
-  $cxx -DGAN_HAVE_CUDNN=0 -I"$root/tests/emu" -I"$root/cuda" -I"$root/core" \
-    -c "$out/src/$b.cpp" -o "$out/obj/cuda_$b.o" &
-  pids+=($!)
+  bg $cxx -DGAN_HAVE_CUDNN=0 -I"$root/tests/emu" -I"$root/cuda" -I"$root/core" \
+    -c "$out/src/$b.cpp" -o "$out/obj/cuda_$b.o"
 done
-$cxx $blas -I"$root/tests/emu" -c "$root/tests/emu/emu.cpp" -o "$out/obj/emu.o" &
-pids+=($!)
+# the fibers switch with _longjmp, between stacks: no fortify check of that;
+# under the sanitizers, with swapcontext only (EMU_UCONTEXT)
+emu_flags="-U_FORTIFY_SOURCE"
+[ -n "$san" ] && emu_flags="$emu_flags -DEMU_UCONTEXT"
+bg $cxx $emu_flags $blas -I"$root/tests/emu" -c "$root/tests/emu/emu.cpp" -o "$out/obj/emu.o"
 for f in "$root"/core/*.c; do
   b=$(basename "$f" .c)
   [ "$b" = nocuda ] && continue
-  $cc -w $blas $stb -I"$root/core" -c "$f" -o "$out/obj/core_$b.o" &
-  pids+=($!)
+  bg $cc -w $blas $stb -I"$root/core" -c "$f" -o "$out/obj/core_$b.o"
 done
-$cc -Wshadow -DGAN_HAVE_CUDA=1 -I"$root/core" -I"$root/cuda" -c "$root/tests/test_cuda.c" \
-  -o "$out/obj/test_cuda.o" &
-pids+=($!)
+bg $cc -Wshadow -DGAN_HAVE_CUDA=1 -I"$root/core" -I"$root/cuda" -c "$root/tests/test_cuda.c" \
+  -o "$out/bin/test_cuda.o"
+# the gan program, with the Lua half of the module embedded as cmake does
+cmake -DOUT="$out/src/gan_lua_sources.c" -DSRC_DIR="$root/bindings/lua" \
+  -P "$root/cmake/embed.cmake"
+for f in "$root"/bindings/*.c "$out/src/gan_lua_sources.c"; do
+  b=$(basename "$f" .c)
+  bg $cc -DGAN_HAVE_CUDA=1 -DGAN_VERSION='"emu"' $lua -I"$root/bindings" -I"$root/core" \
+    -I"$root/cuda" -c "$f" -o "$out/bin/$b.o"
+done
 for p in "${pids[@]}"; do wait "$p"; done
-g++ $san "$out"/obj/*.o -o "$out/test_cuda_emu" $blaslib -fopenmp -lm
-echo "emu: built $out/test_cuda_emu" >&2
-# TEST_CUDA_EMU: test_cuda queues smaller products where it only needs a queue
-cd "$out" && TEST_CUDA_EMU=1 ./test_cuda_emu
+g++ $san "$out"/obj/*.o "$out/bin/test_cuda.o" -o "$out/test_cuda_emu" $blaslib -fopenmp -lm
+g++ $san "$out"/obj/*.o $(ls "$out"/bin/*.o | grep -v test_cuda.o) -o "$out/gan" \
+  "$lualib" $blaslib -fopenmp -ldl -lm -rdynamic
+echo "emu: built $out/test_cuda_emu and $out/gan" >&2
+
+status=0
+# 1. TEST_CUDA_EMU: test_cuda queues smaller products where it only needs a queue
+echo "emu: 1. tests/test_cuda.c" >&2
+(cd "$out" && TEST_CUDA_EMU=1 ./test_cuda_emu) | tail -1 || status=1
+# 2.
+echo "emu: 2. bench/gpu_steps.lua" >&2
+(cd "$root" && "$out/gan" bench/gpu_steps.lua --size 16) | tail -3 || status=1
+# 3.
+echo "emu: 3. scripts/strawberry.lua on cuda and on cpu" >&2
+run="$out/run"
+rm -rf "$run" && mkdir -p "$run/data"
+"$out/gan" -e "gan.seed(1) for i = 1, 20 do
+  gan.images.save_grid(gan.rand(1, 3, 8, 8), ('$run/data/%02d.png'):format(i)) end"
+for dev in cuda cpu; do
+  (cd "$root" && "$out/gan" scripts/strawberry.lua --data "$run/data" --size 8 --batch 10 \
+    --epochs 2 --samples 4 --out "$run/$dev" --device "$dev" 2>&1 | tail -1) || status=1
+done
+"$out/gan" -e "
+  local function rows(p)
+    local t = {}
+    for line in io.lines(p) do t[#t + 1] = line end
+    return t
+  end
+  local a, b = rows('$run/cuda/loss.csv'), rows('$run/cpu/loss.csv')
+  assert(#a == 3 and #b == 3, 'loss.csv: ' .. #a .. ' and ' .. #b .. ' lines')
+  local worst = 0
+  for i = 2, 3 do
+    local x, y = {}, {}
+    for v in a[i]:gmatch('[^,]+') do x[#x + 1] = tonumber(v) end
+    for v in b[i]:gmatch('[^,]+') do y[#y + 1] = tonumber(v) end
+    for k = 3, #x do worst = math.max(worst, math.abs(x[k] - y[k]) / math.max(1e-3, math.abs(y[k]))) end
+  end
+  print(('loss.csv on cuda vs cpu: largest relative difference %.2e'):format(worst))
+  if worst > 1e-3 then os.exit(1) end" || status=1
+exit $status

@@ -280,7 +280,7 @@ function checkpoint.save(path, state)
     local o = state.optims[name]
     for _, e in ipairs(optim_state(name, o)) do entries[#entries + 1] = e end
     meta.optims[name] = {kind = "Adam", t = o.t, lr = o.lr, beta1 = o.beta1, beta2 = o.beta2,
-                         eps = o.eps, weight_decay = o.weight_decay}
+                         eps = o.eps, weight_decay = o.weight_decay, form = o.form}
   end
   if state.noise then entries[#entries + 1] = {name = "noise", value = state.noise} end
   entries[1].blob = "return " .. checkpoint.serialize(meta) .. "\n"

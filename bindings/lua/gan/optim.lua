@@ -3,10 +3,13 @@
 --   local opt = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5})
 --   G:zero_grad(); ...backward...; opt:step()
 --
--- Adam's defaults are Keras's (lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7),
--- the stack of the program we reproduce.  The moments live on the
--- parameters' device, and one step is one call into the backend for all of
--- them (one fused loop per tensor on the CPU, one launch on CUDA).
+-- Adam's defaults are Keras's (lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7,
+-- and Keras's form of the update), the stack of the program we reproduce.
+-- form = "paper" takes Algorithm 1 of the paper instead, as PyTorch does:
+-- the two differ only in where eps is added (core/adam.c), which matters in
+-- the first steps of parameters with small gradients.  The moments live on
+-- the parameters' device, and one step is one call into the backend for all
+-- of them (one fused loop per tensor on the CPU, one launch on CUDA).
 local gan = require "gan"
 
 local optim = {}
@@ -33,6 +36,7 @@ function optim.Adam(params, opts)
     beta2 = opts.beta2 or 0.999,
     eps = opts.eps or 1e-7,
     weight_decay = opts.weight_decay or 0,
+    form = opts.form or "keras",
     t = 0,
     params = params,
     m = {}, v = {},
@@ -42,6 +46,10 @@ function optim.Adam(params, opts)
   check_number(self, "beta2", 0, 0.999999)
   check_number(self, "eps", 0, 1)
   check_number(self, "weight_decay", 0, math.huge)
+  if self.form ~= "keras" and self.form ~= "paper" then
+    error(("Adam: option 'form' must be \"keras\" or \"paper\", not %s"):format(
+      tostring(self.form)), 2)
+  end
   local values, grads = {}, {}
   for i, p in ipairs(params) do
     if not (gan.is_tensor(p.value) and gan.is_tensor(p.grad)) then
@@ -57,12 +65,13 @@ end
 
 function Adam:step()
   self.t = self.t + 1
-  self.state:step(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.t)
+  self.state:step(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.t,
+                  self.form == "keras")
 end
 
 function Adam:__tostring()
-  return ("optim.Adam(lr %g, beta1 %g, beta2 %g, eps %g, %d tensors, step %d)"):format(
-    self.lr, self.beta1, self.beta2, self.eps, #self.params, self.t)
+  return ("optim.Adam(lr %g, beta1 %g, beta2 %g, eps %g, %s form, %d tensors, step %d)"):format(
+    self.lr, self.beta1, self.beta2, self.eps, self.form, #self.params, self.t)
 end
 
 return optim
