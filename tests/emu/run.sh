@@ -16,7 +16,7 @@
 #   SAN=-fsanitize=address,undefined tests/emu/run.sh
 #
 # Exit status 0 only if all three pass.
-set -eu
+set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
 san=${SAN:-}
