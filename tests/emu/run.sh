@@ -25,7 +25,8 @@ blas=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-li
 blaslib=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 stb=$(pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
 lua=$(pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
-lualib=$(find /usr/lib /usr/local/lib -name 'liblua5.4.a' 2>/dev/null | head -1)
+lualib=$(find /usr/lib /usr/local/lib -name liblua5.4.a 2>/dev/null | head -1 || true)
+[ -n "$lualib" ] || { echo "emu: no liblua5.4.a (Debian's liblua5.4-dev; ./build.sh installs it)" >&2; exit 2; }
 cxx="g++ -O2 -g $san -std=c++17 -ffp-contract=off -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas"
 cc="gcc -O2 -g $san -std=gnu11 -fopenmp -Wall -Wextra"
 pids=()
