@@ -190,6 +190,13 @@ static int msghandler(lua_State *L) {
     msg = lua_pushfstring(L, "(error object is a %s value)",
                           luaL_typename(L, 1));
   }
+  /* a second Ctrl-C during a run that defers the first (gan/train.lua): it
+  ** stopped the step where it was, which a traceback would not explain */
+  if (interrupted && strstr(msg, "interrupted!") != NULL) {
+    lua_pushliteral(L, "interrupted twice: stopped at once, without a new checkpoint "
+                       "(one Ctrl-C stops after the step and writes one)");
+    return 1;
+  }
   luaL_traceback(L, L, msg, 1);
   return 1;
 }

@@ -162,6 +162,11 @@ train.loop(function(r)
     n = n + 1
     if mode == "nan" and n == 7 then return 0 / 0, 1, 0.5, 0.5 end
     if mode == "dwins" then return 1e-4, 6, 1, 0 end
+    if mode == "slow" then                     -- 2 s of Lua per step
+      io.stderr:write(("step %d begins\n"):format(n))
+      local t = os.clock()
+      while os.clock() - t < 2 do end
+    end
     return 0.7, 0.7, 0.5, 0.5
   end}
 end)
@@ -189,6 +194,23 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
                            "/checkpoints/last.ckpt (epoch 1)", 1, true), err)
     assert.falsy(err:find("traceback", 1, true), err)
     assert.equal(1, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    util.rmdir(out)
+  end)
+
+  it("stop at once on a second Ctrl-C, saying so without a traceback", function()
+    local out = util.tmpdir()
+    local h = R.background({path, "--out", out, "--mode", "slow", "--epochs", "100"})
+    finally(function() h:stop() end)
+    h:wait_for("step 2 begins")
+    h:signal("INT")                            -- the first: stop after this step
+    os.execute("sleep 0.3")
+    h:signal("INT")                            -- the second, within the same step
+    local code, err = h:finish()
+    assert.equal(1, code, err)
+    assert.truthy(err:find("interrupted twice: stopped at once, without a new checkpoint", 1,
+                           true), err)
+    assert.falsy(err:find("traceback", 1, true), err)
+    assert.falsy(err:find("step 3 begins", 1, true), err)
     util.rmdir(out)
   end)
 
