@@ -212,6 +212,13 @@ static int docall(lua_State *L, int narg, int nres) {
   setsignal(SIGINT, laction, 1);
   status = lua_pcall(L, narg, nres, base);
   setsignal(SIGINT, SIG_DFL, 0);
+  /* a run that failed or was stopped left deferred mode on: the next chunk
+  ** (a REPL line) starts with Ctrl-C interrupting at once again */
+  if (defer_mode) {
+    setsignal(SIGTERM, SIG_DFL, 0);
+    defer_mode = 0;
+  }
+  interrupted = 0;
   /* a Ctrl-C just after the chunk ended must not hit the next one */
   if (lua_gethook(L) == lstop) lua_sethook(L, NULL, 0, 0);
   lua_remove(L, base);

@@ -57,6 +57,25 @@ describe("the gan program", function()
     assert.truthy(err:find("nosuch"), err)
   end)
 
+  it("interrupts the next REPL line at once after a run that deferred Ctrl-C failed", function()
+    -- line 1 turns deferred mode on (as run:fit does) and fails; line 2
+    -- loops for 4 s and gets Ctrl-C after 1.5 s
+    local dir = util.tmpdir()
+    util.write(dir .. "/in", 'gan.defer_interrupts(true) error("run failed")\n'
+      .. 'local t = os.clock() while os.clock() - t < 4 do end print("not interrupted")\n'
+      .. 'print("alive")\n')
+    local cmd = ("(%s < %s > %s 2>&1 & echo $! > %s; wait) & sleep 1.5; kill -INT $(cat %s); wait")
+      :format(util.quote(util.bin), util.quote(dir .. "/in"), util.quote(dir .. "/out"),
+              util.quote(dir .. "/pid"), util.quote(dir .. "/pid"))
+    os.execute("bash -c " .. util.quote(cmd))
+    local out = util.read(dir .. "/out") or ""
+    util.rmdir(dir)
+    assert.truthy(out:find("run failed", 1, true), out)
+    assert.truthy(out:find("interrupted!", 1, true), out)
+    assert.falsy(out:find("not interrupted", 1, true), out)
+    assert.truthy(out:find("alive", 1, true), out)
+  end)
+
   it("-i runs a script then the REPL with its globals", function()
     local dir = util.tmpdir()
     util.write(dir .. "/g.lua", "answer = 41\n")
