@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -59,6 +60,8 @@ static void setsignal(int sig, void (*handler)(int), int restart) {
   sa.sa_handler = handler;
   sa.sa_flags = restart ? SA_RESTART : 0;
   sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time: they share state */
+  sigaddset(&sa.sa_mask, SIGTERM);
   sigaction(sig, &sa, NULL);
 }
 
@@ -73,12 +76,24 @@ static void lstop(lua_State *L, lua_Debug *ar) {
 ** first signal only raises a flag that the script polls between steps; a
 ** second SIGINT means the script is stuck, so stop it as lua.c would.
 ** SIGTERM never gets here outside deferred mode (see l_defer_interrupts). */
+static struct timespec first_signal; /* when the deferred one arrived */
+
+static double seconds_since(const struct timespec *t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now); /* async-signal-safe */
+  return (double)(now.tv_sec - t->tv_sec) + 1e-9 * (double)(now.tv_nsec - t->tv_nsec);
+}
+
 static void laction(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
   if (defer_mode && (sig == SIGTERM || !interrupted)) {
     interrupted = 1;
+    clock_gettime(CLOCK_MONOTONIC, &first_signal);
     return;
   }
+  /* some senders deliver one Ctrl-C twice (timeout(1) signals the process
+  ** and then its group): within 0.1 s, it is the same one */
+  if (defer_mode && seconds_since(&first_signal) < 0.1) return;
   setsignal(sig, SIG_DFL, 0); /* if another one comes, terminate process */
   lua_sethook(globalL, lstop, flag, 1);
 }

@@ -214,6 +214,19 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
     util.rmdir(out)
   end)
 
+  it("take one Ctrl-C delivered twice (timeout(1) signals the process and its group) as one",
+     function()
+    local out = util.tmpdir()
+    local _, _, code = os.execute(("timeout --preserve-status -s INT 3 %s %s --out %s "
+      .. "--mode slow --epochs 100 2>%s"):format(util.quote(util.bin), util.quote(path),
+      util.quote(out), util.quote(out .. "/err")))
+    local err = util.read(out .. "/err") or ""
+    assert.equal(130, code, err)
+    assert.truthy(err:find("interrupted at epoch %d+, step %d+: checkpoint"), err)
+    assert.truthy(util.read(out .. "/checkpoints/last.ckpt"), "no checkpoint")
+    util.rmdir(out)
+  end)
+
   it("warn once when D's loss stays under 1e-3 for 50 steps", function()
     local out = util.tmpdir()
     local code, _, err = util.run({path, "--out", out, "--mode", "dwins", "--epochs", "20"})
