@@ -75,31 +75,23 @@ local real = gan.rand(B, 3, S, S)            -- the data: one random batch in [0
 
 -- The D update, the D step and the G step: as in scripts/strawberry.lua
 -- (with keras_predict = true and d_steps = 1, the seed's defaults).  With
--- --reads sync the values are numbers instead, as each read waits.
+-- --reads sync each value is also read as a number where it is made, as a
+-- step of numbers does (5 waits for the GPU).
 local sync = opts.reads == "sync"
 local d_loss, g_loss, d_real, d_fake = gan.empty(1), gan.empty(1), gan.empty(1), gan.empty(1)
 
 local function d_update(x, label, mean)
   D:zero_grad()
   local p = D:forward(x)                     -- (B, 1)
-  local loss = bce:forward(p, label, sync)   -- sync: a number; else the tensor
+  local loss = bce:forward(p, label, false)  -- the loss, left on the device
   D:backward(x, bce:backward(), false)       -- no gradient w.r.t. the images
   d_opt:step()
-  if sync then return loss, p:mean() end
   p:mean(mean)
+  if sync then loss:item(); mean:item() end
   return loss
 end
 
 local function d_step(x)
-  if sync then
-    local loss_real, dr = d_update(x, real_label)
-    z:normal()
-    G:evaluate()
-    local fake = G:forward(z)
-    G:train()
-    local loss_fake, df = d_update(fake, fake_label)
-    return 0.5 * (loss_real + loss_fake), dr, df
-  end
   d_loss:copy(d_update(x, real_label, d_real))
   z:normal()
   G:evaluate()
@@ -114,10 +106,11 @@ local function g_step()
   z:normal()
   local fake = G:forward(z)
   local p = D:forward(fake)                  -- D still in training mode, as in Keras
-  local loss = bce:forward(p, real_label, not sync and g_loss or true)
+  bce:forward(p, real_label, g_loss)
+  if sync then g_loss:item() end
   G:backward(z, D:backward_input(fake, bce:backward()), false)
   g_opt:step()
-  return loss
+  return g_loss
 end
 
 -- async: run:fit's reading -- start this step's read, take the previous one's
@@ -221,8 +214,8 @@ print(("first_step_s %.3f"):format(first_s))
 print(("steps %d"):format(n))
 print(("step_ms %.3f"):format(median))
 print(("step_ms_min %.3f"):format(times[1]))
-if opts.reads == "none" then d_last, g_last = d_loss:item(), g_loss:item()
-elseif opts.reads == "async" then d_last, g_last = readers[k]:values() end
+if opts.reads == "async" then d_last, g_last = readers[k]:values()
+else d_last, g_last = d_loss:item(), g_loss:item() end
 print(("losses %.4f %.4f"):format(d_last, g_last))
 print(("peak_rss_kb %d"):format(vm_hwm()))
 -- every tensor at once at its peak: parameters, gradients, Adam's two moments,
