@@ -14,6 +14,12 @@
 ** Memory: device and pinned allocations are recorded, so cudaMemcpyAsync
 ** checks its direction, cudaFree an unknown pointer fails as on a GPU, and
 ** cublasSgemm checks that each operand lies inside its allocation.
+**
+** Counters: with EMU_STATS=FILE, the program writes at exit how many times
+** it called each thing that costs a GPU program time or a wait (kernel
+** launches, products, allocations, copies by direction, synchronisations),
+** one "name count" per line; run.sh compares two runs that differ only in
+** their number of steps, which gives what one training step does.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +43,24 @@ static cudaError_t fail(cudaError_t e) {
   return e;
 }
 
+/* --- counters (EMU_STATS) --------------------------------------------- */
+#define EMU_COUNTERS(X) \
+  X(launches) X(gemms) X(malloc) X(free) X(host_alloc) X(free_host) \
+  X(copy_h2d) X(copy_d2h) X(copy_d2h_bytes) X(copy_d2d) X(stream_sync) X(event_sync) \
+  X(event_query)
+#define EMU_FIELD(n) unsigned long long n;
+static struct { EMU_COUNTERS(EMU_FIELD) } count;
+
+static void write_stats(void) {
+  const char *path = getenv("EMU_STATS");
+  FILE *f = path && *path ? fopen(path, "w") : NULL;
+  if (!f) return;
+#define EMU_PRINT(n) fprintf(f, "%s %llu\n", #n, count.n);
+  EMU_COUNTERS(EMU_PRINT)
+  fclose(f);
+}
+__attribute__((constructor)) static void stats_at_exit(void) { atexit(write_stats); }
+
 [[noreturn]] static void die(const char *fmt, const char *a = "", long b = 0) {
   fprintf(stderr, "emu: ");
   fprintf(stderr, fmt, a, b);
@@ -54,9 +78,15 @@ struct fiber {
 };
 static ucontext_t sched_ctx;
 static std::vector<fiber> fibers;
-static std::vector<char *> stacks;
+/* the fibers' stacks, kept for the next launch and freed at exit */
+static struct stack_pool : std::vector<char *> {
+  ~stack_pool() {
+    for (char *s : *this) free(s);
+  }
+} stacks;
 static const size_t STACK = 128 * 1024;
 static int cur; /* the running fiber */
+static int in_fibers; /* 1 while a block runs as fibers */
 static const std::function<void()> *cur_body;
 static double warp_vals[32][32]; /* [warp][lane] for the shuffles */
 
@@ -75,12 +105,18 @@ static std::vector<char> started;
 #endif
 
 static void fiber_main(void) {
+#if defined(EMU_UCONTEXT)
   (*cur_body)();
   fibers[cur].state = F_DONE;
-#if defined(EMU_UCONTEXT)
   swapcontext(&fibers[cur].ctx, &sched_ctx);
 #else
-  _longjmp(sched_jb, 1);
+  /* a fiber that ends parks here, and runs the body of whatever block
+  ** resumes it next: a fiber is started once per program, not per block */
+  for (;;) {
+    (*cur_body)();
+    fibers[cur].state = F_DONE;
+    if (!_setjmp(fiber_jb[cur].b)) _longjmp(sched_jb, 1);
+  }
 #endif
 }
 
@@ -112,12 +148,12 @@ static unsigned lin(const uint3 &t) {
 }
 
 void __syncthreads(void) {
-  if (fibers.empty()) die("__syncthreads in a kernel launch.lua did not mark%s", "");
+  if (!in_fibers) die("__syncthreads in a kernel launch.lua did not mark%s", "");
   yield(F_BLOCK);
 }
 
 static double shfl(double v, unsigned delta) {
-  if (fibers.empty()) die("__shfl_down_sync in a kernel launch.lua did not mark%s", "");
+  if (!in_fibers) die("__shfl_down_sync in a kernel launch.lua did not mark%s", "");
   unsigned l = lin(fibers[cur].tid), w = l / 32, lane = l % 32;
   if (w >= 32) die("more than 32 warps%s", "");
   warp_vals[w][lane] = v;
@@ -134,17 +170,21 @@ static void run_block_fibers(const char *name, const std::function<void()> &body
   unsigned n = blockDim.x * blockDim.y * blockDim.z;
   const char *rev = getenv("EMU_REVERSE");
   int reverse = rev && *rev == '1';
-  fibers.assign(n, fiber());
+  if (fibers.size() < n) fibers.resize(n);
   while (stacks.size() < n) stacks.push_back((char *)malloc(STACK));
 #if !defined(EMU_UCONTEXT)
-  fiber_jb.resize(n);
-  started.assign(n, 0);
+  if (fiber_jb.size() < n) fiber_jb.resize(n);
+  if (started.size() < n) started.resize(n, 0);
 #endif
   cur_body = &body;
+  in_fibers = 1;
   for (unsigned i = 0; i < n; i++) {
     fiber &f = fibers[i];
     f.tid = uint3(i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y));
     f.state = F_READY;
+#if !defined(EMU_UCONTEXT)
+    if (started[i]) continue; /* parked in fiber_main's loop */
+#endif
     getcontext(&f.ctx);
     f.ctx.uc_stack.ss_sp = stacks[i];
     f.ctx.uc_stack.ss_size = STACK;
@@ -187,7 +227,7 @@ static void run_block_fibers(const char *name, const std::function<void()> &body
     }
     if (!released && !ran) die("%s: deadlock: threads wait at different barriers", name);
   }
-  fibers.clear();
+  in_fibers = 0;
 }
 
 void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
@@ -198,6 +238,7 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
     fail(cudaErrorInvalidConfiguration);
     return;
   }
+  count.launches++;
   gridDim = grid;
   blockDim = block;
   for (unsigned bz = 0; bz < grid.z; bz++)
@@ -279,6 +320,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
   char *m = (char *)malloc(bytes ? bytes : 1);
   if (!m) return fail(cudaErrorMemoryAllocation);
   memset(m, 0xA5, bytes); /* not zero: uninitialised reads show */
+  count.malloc++;
   allocs[m] = alloc_info{bytes, 1};
   device_bytes += bytes;
   *p = m;
@@ -290,6 +332,7 @@ static cudaError_t release(void *p, int device) {
   auto it = allocs.find((const char *)p);
   if (it == allocs.end() || it->second.device != device) return fail(cudaErrorInvalidValue);
   if (device) device_bytes -= it->second.bytes;
+  if (device) count.free++; else count.free_host++;
   allocs.erase(it);
   free(p);
   return cudaSuccess;
@@ -298,6 +341,7 @@ cudaError_t cudaFree(void *p) { return release(p, 1); }
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned) {
   char *m = (char *)malloc(bytes ? bytes : 1);
   if (!m) return fail(cudaErrorMemoryAllocation);
+  count.host_alloc++;
   allocs[m] = alloc_info{bytes, 0};
   *p = m;
   return cudaSuccess;
@@ -320,6 +364,12 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
             bytes, (int)kind, dd ? "device" : "not device", sd ? "device" : "not device");
     return fail(cudaErrorInvalidMemcpyDirection);
   }
+  if (kind == cudaMemcpyHostToDevice) count.copy_h2d++;
+  if (kind == cudaMemcpyDeviceToDevice) count.copy_d2d++;
+  if (kind == cudaMemcpyDeviceToHost) {
+    count.copy_d2h++;
+    count.copy_d2h_bytes += bytes;
+  }
   memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -338,6 +388,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) { delete s; return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  count.stream_sync++;
   for (emu_event *e : events) e->waited = 1;
   return cudaSuccess;
 }
@@ -361,9 +412,11 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t e) {
+  count.event_query++;
   return !e->recorded || e->waited ? cudaSuccess : fail(cudaErrorNotReady);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  count.event_sync++;
   e->waited = 1;
   return cudaSuccess;
 }
@@ -402,6 +455,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation
       ldc < (m > 1 ? m : 1))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  count.gemms++;
   if (!operand_ok("A", A, ar, ac, lda) || !operand_ok("B", B, br, bc, ldb) ||
       !operand_ok("C", C, m, n, ldc))
     return CUBLAS_STATUS_EXECUTION_FAILED;

@@ -6,7 +6,14 @@
 #      modules, 20 seed steps and 10 DCGAN steps, CUDA against the CPU;
 #   3. scripts/strawberry.lua --device cuda for 2 epochs of a tiny data set
 #      -- the training loop, its reads and uploads -- whose loss.csv must
-#      match the same run on the CPU within 1e-3.
+#      match the same run on the CPU within 1e-3;
+#   4. what one training step asks of the GPU: two runs of that script on
+#      cuda that differ only in their number of steps (9 and 11, after the
+#      8 uploads that fill cuda_upload's ring), counted by the emulator
+#      (EMU_STATS, emu.cpp).  Per step, no cudaMalloc, cudaFree or pinned
+#      allocation, no stream synchronisation, and nothing copied to the host
+#      but the step's 4 values (16 bytes, one reader); it prints the kernel
+#      launches and products per step.
 # No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
 # ./build.sh installs).  cuDNN is not modelled, so the convolutions run on
 # cuda/im2col.cu (the build is GAN_HAVE_CUDNN=0).
@@ -15,7 +22,7 @@
 #   EMU_REVERSE=1 tests/emu/run.sh     threads of each block in reverse order
 #   SAN=-fsanitize=address,undefined tests/emu/run.sh
 #
-# Exit status 0 only if all three pass.
+# Exit status 0 only if all four pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
@@ -98,4 +105,42 @@ done
   end
   print(('loss.csv on cuda vs cpu: largest relative difference %.2e'):format(worst))
   if worst > 1e-3 then os.exit(1) end" || status=1
+# 4.
+echo "emu: 4. one training step's calls, counted" >&2
+mkdir -p "$run/a" "$run/b"
+"$out/gan" -e "gan.seed(2) for i = 1, 44 do
+  local t = gan.rand(1, 3, 8, 8)
+  if i <= 36 then gan.images.save_grid(t, ('$run/a/%02d.png'):format(i)) end
+  gan.images.save_grid(t, ('$run/b/%02d.png'):format(i)) end"
+for d in a b; do
+  (cd "$root" && EMU_STATS="$run/$d.stats" "$out/gan" scripts/strawberry.lua --data "$run/$d" \
+    --size 8 --batch 4 --epochs 1 --samples 4 --out "$run/out_$d" --device cuda 2>&1 |
+    tail -1) || status=1
+done
+"$out/gan" -e "
+  local function stats(p)
+    local t = {}
+    for line in io.lines(p) do
+      local k, v = line:match('^(%S+) (%d+)$')
+      t[k] = tonumber(v)
+    end
+    return t
+  end
+  local a, b, steps = stats('$run/a.stats'), stats('$run/b.stats'), 11 - 9
+  local per, bad = {}, {}
+  for k, v in pairs(b) do per[k] = (v - a[k]) / steps end
+  local function none(k, what)
+    if per[k] ~= 0 then bad[#bad + 1] = ('%s: %g per step'):format(what, per[k]) end
+  end
+  none('malloc', 'cudaMalloc'); none('free', 'cudaFree'); none('host_alloc', 'cudaHostAlloc')
+  none('free_host', 'cudaFreeHost'); none('stream_sync', 'cudaStreamSynchronize')
+  if per.copy_d2h_bytes ~= 16 or per.copy_d2h ~= 4 then
+    bad[#bad + 1] = ('copies to the host: %g per step, %g bytes (want 4, 16)'):format(
+      per.copy_d2h, per.copy_d2h_bytes)
+  end
+  print(('per training step: %g kernel launches, %g products, %g copies to the device, ' ..
+    '%g to the host (%g bytes), %g event waits, %g cudaMalloc'):format(per.launches, per.gemms,
+    per.copy_h2d, per.copy_d2h, per.copy_d2h_bytes, per.event_sync, per.malloc))
+  if #bad > 0 then print('a training step: ' .. table.concat(bad, '; ')) os.exit(1) end" ||
+  status=1
 exit $status
