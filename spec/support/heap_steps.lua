@@ -4,12 +4,13 @@
 --
 --   gan spec/support/heap_steps.lua N
 --
--- spec/alloc_spec.lua requires "0\t0" (the engine's and Lua's own counters).
--- .ci/run runs it under valgrind for two values of N and requires the same
--- "total heap usage: A allocs" for both, so a step calls malloc zero times
--- anywhere in the process (Lua, the engine, OpenBLAS, OpenMP).  The model is
--- the seed's (scripts/strawberry.lua) at 8x8 and batch 100, so every
--- elementwise loop still crosses the OpenMP threshold.
+-- spec/alloc_spec.lua requires "0\t0" (the engine's and Lua's own counters),
+-- and runs it with tests/malloc_count.c preloaded for two values of N,
+-- requiring the same count of heap allocations for both, so a step calls
+-- malloc zero times anywhere in the process (Lua, the engine, OpenBLAS,
+-- OpenMP).  valgrind's "total heap usage: A allocs" gives the same verdict.
+-- The model is the seed's (scripts/strawberry.lua) at 8x8 and batch 100, so
+-- every elementwise loop still crosses the OpenMP threshold.
 local gan = require "gan"
 local nn = gan.nn
 local n = tonumber(arg and arg[1]) or error("usage: heap_steps.lua N")
