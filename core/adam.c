@@ -25,12 +25,9 @@
 void adam_step(void *ctx, const gan_adam_group *g) {
   (void)ctx;
   const float b1 = g->beta1, b2 = g->beta2, eps = g->eps, wd = g->weight_decay;
-  const float c1 = (float)(1.0 / (1.0 - pow(g->beta1, (double)g->step)));
-  const float c2 = (float)(1.0 / (1.0 - pow(g->beta2, (double)g->step)));
+  const gan_adam_bias bias = gan_adam_bias_of(g);
+  const float c1 = bias.c1, c2 = bias.c2, k1 = bias.k1;
   const float lr = g->lr;
-  /* Keras's alpha / lr: sqrt(1 - b2^t) / (1 - b1^t) */
-  const float k1 = (float)(sqrt(1.0 - pow(g->beta2, (double)g->step)) /
-                           (1.0 - pow(g->beta1, (double)g->step)));
   for (int k = 0; k < g->count; k++) {
     float *p = g->params[k], *m = g->m[k], *v = g->v[k];
     const float *grad = g->grads[k];

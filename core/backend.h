@@ -23,6 +23,7 @@
 #ifndef GAN_BACKEND_H
 #define GAN_BACKEND_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,20 @@ typedef struct gan_adam_group {
   int64_t step;          /* 1 for the first step (bias correction) */
   int eps_hat;           /* 1: Keras's form, eps added to sqrt(v) (core/adam.c) */
 } gan_adam_group;
+
+/* Adam's bias corrections at g->step, in double and rounded once, for every
+** backend alike: c1 = 1/(1 - b1^t) and c2 = 1/(1 - b2^t) (the paper's form),
+** k1 = sqrt(1 - b2^t)/(1 - b1^t) (Keras's alpha/lr). */
+typedef struct gan_adam_bias {
+  float c1, c2, k1;
+} gan_adam_bias;
+
+static inline gan_adam_bias gan_adam_bias_of(const gan_adam_group *g) {
+  const double t = (double)g->step;
+  const double d1 = 1.0 - pow((double)g->beta1, t), d2 = 1.0 - pow((double)g->beta2, t);
+  gan_adam_bias b = {(float)(1.0 / d1), (float)(1.0 / d2), (float)(sqrt(d2) / d1)};
+  return b;
+}
 
 typedef struct gan_mem_stats {
   uint64_t allocs;       /* calls to alloc that reached the system */

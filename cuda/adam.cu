@@ -130,13 +130,9 @@ void cuda_adam_step(void *ctx, const gan_adam_group *g) {
     cuda_fail(c, GAN_EARG, "adam_step: %llu chunks exceed one launch", e->nchunks);
     return;
   }
-  /* 1/(1 - b^t) in double, as the CPU computes them */
-  const float c1 = (float)(1.0 / (1.0 - pow((double)g->beta1, (double)g->step)));
-  const float c2 = (float)(1.0 / (1.0 - pow((double)g->beta2, (double)g->step)));
-  const float k1 = (float)(sqrt(1.0 - pow((double)g->beta2, (double)g->step)) /
-                           (1.0 - pow((double)g->beta1, (double)g->step)));
+  const gan_adam_bias b = gan_adam_bias_of(g); /* as the CPU's (backend.h) */
   adam_kernel<<<(unsigned)e->nchunks, ADAM_THREADS, 0, c->stream>>>(
-      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, c1, c2, k1,
+      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, b.c1, b.c2, b.k1,
       g->eps_hat);
   launch_ok(c, "adam_kernel");
 }
