@@ -6,7 +6,12 @@
 # baseline, and ../shared/data/strawberries for the full seed run.
 #
 #   bench/gpu.sh [--steps 50] [--warmup 5] [--rounds 3] [--epochs 500]
-#                [--dcgan-epochs 300] [--quick]
+#                [--dcgan-epochs 300] [--quick] [--smoke]
+#
+# --smoke checks the harness, not the GPU: every part once, at 16x16, 1
+# step a round, 1 epoch of each run.  tests/emu/run.sh runs it on the host
+# emulator (GAN and TEST_CUDA set to its builds), so this script has run end
+# to end before a device machine ever sees it.
 #
 # Prints a markdown table and writes it to $OUT/gpu_bench.md when OUT is set:
 #   - tests/test_cuda (every op against the CPU) and bench/gpu_steps.lua
@@ -30,6 +35,7 @@
 set -u
 cd "$(dirname "$0")/.."
 steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
+size=128 dcgan_size=64 check_size=32 smoke=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps=$2; shift ;;
@@ -38,6 +44,8 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift ;;
     --dcgan-epochs) dcgan_epochs=$2; shift ;;
     --quick) steps=10 warmup=2 rounds=1 epochs=20 dcgan_epochs=5 ;;
+    --smoke) steps=1 warmup=1 rounds=1 epochs=1 dcgan_epochs=1 size=16 dcgan_size=16
+             check_size=16 smoke=1 ;;
     *) echo "gpu.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -79,46 +87,57 @@ else
   echo "$TEST_CUDA missing"; status=1
 fi
 echo "gpu_steps, convolutions on the default path ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
-"$GAN" bench/gpu_steps.lua | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
-GAN_CUDA_CONV=im2col "$GAN" bench/gpu_steps.lua | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+"$GAN" bench/gpu_steps.lua --size "$check_size" | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if [ $smoke = 0 ]; then
+  echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
+  GAN_CUDA_CONV=im2col "$GAN" bench/gpu_steps.lua --size "$check_size" | tail -3
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -1; }
 med() { [ -f "$1" ] || { echo "n/a"; return; }; sort -g "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-echo "## benchmark ($rounds rounds of $steps steps)"
+echo "## benchmark ($rounds rounds of $steps steps, ${size}x${size}x3, batch 100)"
 for prec in fp32 tf32; do
   tflag=""; [ $prec = tf32 ] && tflag="--tf32"
   for r in $(seq "$rounds"); do
     "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
-      > "$log/e_${prec}_$r" 2>&1
+      --size "$size" > "$log/e_${prec}_$r" 2>&1
     $PY bench/torch_step.py --device cuda $tflag --steps "$steps" --warmup "$warmup" \
-      > "$log/t_${prec}_$r" 2>&1
+      --size "$size" > "$log/t_${prec}_$r" 2>&1
     for mode in sync none; do
       "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
-        --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
+        --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
       v=$(val step_ms "$log/${mode}_${prec}_$r"); [ -n "$v" ] && echo "$v" >> "$log/${mode}ms_$prec"
     done
     e=$(val step_ms "$log/e_${prec}_$r"); t=$(val step_ms "$log/t_${prec}_$r")
     echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
+    # the engine's failures fail this script; PyTorch's are shown
+    for f in e t sync none; do
+      v=$(val step_ms "$log/${f}_${prec}_$r")
+      [ -n "$v" ] && continue
+      echo "  bench/$([ $f = t ] && echo torch_step.py || echo "step.lua ($f)") gave no step_ms:"
+      tail -3 "$log/${f}_${prec}_$r" | sed 's/^/    /'
+      [ $f = t ] || status=1
+    done
     [ -n "$e" ] && [ -n "$t" ] && echo "$e $t" | awk '{ print $1 / $2 }' >> "$log/ratio_$prec"
     [ -n "$e" ] && echo "$e" >> "$log/ems_$prec"
     [ -n "$t" ] && echo "$t" >> "$log/tms_$prec"
   done
 done
 
-echo "## full seed run ($epochs epochs)"
+echo "## full seed run ($epochs epochs at ${size}x${size})"
 t0=$(date +%s.%N)
-"$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" \
+"$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" --size "$size" \
   --out "$log/run" --checkpoint-every 0 > "$log/run.log" 2>&1
 rc=$?
 t1=$(date +%s.%N)
 wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
 [ $rc -eq 0 ] || { echo "seed run failed:"; tail -5 "$log/run.log"; status=1; }
 
-echo "## DCGAN at 64x64 ($dcgan_epochs epochs)"
+echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
 t0=$(date +%s.%N)
-"$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size 64 --width 32 \
+"$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" --width 32 \
   --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
   > "$log/dcgan.log" 2>&1
 drc=$?
@@ -141,17 +160,18 @@ table=$(
   echo "| --- | --- | --- | --- |"
   for prec in fp32 tf32; do
     e=$(med "$log/ems_$prec"); t=$(med "$log/tms_$prec"); q=$(med "$log/ratio_$prec")
-    echo "| step ms, $prec (median) | $e | $t | $q |"
+    echo "| step ms, $prec, ${size}x${size} (median) | $e | $t | $q |"
   done
   for prec in fp32 tf32; do
     echo "| step ms, $prec, values read synchronously (5 waits per step) | $(med "$log/syncms_$prec") | | |"
     echo "| step ms, $prec, values not read at all | $(med "$log/nonems_$prec") | | |"
   done
   em=$(val peak_gpu_mb "$log/e_fp32_1"); tm=$(val peak_gpu_mb "$log/t_fp32_1")
-  echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $(echo "${em:-0} ${tm:-1}" | awk '{ printf "%.2f", $1 / $2 }') |"
-  echo "| full seed run, $epochs epochs, s (rc $rc) | $wall | | |"
-  echo "| DCGAN 64px width 32, $dcgan_epochs epochs, s (rc $drc) | $dwall (${dms:-n/a} ms/step, data and samples included) | | |"
-  echo "| DCGAN samples, SWD x1e3, 400 vs the 402 photos | ${swd:-n/a} | | |"
+  mq=n/a; [ -n "$em" ] && [ -n "$tm" ] && mq=$(echo "$em $tm" | awk '{ printf "%.2f", $1 / $2 }')
+  echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $mq |"
+  echo "| full seed run, $epochs epochs at ${size}x${size}, s (rc $rc) | $wall | | |"
+  echo "| DCGAN ${dcgan_size}px width 32, $dcgan_epochs epochs, s (rc $drc) | $dwall (${dms:-n/a} ms/step, data and samples included) | | |"
+  echo "| DCGAN samples, SWD x1e3, 400 samples vs the training photos | ${swd:-n/a} | | |"
 )
 echo "$table"
 if [ -n "${OUT:-}" ]; then
