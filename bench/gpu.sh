@@ -129,7 +129,7 @@ done
 echo "## full seed run ($epochs epochs at ${size}x${size})"
 t0=$(date +%s.%N)
 "$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" --size "$size" \
-  --out "$log/run" --checkpoint-every 0 > "$log/run.log" 2>&1
+  --out "$log/run" > "$log/run.log" 2>&1
 rc=$?
 t1=$(date +%s.%N)
 wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')

@@ -191,7 +191,7 @@ train.loop(function(r)
   end}
 end)
 local run = train.start({{"out", "", "run folder"}, {"epochs", 3, ""}, {"sample_every", 1, ""},
-                         {"seed", 1, ""}, {"nan", 0, ""}, {"bad", false, ""}}, arg, "guard.lua")
+                         {"checkpoint_minutes", 0, ""}, {"seed", 1, ""}, {"nan", 0, ""}, {"bad", false, ""}}, arg, "guard.lua")
 local G = gan.nn.Sequential(gan.nn.Linear(2, 12), gan.nn.Sigmoid())  -- 3x2x2 images
 run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
         noise = gan.randn(4, 2)}

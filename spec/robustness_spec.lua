@@ -540,7 +540,8 @@ describe("interruptions", function()
       local resume = util.read(out .. "/checkpoints/last.ckpt") ~= nil
       local args = resume and {script, "--resume", out}
                    or R.tiny(script, data, out, {"--size", "16", "--epochs", "100000",
-                                                 "--sample-every", "1"})
+                                                 "--sample-every", "1",
+                                                 "--checkpoint-minutes", "0"})
       local h = R.background(args)
       local delay = 0.2 + 2.8 * uniform()
       os.execute(("sleep %.2f"):format(delay))

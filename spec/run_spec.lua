@@ -171,7 +171,7 @@ train.loop(function(r)
   end}
 end)
 local run = train.start({{"out", "", "run folder"}, {"epochs", 3, ""}, {"sample_every", 1, ""},
-                         {"seed", 1, ""}, {"mode", "ok", ""}}, arg, "guard.lua")
+                         {"checkpoint_minutes", 0, ""}, {"seed", 1, ""}, {"mode", "ok", ""}}, arg, "guard.lua")
 local G = gan.nn.Sequential(gan.nn.Linear(2, 12), gan.nn.Sigmoid())  -- 3x2x2 images
 run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
         noise = gan.randn(4, 2)}
@@ -194,6 +194,26 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
                            "/checkpoints/last.ckpt (epoch 1)", 1, true), err)
     assert.falsy(err:find("traceback", 1, true), err)
     assert.equal(1, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    util.rmdir(out)
+  end)
+
+  it("write a sample step's checkpoint at most once a minute unless told otherwise", function()
+    -- --checkpoint-minutes 1 (the programs' default): epoch 1's sample step
+    -- comes milliseconds after the start, so its checkpoint is skipped
+    local out = util.tmpdir()
+    local code, _, err = util.run({path, "--out", out, "--mode", "nan",
+                                   "--checkpoint-minutes", "1"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("no checkpoint had been written yet", 1, true), err)
+    assert.is_nil(util.read(out .. "/checkpoints/last.ckpt"))
+    util.rmdir(out)
+    -- an explicit --checkpoint-every N is not limited
+    out = util.tmpdir()
+    code, _, err = util.run({path, "--out", out, "--mode", "nan", "--checkpoint-minutes", "1",
+                             "--checkpoint-every", "1"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("the last good checkpoint is kept: " .. out ..
+                           "/checkpoints/last.ckpt (epoch 1)", 1, true), err)
     util.rmdir(out)
   end)
 

@@ -234,6 +234,8 @@ train.run_options = {
   {"save_every", 0, "also keep OUT/checkpoints/epoch_NNNN.ckpt every N epochs (0: never)", min = 0},
   {"checkpoint_every", -1, "write OUT/checkpoints/last.ckpt every N epochs (-1: at each "
     .. "sample step; 0: only at the end and on Ctrl-C)", min = -1},
+  {"checkpoint_minutes", 1, "with --checkpoint-every -1, skip a sample step's checkpoint "
+    .. "when the last was written less than N minutes ago (0: never skip)", min = 0},
   {"resume", "", "continue the run in folder DIR from its last checkpoint", meta = "DIR"},
   {"watch", false, "reload the loop functions when this script changes (at the next epoch)"},
 }
@@ -335,7 +337,7 @@ function Run:save(st, keep)
   }
   local path = dir .. "/last.ckpt"
   checkpoint.save(path, state)
-  self.saved = {path = path, epoch = st.epoch}
+  self.saved = {path = path, epoch = st.epoch, at = gan.C.clock()}
   if keep then
     local kept = ("%s/epoch_%04d.ckpt"):format(dir, st.epoch)
     -- a second name for the same data; a copy where links do not work
@@ -553,9 +555,14 @@ function Run:fit(r)
       g_loss = m:get("g_loss"), d_real = m:get("d_real"), d_fake = m:get("d_fake")})
     local sample_now = epoch % opts.sample_every == 0 or epoch == opts.epochs
     local keep = (opts.save_every or 0) > 0 and epoch % opts.save_every == 0
+    -- -1: at sample steps, at most once every checkpoint_minutes (a 500-epoch
+    -- run of the seed on a GPU would otherwise spend most of its time
+    -- writing 50 checkpoints of 1.2 GB)
     local every = opts.checkpoint_every or -1
+    local since = gan.C.clock() - (self.saved and self.saved.at or t_run)
     local ckpt_now = epoch == opts.epochs
-      or (every < 0 and sample_now) or (every > 0 and epoch % every == 0)
+      or (every < 0 and sample_now and since >= 60 * (opts.checkpoint_minutes or 0))
+      or (every > 0 and epoch % every == 0)
     if ckpt_now or keep then self:writing(self.save, self, st, keep) end
     if sample_now then
       self:writing(self.sample, self, epoch)
