@@ -345,6 +345,33 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* base64(s) -> s in base64 (RFC 4648, with padding), for the report's data
+** URIs: 16 sample grids of 500 KB take 10 ms here, 1.7 s in Lua */
+static int l_base64(lua_State *L) {
+  static const char A[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  char *o = luaL_buffinitsize(L, &b, (n + 2) / 3 * 4);
+  size_t i = 0, k = 0;
+  for (; i + 2 < n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+    o[k++] = A[v >> 18];
+    o[k++] = A[v >> 12 & 63];
+    o[k++] = A[v >> 6 & 63];
+    o[k++] = A[v & 63];
+  }
+  if (i < n) { /* 1 or 2 bytes left */
+    unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
+    o[k++] = A[v >> 18];
+    o[k++] = A[v >> 12 & 63];
+    o[k++] = i + 1 < n ? A[v >> 6 & 63] : '=';
+    o[k++] = '=';
+  }
+  luaL_pushresultsize(&b, k);
+  return 1;
+}
+
 /* mkdir_p(path) -> true, or nil and a message naming the path */
 static int l_mkdir_p(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -387,6 +414,7 @@ static const luaL_Reg ops[] = {
     {"is_dir", l_is_dir},
     {"isatty", l_isatty},
     {"clock", l_clock},
+    {"base64", l_base64},
     {"linear_forward", l_linear_forward},
     {"linear_backward", l_linear_backward},
     {"matmul", l_matmul},

@@ -1,6 +1,6 @@
 -- OUT/report.html: self-contained (nothing fetched), the four curves from
--- loss.csv, the sample grids, options and timings; rewritten at every
--- sample step.  Last, the page as a browser draws it: headless Chromium
+-- loss.csv, the sample grids, options and timings; rewritten at sample
+-- steps and at the end.  Last, the page as a browser draws it: headless Chromium
 -- takes a screenshot, which must not be blank and must show the curves in
 -- their colours.  Without chromium that check is pending.
 local gan = require "gan"
@@ -60,7 +60,7 @@ describe("the report", function()
     assert.truthy(html:find("--lr", 1, true))
   end)
 
-  it("is written by a run and rewritten at every sample step", function()
+  it("is written by a run, with every sample step's grid at the end", function()
     local tmp = util.tmpdir()
     local out = tmp .. "/run"
     local code, _, err = util.run(R.tiny(script, R.dataset(tmp), out,

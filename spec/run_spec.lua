@@ -217,6 +217,18 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
     util.rmdir(out)
   end)
 
+  it("rewrite the report at a sample step only 10 s after the last time", function()
+    -- the NaN stops the run in epoch 2, after epoch 1's sample step: that
+    -- came milliseconds after the page of epoch 0, so the page is still that one
+    local out = util.tmpdir()
+    local code, _, err = util.run({path, "--out", out, "--mode", "nan"})
+    assert.equal(1, code, err)
+    local html = util.read(out .. "/report.html") or ""
+    assert.truthy(html:find("epoch 0 of 3, step 0", 1, true), html:sub(1, 2000))
+    assert.truthy(util.read(out .. "/samples/epoch_0001.png"), "epoch 1's grid")
+    util.rmdir(out)
+  end)
+
   it("stop at once on a second Ctrl-C, saying so without a traceback", function()
     local out = util.tmpdir()
     local h = R.background({path, "--out", out, "--mode", "slow", "--epochs", "100"})

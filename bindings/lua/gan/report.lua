@@ -4,7 +4,7 @@
 --     title = "scripts/strawberry.lua", csv = "out/run/loss.csv",
 --     samples = {{epoch = 0, path = "out/run/samples/epoch_0000.png"}, ...},
 --     opts = opts, times = {[1] = 2.1, [2] = 2.0}, epoch = 2, epochs = 500,
---     step = 8, device = "cpu"})
+--     step = 8, device = "cpu", every = 10})
 --
 -- The page holds the loss curves (D and G losses, D's mean output on real
 -- and on fake batches) as inline SVG drawn from loss.csv, the sample grids
@@ -27,31 +27,9 @@ report.curves = {
 -- first and the last, so that a 500-epoch run stays a few megabytes.
 report.max_grids = 16
 
----------------------------------------------------------------------------
--- base64 (RFC 4648), for the data URIs
----------------------------------------------------------------------------
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local b64 = {}
-for i = 1, 64 do b64[i - 1] = B64:sub(i, i) end
-
-function report.base64(s)
-  local out, n = {}, #s
-  for i = 1, n - 2, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local v = a << 16 | b << 8 | c
-    out[#out + 1] = b64[v >> 18] .. b64[v >> 12 & 63] .. b64[v >> 6 & 63] .. b64[v & 63]
-  end
-  local rest = n % 3
-  if rest == 1 then
-    local v = s:byte(n) << 16
-    out[#out + 1] = b64[v >> 18] .. b64[v >> 12 & 63] .. "=="
-  elseif rest == 2 then
-    local a, b = s:byte(n - 1, n)
-    local v = a << 16 | b << 8
-    out[#out + 1] = b64[v >> 18] .. b64[v >> 12 & 63] .. b64[v >> 6 & 63] .. "="
-  end
-  return table.concat(out)
-end
+-- base64 (RFC 4648), for the data URIs: in C (bindings/lops.c), since the
+-- page embeds up to 16 grids of about 500 KB and is rewritten at sample steps
+report.base64 = require("gan").C.base64
 
 ---------------------------------------------------------------------------
 -- loss.csv
@@ -316,9 +294,9 @@ function report.html(o)
     ("<title>%s: epoch %d</title>"):format(esc(o.title or "gan run"), o.epoch or 0),
     "<style>" .. STYLE .. "</style></head><body>",
     ("<h1>%s</h1>"):format(esc(o.title or "gan run")),
-    ('<div class="sub">%s: epoch %d of %d, step %d. Rewritten at every sample step; '
-     .. 'this one at %s.</div>'):format(esc(o.out or ""), o.epoch or 0, o.epochs or 0,
-                                        o.step or 0, os.date("%Y-%m-%d %H:%M:%S")),
+    ('<div class="sub">%s: epoch %d of %d, step %d. Rewritten at sample steps (at most '
+     .. 'every %g s) and at the end; this one at %s.</div>'):format(esc(o.out or ""),
+      o.epoch or 0, o.epochs or 0, o.step or 0, o.every or 0, os.date("%Y-%m-%d %H:%M:%S")),
     "<h2>Loss curves</h2>",
     charts[1], charts[2],
     "<h2>Samples (the same fixed noise each time)</h2>",

@@ -362,7 +362,14 @@ function Run:writing(f, ...)
   fail(self.prog, ("%s; %s"):format((err:gsub("^[^:\n]*:%d+: ", "")), kept))
 end
 
+-- report.html is rewritten at a sample step only when this many seconds have
+-- passed since the last time (and always at the run's end): a page of 16
+-- grids of 500 KB takes about 50 ms to write, which a run of seconds on a
+-- GPU would otherwise pay at each of its 51 sample steps.
+train.report_seconds = 10
+
 function Run:write_report(st)
+  self.reported_at = gan.C.clock()
   local out, samples = self.opts.out, {}
   for e = 0, st.epoch do
     local p = ("%s/samples/epoch_%04d.png"):format(out, e)
@@ -375,7 +382,7 @@ function Run:write_report(st)
   report.write(out .. "/report.html", {
     title = self.prog, out = out, csv = out .. "/loss.csv", samples = samples,
     opts = self.opts, times = st.times, epoch = st.epoch, epochs = self.opts.epochs,
-    step = st.step, device = gan.device(),
+    step = st.step, device = gan.device(), every = train.report_seconds,
   })
 end
 
@@ -566,7 +573,9 @@ function Run:fit(r)
     if ckpt_now or keep then self:writing(self.save, self, st, keep) end
     if sample_now then
       self:writing(self.sample, self, epoch)
-      self:writing(self.write_report, self, st)
+      if epoch == opts.epochs or gan.C.clock() - (self.reported_at or 0) >= train.report_seconds then
+        self:writing(self.write_report, self, st)
+      end
     end
   end
   log:close()
