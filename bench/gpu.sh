@@ -57,6 +57,21 @@ TEST_CUDA=${TEST_CUDA:-build/tests/test_cuda}
 log=$(mktemp -d)
 [ -x "$GAN" ] || { echo "gpu.sh: $GAN not found: run ./build.sh first" >&2; exit 2; }
 
+# cuBLAS for gan: the toolkit's, else PyTorch's nvidia-cublas wheel, when the
+# loader does not find libcublas.so.13 by itself (a device machine's
+# toolkit may not be on its path)
+if ! "$GAN" --version >/dev/null 2>&1; then
+  d=$({ ls -d /usr/local/cuda*/lib64 /usr/local/cuda*/lib /usr/local/cuda*/targets/*/lib 2>/dev/null
+        $PY -c 'import glob, site
+for p in site.getsitepackages() + [site.getusersitepackages()]:
+    for f in glob.glob(p + "/nvidia/**/libcublas.so.*", recursive=True): print(f.rsplit("/", 1)[0])' \
+          2>/dev/null; } | while read -r x; do ls "$x"/libcublas.so.1[3-9] >/dev/null 2>&1 && echo "$x"; done |
+      head -1)
+  [ -n "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" &&
+    echo "gpu.sh: cuBLAS from $d"
+  "$GAN" --version >/dev/null 2>&1 || { echo "gpu.sh: $GAN does not start:" >&2; "$GAN" --version; exit 2; }
+fi
+
 echo "## device"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -2
 "$GAN" --version
