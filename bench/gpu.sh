@@ -54,7 +54,7 @@ GAN=${GAN:-build/gan}
 PY=${PYTHON:-python3}
 DATA=${DATA:-../shared/data/strawberries}
 TEST_CUDA=${TEST_CUDA:-build/tests/test_cuda}
-log=$(mktemp -d)
+torch_ld=${LD_LIBRARY_PATH:-}   # PyTorch keeps its own cuBLAS (below)
 [ -x "$GAN" ] || { echo "gpu.sh: $GAN not found: run ./build.sh first" >&2; exit 2; }
 
 # cuBLAS for gan: the toolkit's, else PyTorch's nvidia-cublas wheel, when the
@@ -65,12 +65,15 @@ if ! "$GAN" --version >/dev/null 2>&1; then
         $PY -c 'import glob, site
 for p in site.getsitepackages() + [site.getusersitepackages()]:
     for f in glob.glob(p + "/nvidia/**/libcublas.so.*", recursive=True): print(f.rsplit("/", 1)[0])' \
-          2>/dev/null; } | while read -r x; do ls "$x"/libcublas.so.1[3-9] >/dev/null 2>&1 && echo "$x"; done |
+          2>/dev/null; } | while read -r x; do [ -e "$x/libcublas.so.13" ] && echo "$x"; done |
       head -1)
   [ -n "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" &&
     echo "gpu.sh: cuBLAS from $d"
   "$GAN" --version >/dev/null 2>&1 || { echo "gpu.sh: $GAN does not start:" >&2; "$GAN" --version; exit 2; }
 fi
+
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
 
 echo "## device"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -2
@@ -118,8 +121,8 @@ for prec in fp32 tf32; do
   for r in $(seq "$rounds"); do
     "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
       --size "$size" > "$log/e_${prec}_$r" 2>&1
-    $PY bench/torch_step.py --device cuda $tflag --steps "$steps" --warmup "$warmup" \
-      --size "$size" > "$log/t_${prec}_$r" 2>&1
+    LD_LIBRARY_PATH=$torch_ld $PY bench/torch_step.py --device cuda $tflag --steps "$steps" \
+      --warmup "$warmup" --size "$size" > "$log/t_${prec}_$r" 2>&1
     for mode in sync none; do
       "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
         --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
@@ -196,5 +199,4 @@ if [ -n "${OUT:-}" ]; then
   cp "$log/eval.txt" "$OUT/dcgan_eval.txt" 2>/dev/null
   cp "$log/dcgan/samples/epoch_$(printf %04d "$dcgan_epochs").png" "$OUT/dcgan_samples.png" 2>/dev/null
 fi
-rm -rf "$log"
 exit $status

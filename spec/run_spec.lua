@@ -171,10 +171,13 @@ train.loop(function(r)
   end}
 end)
 local run = train.start({{"out", "", "run folder"}, {"epochs", 3, ""}, {"sample_every", 1, ""},
-                         {"checkpoint_minutes", 0, ""}, {"seed", 1, ""}, {"mode", "ok", ""}}, arg, "guard.lua")
+                         {"checkpoint_minutes", 0, ""}, {"report_seconds", 10, ""},
+                         {"seed", 1, ""}, {"mode", "ok", ""}}, arg, "guard.lua")
+train.report_seconds = run.opts.report_seconds
 local G = gan.nn.Sequential(gan.nn.Linear(2, 12), gan.nn.Sigmoid())  -- 3x2x2 images
 run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
         noise = gan.randn(4, 2)}
+print("report pages written: " .. run.reports)
 ]]
   local dir, path
   setup(function()
@@ -218,14 +221,27 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
   end)
 
   it("rewrite the report at a sample step only 10 s after the last time", function()
-    -- the NaN stops the run in epoch 2, after epoch 1's sample step: that
-    -- came milliseconds after the page of epoch 0, so the page is still that one
+    -- 3 fast epochs, a grid each: the page at the start and at the end only
     local out = util.tmpdir()
-    local code, _, err = util.run({path, "--out", out, "--mode", "nan"})
+    local code, stdout, err = util.run({path, "--out", out})
+    assert.equal(0, code, err)
+    assert.equal("report pages written: 2\n", stdout)
+    assert.truthy(util.read(out .. "/report.html"):find("epoch 3 of 3", 1, true))
+    util.rmdir(out)
+    -- with no interval, at each of the 4 sample steps (epochs 0 to 3)
+    out = util.tmpdir()
+    code, stdout, err = util.run({path, "--out", out, "--report-seconds", "0"})
+    assert.equal(0, code, err)
+    assert.equal("report pages written: 4\n", stdout)
+    util.rmdir(out)
+    -- a stop writes the page the skipped sample steps left stale: the NaN
+    -- comes in epoch 2, after epoch 1's grid
+    out = util.tmpdir()
+    code, _, err = util.run({path, "--out", out, "--mode", "nan"})
     assert.equal(1, code, err)
     local html = util.read(out .. "/report.html") or ""
-    assert.truthy(html:find("epoch 0 of 3, step 0", 1, true), html:sub(1, 2000))
-    assert.truthy(util.read(out .. "/samples/epoch_0001.png"), "epoch 1's grid")
+    assert.truthy(html:find("epoch 1 of 3, step", 1, true), html:sub(1, 2000))
+    assert.truthy(html:find(">epoch 1</figcaption>", 1, true))
     util.rmdir(out)
   end)
 

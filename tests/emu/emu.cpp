@@ -78,15 +78,17 @@ struct fiber {
 };
 static ucontext_t sched_ctx;
 static std::vector<fiber> fibers;
-/* the fibers' stacks, kept for the next launch and freed at exit */
+/* the fibers' stacks, kept for the next launch and freed at exit, unless
+** exit was called on one of them (a die() inside a kernel) */
+static int in_fibers; /* 1 while a block runs as fibers */
 static struct stack_pool : std::vector<char *> {
   ~stack_pool() {
+    if (in_fibers) return;
     for (char *s : *this) free(s);
   }
 } stacks;
 static const size_t STACK = 128 * 1024;
 static int cur; /* the running fiber */
-static int in_fibers; /* 1 while a block runs as fibers */
 static const std::function<void()> *cur_body;
 static double warp_vals[32][32]; /* [warp][lane] for the shuffles */
 

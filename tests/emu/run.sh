@@ -10,8 +10,9 @@
 #      -- the training loop, its reads and uploads -- whose loss.csv must
 #      match the same run on the CPU within 1e-3;
 #   3. what one training step asks of the GPU: two runs of that script on
-#      cuda that differ only in their number of steps (9 and 11, after the
-#      8 uploads that fill cuda_upload's ring), counted by the emulator
+#      cuda, of 36 and 44 images in batches of 4, so of 9 and 11 steps
+#      (after the 8 uploads that fill cuda_upload's ring), counted by the
+#      emulator
 #      (EMU_STATS, emu.cpp).  Per step, no cudaMalloc, cudaFree or pinned
 #      allocation, no stream synchronisation, and nothing copied to the host
 #      but the step's 4 values (16 bytes, one reader); it prints the kernel

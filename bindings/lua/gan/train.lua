@@ -29,7 +29,9 @@
 -- fit calls the loop function with its own argument r (r.opts is the
 -- options) and runs epochs: step(batch) for every batch, loss.csv, sample
 -- grids every --sample-every epochs with the checkpoint OUT/checkpoints/
--- last.ckpt and OUT/report.html, and epoch_NNNN.ckpt every --save-every.
+-- last.ckpt (at most once a minute: --checkpoint-minutes) and
+-- OUT/report.html (at most every train.report_seconds), both always at the
+-- end, and epoch_NNNN.ckpt every --save-every.
 -- It resumes exactly: the generator's state is saved with the models, so
 -- 2 epochs then --resume to 4 equal 4 epochs straight, bit for bit.
 --
@@ -232,9 +234,9 @@ end
 -- The options train.start adds to a script's own (unless it has them).
 train.run_options = {
   {"save_every", 0, "also keep OUT/checkpoints/epoch_NNNN.ckpt every N epochs (0: never)", min = 0},
-  {"checkpoint_every", -1, "write OUT/checkpoints/last.ckpt every N epochs (-1: at each "
-    .. "sample step; 0: only at the end and on Ctrl-C)", min = -1},
-  {"checkpoint_minutes", 1, "with --checkpoint-every -1, skip a sample step's checkpoint "
+  {"checkpoint_every", -1, "write OUT/checkpoints/last.ckpt every N epochs (-1: at sample "
+    .. "steps, see --checkpoint-minutes; 0: only at the end and on Ctrl-C)", min = -1},
+  {"checkpoint_minutes", 1.0, "with --checkpoint-every -1, skip a sample step's checkpoint "
     .. "when the last was written less than N minutes ago (0: never skip)", min = 0},
   {"resume", "", "continue the run in folder DIR from its last checkpoint", meta = "DIR"},
   {"watch", false, "reload the loop functions when this script changes (at the next epoch)"},
@@ -363,13 +365,15 @@ function Run:writing(f, ...)
 end
 
 -- report.html is rewritten at a sample step only when this many seconds have
--- passed since the last time (and always at the run's end): a page of 16
+-- passed since the last time, and always at the run's end, on Ctrl-C and on
+-- a diverged loss when a sample step skipped it: a page of 16
 -- grids of 500 KB takes about 50 ms to write, which a run of seconds on a
 -- GPU would otherwise pay at each of its 51 sample steps.
 train.report_seconds = 10
 
 function Run:write_report(st)
-  self.reported_at = gan.C.clock()
+  self.reported_at, self.report_stale = gan.C.clock(), false
+  self.reports = (self.reports or 0) + 1  -- pages written by this process
   local out, samples = self.opts.out, {}
   for e = 0, st.epoch do
     local p = ("%s/samples/epoch_%04d.png"):format(out, e)
@@ -509,6 +513,7 @@ function Run:fit(r)
       local bad = not finite(d_loss) and "D loss" or not finite(g_loss) and "G loss"
       if bad then
         bar:close()
+        if self.report_stale then pcall(self.write_report, self, st) end  -- its grids
         local kept = self.saved and ("the last good checkpoint is kept: %s (epoch %d)")
                        :format(self.saved.path, self.saved.epoch)
                      or "no checkpoint had been written yet"
@@ -548,6 +553,7 @@ function Run:fit(r)
         st.partial = {batch = i, rng_epoch = rng_epoch, rng = gan.rng_state(), n = m.n,
                       sum = m.sum, seconds = gan.C.clock() - t0}
         self:writing(self.save, self, st)
+        if self.report_stale then self:writing(self.write_report, self, st) end
         io.stderr:write(("interrupted at epoch %d, step %d: checkpoint %s written; "
                          .. "continue with --resume %s\n"):format(epoch, st.step,
                          self.saved.path, out))
@@ -575,6 +581,8 @@ function Run:fit(r)
       self:writing(self.sample, self, epoch)
       if epoch == opts.epochs or gan.C.clock() - (self.reported_at or 0) >= train.report_seconds then
         self:writing(self.write_report, self, st)
+      else
+        self.report_stale = true  -- written when the run ends or stops
       end
     end
   end
