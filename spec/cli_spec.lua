@@ -151,6 +151,8 @@ describe("scripts/strawberry.lua", function()
       {{"--frob"}, "unknown option '--frob'"},
       {{"--device", "tpu"}, "--device must be one of cpu, cuda, auto"},
       {{"--epochs"}, "--epochs needs a value"},
+      {{"--sample-every", "0"}, "--sample-every must be at least 1, not '0'"},
+      {{"--checkpoint-minutes", "x"}, "--checkpoint-minutes needs a number, not 'x'"},
     }
     for _, c in ipairs(cases) do
       local args = {script}

@@ -35,7 +35,7 @@ end
 
 -- Converts one value, or fails naming the option.
 local function convert(prog, o, text)
-  local name, default = o[1], o[2]
+  local name, default = o[1]:gsub("_", "-"), o[2]  -- named as typed: --sample-every
   local v
   if math.type(default) == "integer" then
     v = math.tointeger(tonumber(text))
