@@ -13,8 +13,10 @@
 **      mhat = m / (1 - b1^t), vhat = v / (1 - b2^t)
 ** Without eps the two are the same; with it, Keras's damps the first steps
 ** of parameters whose gradient is small: at step 1 its eps acts as
-** eps / sqrt(1 - b2) = 32 eps on the gradient's scale.  The bias corrections
-** are computed once per step in double.  eps defaults to Keras's 1e-7 (the
+** eps / sqrt(1 - b2) = 32 eps on the gradient's scale.  Both are
+** p -= lr * ((m * a) / (sqrt(v * b) + eps) + wd * p), whose a and b
+** (gan_adam_scales_of, backend.h) carry the bias corrections, computed once
+** per step in double.  eps defaults to Keras's 1e-7 (the
 ** binding's choice); wd is decoupled weight decay (AdamW, Loshchilov and
 ** Hutter 2019), 0 for plain Adam.
 */
@@ -25,14 +27,12 @@
 void adam_step(void *ctx, const gan_adam_group *g) {
   (void)ctx;
   const float b1 = g->beta1, b2 = g->beta2, eps = g->eps, wd = g->weight_decay;
-  const gan_adam_bias bias = gan_adam_bias_of(g);
-  const float c1 = bias.c1, c2 = bias.c2, k1 = bias.k1;
-  const float lr = g->lr;
+  const gan_adam_scales sc = gan_adam_scales_of(g); /* the form (backend.h) */
+  const float a = sc.a, b = sc.b, lr = g->lr;
   for (int k = 0; k < g->count; k++) {
     float *p = g->params[k], *m = g->m[k], *v = g->v[k];
     const float *grad = g->grads[k];
     long long n = (long long)g->sizes[k];
-    const int hat = g->eps_hat;
     GAN_OMP(n > GAN_OMP_MIN, "omp parallel for simd",
     for (long long i = 0; i < n; i++) {
       float gi = grad[i];
@@ -40,8 +40,7 @@ void adam_step(void *ctx, const gan_adam_group *g) {
       float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
       m[i] = mi;
       v[i] = vi;
-      float u = hat ? (mi * k1) / (sqrtf(vi) + eps) : (mi * c1) / (sqrtf(vi * c2) + eps);
-      p[i] -= lr * (u + wd * p[i]);
+      p[i] -= lr * ((mi * a) / (sqrtf(vi * b) + eps) + wd * p[i]);
     });
   }
 }

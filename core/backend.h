@@ -54,18 +54,23 @@ typedef struct gan_adam_group {
   int eps_hat;           /* 1: Keras's form, eps added to sqrt(v) (core/adam.c) */
 } gan_adam_group;
 
-/* Adam's bias corrections at g->step, in double and rounded once, for every
-** backend alike: c1 = 1/(1 - b1^t) and c2 = 1/(1 - b2^t) (the paper's form),
-** k1 = sqrt(1 - b2^t)/(1 - b1^t) (Keras's alpha/lr). */
-typedef struct gan_adam_bias {
-  float c1, c2, k1;
-} gan_adam_bias;
+/* Adam's update of a parameter, in both forms (core/adam.c):
+**   p -= lr * ((m * a) / (sqrt(v * b) + eps) + weight_decay * p)
+** with the bias corrections at g->step, in double and rounded once:
+**   Keras's (eps_hat):   a = sqrt(1 - b2^t) / (1 - b1^t),  b = 1
+**   the paper's:         a = 1 / (1 - b1^t),               b = 1 / (1 - b2^t)
+** Every backend takes a and b from here, so the form is chosen once. */
+typedef struct gan_adam_scales {
+  float a, b;
+} gan_adam_scales;
 
-static inline gan_adam_bias gan_adam_bias_of(const gan_adam_group *g) {
+static inline gan_adam_scales gan_adam_scales_of(const gan_adam_group *g) {
   const double t = (double)g->step;
   const double d1 = 1.0 - pow((double)g->beta1, t), d2 = 1.0 - pow((double)g->beta2, t);
-  gan_adam_bias b = {(float)(1.0 / d1), (float)(1.0 / d2), (float)(sqrt(d2) / d1)};
-  return b;
+  gan_adam_scales s;
+  s.a = g->eps_hat ? (float)(sqrt(d2) / d1) : (float)(1.0 / d1);
+  s.b = g->eps_hat ? 1.0f : (float)(1.0 / d2);
+  return s;
 }
 
 typedef struct gan_mem_stats {

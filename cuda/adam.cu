@@ -3,14 +3,13 @@
 ** kernel launch (a multi-tensor apply, as in apex and PyTorch's foreach
 ** optimizers).
 **
-** Math (Kingma and Ba 2015, Algorithm 1, plus a weight-decay term scaled by
-** lr and not by the adaptive denominator, as in AdamW; the same as the CPU
-** backend's core/adam.c):
+** Math (Kingma and Ba 2015, in Keras's form or the paper's Algorithm 1,
+** plus a weight-decay term scaled by lr and not by the adaptive denominator,
+** as in AdamW; the same as the CPU backend's core/adam.c):
 **   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
-**   mhat = m / (1 - b1^t);  vhat = v / (1 - b2^t)
-**   p -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * p)
-** The bias corrections c = 1/(1 - b^t) are computed in double on the host
-** and applied as products, m*c1 and v*c2, the CPU's arithmetic exactly.
+**   p -= lr * ((m * a) / (sqrt(v * b) + eps) + weight_decay * p)
+** a and b carry the form and its bias corrections, computed in double on
+** the host (gan_adam_scales_of, backend.h), the CPU's arithmetic exactly.
 **
 ** Launch: every tensor is cut into chunks of ADAM_CHUNK floats and each
 ** block updates one chunk; a small device array of descriptors {p, g, m,
@@ -29,9 +28,9 @@
 #define ADAM_CHUNK 16384 /* floats per block: 64 per thread */
 #define ADAM_THREADS 256
 
-/* core/adam.c's two forms: eps_hat (Keras's) uses k1, else c1 and c2 */
+/* a and b: the form and its bias corrections (gan_adam_scales_of) */
 __global__ void adam_kernel(const adam_desc *d, int count, float lr, float b1, float b2,
-                            float eps, float wd, float c1, float c2, float k1, int eps_hat) {
+                            float eps, float wd, float a, float b) {
   __shared__ int ti;
   if (threadIdx.x == 0) { /* the last tensor whose first chunk is <= ours */
     int lo = 0, hi = count - 1;
@@ -51,8 +50,7 @@ __global__ void adam_kernel(const adam_desc *d, int count, float lr, float b1, f
     const float m = b1 * t.m[i] + (1.0f - b1) * g;
     const float v = b2 * t.v[i] + (1.0f - b2) * g * g;
     const float p = t.p[i];
-    t.p[i] = eps_hat ? p - lr * ((m * k1) / (sqrtf(v) + eps) + wd * p)
-                     : p - lr * ((m * c1) / (sqrtf(v * c2) + eps) + wd * p);
+    t.p[i] = p - lr * ((m * a) / (sqrtf(v * b) + eps) + wd * p);
     t.m[i] = m;
     t.v[i] = v;
   }
@@ -130,10 +128,9 @@ void cuda_adam_step(void *ctx, const gan_adam_group *g) {
     cuda_fail(c, GAN_EARG, "adam_step: %llu chunks exceed one launch", e->nchunks);
     return;
   }
-  const gan_adam_bias b = gan_adam_bias_of(g); /* as the CPU's (backend.h) */
+  const gan_adam_scales sc = gan_adam_scales_of(g); /* as the CPU's (backend.h) */
   adam_kernel<<<(unsigned)e->nchunks, ADAM_THREADS, 0, c->stream>>>(
-      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, b.c1, b.c2, b.k1,
-      g->eps_hat);
+      e->dev, e->count, g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, sc.a, sc.b);
   launch_ok(c, "adam_kernel");
 }
 
