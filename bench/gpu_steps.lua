@@ -84,33 +84,6 @@ for name, mk in pairs(makers) do
   end
 end
 
--- A GAN as scripts/strawberry*.lua trains it (D on a real then a fake
--- batch, then G through D frozen), Adam 2e-4/0.5 for both; 'aug' (or nil)
--- transforms the real batch.  Returns the models and step(), which takes one
--- step and returns {D fake loss, G loss}.
-local function gan_pair(G, D, bce, real, Z, aug, form)
-  local B = real:size(1)
-  local r = {G = G, D = D}
-  r.go = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5, form = form})
-  r.dop = gan.optim.Adam(D:parameters(), {lr = 2e-4, beta1 = 0.5, form = form})
-  local ones, zeros, z = gan.ones(B, 1), gan.zeros(B, 1), gan.empty(B, Z)
-  function r.step()
-    D:zero_grad()
-    local xr = aug and aug:forward(real) or real
-    bce:forward(D:forward(xr), ones); D:backward(xr, bce:backward(), false); r.dop:step()
-    local fake = G:forward(z:normal())
-    D:zero_grad()
-    local dl = bce:forward(D:forward(fake), zeros); D:backward(fake, bce:backward(), false)
-    r.dop:step()
-    G:zero_grad()
-    fake = G:forward(z:normal())
-    local gl = bce:forward(D:forward(fake), ones)
-    G:backward(z, D:backward_input(fake, bce:backward()), false); r.go:step()
-    return {dl, gl}
-  end
-  return r
-end
-
 -- Every tensor of a pair's state: parameters, running statistics, moments.
 local function state(r)
   local t = {}
@@ -182,8 +155,8 @@ end
 -- 2. twenty seed steps
 compare("seed", function()
   local S, Z, B = opts.size, 100, 100
-  local G, D = seed_model(S, Z)
-  return gan_pair(G, D, nn.BCE(), gan.rand(B, S * S * 3), Z)
+  local G, D = seed_model.model(S, Z)
+  return seed_model.pair(G, D, nn.BCE(), gan.rand(B, S * S * 3), Z)
 end, 20, 5)
 
 -- 3. ten DCGAN steps at 16x16: scripts/strawberry_dcgan.lua's blocks
@@ -199,8 +172,8 @@ compare("dcgan", function()
     nn.Conv2d(c, 2 * c, 4, {stride = 2, padding = 1, bias = false}), nn.BatchNorm2d(2 * c),
     nn.LeakyReLU(0.2),                                                                  -- 4x4
     nn.Conv2d(2 * c, 1, 4, {bias = false}), nn.Flatten())                               -- 1
-  return gan_pair(G, D, nn.BCEWithLogits(), gan.rand(B, 3, 16, 16), Z,
-                  gan.augment.Augment{flip = true, translate = 0.125}, "paper")
+  return seed_model.pair(G, D, nn.BCEWithLogits(), gan.rand(B, 3, 16, 16), Z,
+                         gan.augment.Augment{flip = true, translate = 0.125}, "paper")
 end, 10, 5)
 
 -- 4. values left on the GPU and read by a reader (what run:fit does with

@@ -22,27 +22,11 @@ local function run(perturb)
   gan.seed(11)
   gan.device("cpu")
   local S, Z, B = opts.size, 100, 100
-  local G, D = seed_model(S, Z)
-  local real, bce = gan.rand(B, S * S * 3), nn.BCE()
-  local go = gan.optim.Adam(G:parameters(), {lr = 2e-4, beta1 = 0.5, form = opts.form})
-  local dop = gan.optim.Adam(D:parameters(), {lr = 2e-4, beta1 = 0.5, form = opts.form})
-  local ones, zeros, z = gan.ones(B, 1), gan.zeros(B, 1), gan.empty(B, Z)
+  local G, D = seed_model.model(S, Z)
+  local r = seed_model.pair(G, D, nn.BCE(), gan.rand(B, S * S * 3), Z, nil, opts.form)
+  local function scale(g) g:scale(1 + perturb) end
   local losses = {}
-  for i = 1, opts.steps do
-    D:zero_grad()
-    bce:forward(D:forward(real), ones); D:backward(real, bce:backward(), false); dop:step()
-    local fake = G:forward(z:normal())
-    D:zero_grad()
-    local dl = bce:forward(D:forward(fake), zeros); D:backward(fake, bce:backward(), false)
-    dop:step()
-    G:zero_grad()
-    fake = G:forward(z:normal())
-    local gl = bce:forward(D:forward(fake), ones)
-    local g = D:backward_input(fake, bce:backward())
-    if i == 1 and perturb > 0 then g:scale(1 + perturb) end
-    G:backward(z, g, false); go:step()
-    losses[i] = {dl, gl}
-  end
+  for i = 1, opts.steps do losses[i] = r.step(i == 1 and perturb > 0 and scale or nil) end
   return losses
 end
 
