@@ -126,21 +126,19 @@ for prec in fp32 tf32; do
     for mode in sync none; do
       "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
         --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
-      v=$(val step_ms "$log/${mode}_${prec}_$r"); [ -n "$v" ] && echo "$v" >> "$log/${mode}ms_$prec"
     done
-    e=$(val step_ms "$log/e_${prec}_$r"); t=$(val step_ms "$log/t_${prec}_$r")
-    echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
-    # the engine's failures fail this script; PyTorch's are shown
+    # each run's time goes to ${f}ms_$prec; the engine's failures fail this
+    # script, PyTorch's are shown
     for f in e t sync none; do
       v=$(val step_ms "$log/${f}_${prec}_$r")
-      [ -n "$v" ] && continue
+      if [ -n "$v" ]; then echo "$v" >> "$log/${f}ms_$prec"; continue; fi
       echo "  bench/$([ $f = t ] && echo torch_step.py || echo "step.lua ($f)") gave no step_ms:"
       tail -3 "$log/${f}_${prec}_$r" | sed 's/^/    /'
       [ $f = t ] || status=1
     done
+    e=$(val step_ms "$log/e_${prec}_$r"); t=$(val step_ms "$log/t_${prec}_$r")
+    echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
     [ -n "$e" ] && [ -n "$t" ] && echo "$e $t" | awk '{ print $1 / $2 }' >> "$log/ratio_$prec"
-    [ -n "$e" ] && echo "$e" >> "$log/ems_$prec"
-    [ -n "$t" ] && echo "$t" >> "$log/tms_$prec"
   done
 done
 

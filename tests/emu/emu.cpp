@@ -18,7 +18,7 @@
 ** Counters: with EMU_STATS=FILE, the program writes at exit how many times
 ** it called each thing that costs a GPU program time or a wait (kernel
 ** launches, products, allocations, copies by direction, synchronisations),
-** one "name count" per line; run.sh compares two runs that differ only in
+** one "name count" per line; run.sh compares two runs that differ in
 ** their number of steps, which gives what one training step does.
 */
 #include <stdio.h>
@@ -75,6 +75,10 @@ struct fiber {
   ucontext_t ctx;
   int state;
   uint3 tid;
+#if !defined(EMU_UCONTEXT)
+  jmp_buf jb;  /* where it yielded, or parked after its body */
+  int started; /* running fiber_main's loop, on its stack */
+#endif
 };
 static ucontext_t sched_ctx;
 static std::vector<fiber> fibers;
@@ -99,11 +103,6 @@ static double warp_vals[32][32]; /* [warp][lane] for the shuffles */
 ** (EMU_UCONTEXT) every switch is a swapcontext, which they understand. */
 #if !defined(EMU_UCONTEXT)
 static jmp_buf sched_jb;
-struct jbuf {
-  jmp_buf b;
-};
-static std::vector<jbuf> fiber_jb;
-static std::vector<char> started;
 #endif
 
 static void fiber_main(void) {
@@ -117,7 +116,7 @@ static void fiber_main(void) {
   for (;;) {
     (*cur_body)();
     fibers[cur].state = F_DONE;
-    if (!_setjmp(fiber_jb[cur].b)) _longjmp(sched_jb, 1);
+    if (!_setjmp(fibers[cur].jb)) _longjmp(sched_jb, 1);
   }
 #endif
 }
@@ -127,7 +126,7 @@ static void yield(int state) {
 #if defined(EMU_UCONTEXT)
   swapcontext(&fibers[cur].ctx, &sched_ctx);
 #else
-  if (!_setjmp(fiber_jb[cur].b)) _longjmp(sched_jb, 1);
+  if (!_setjmp(fibers[cur].jb)) _longjmp(sched_jb, 1);
 #endif
 }
 
@@ -137,11 +136,11 @@ static void resume(unsigned i) {
   swapcontext(&sched_ctx, &fibers[i].ctx);
 #else
   if (_setjmp(sched_jb)) return;
-  if (!started[i]) {
-    started[i] = 1;
+  if (!fibers[i].started) {
+    fibers[i].started = 1;
     swapcontext(&sched_ctx, &fibers[i].ctx); /* does not come back here */
   }
-  _longjmp(fiber_jb[i].b, 1);
+  _longjmp(fibers[i].jb, 1);
 #endif
 }
 
@@ -172,12 +171,8 @@ static void run_block_fibers(const char *name, const std::function<void()> &body
   unsigned n = blockDim.x * blockDim.y * blockDim.z;
   const char *rev = getenv("EMU_REVERSE");
   int reverse = rev && *rev == '1';
-  if (fibers.size() < n) fibers.resize(n);
+  if (fibers.size() < n) fibers.resize(n, fiber()); /* new ones not started */
   while (stacks.size() < n) stacks.push_back((char *)malloc(STACK));
-#if !defined(EMU_UCONTEXT)
-  if (fiber_jb.size() < n) fiber_jb.resize(n);
-  if (started.size() < n) started.resize(n, 0);
-#endif
   cur_body = &body;
   in_fibers = 1;
   for (unsigned i = 0; i < n; i++) {
@@ -185,7 +180,7 @@ static void run_block_fibers(const char *name, const std::function<void()> &body
     f.tid = uint3(i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y));
     f.state = F_READY;
 #if !defined(EMU_UCONTEXT)
-    if (started[i]) continue; /* parked in fiber_main's loop */
+    if (f.started) continue; /* parked in fiber_main's loop */
 #endif
     getcontext(&f.ctx);
     f.ctx.uc_stack.ss_sp = stacks[i];

@@ -74,20 +74,24 @@ g++ $san "$out"/obj/*.o $(ls "$out"/bin/*.o | grep -v test_cuda.o) -o "$out/gan"
   "$lualib" $blaslib -fopenmp -ldl -lm -rdynamic
 echo "emu: built $out/test_cuda_emu and $out/gan" >&2
 
+# images DIR N SIDE SEED: N random SIDE x SIDE PNGs, DIR/001.png to DIR/N.png
+images() {
+  mkdir -p "$1"
+  "$out/gan" -e "gan.seed($4) for i = 1, $2 do
+    gan.images.save_grid(gan.rand(1, 3, $3, $3), ('$1/%03d.png'):format(i)) end"
+}
+
 status=0
 # 1. TEST_CUDA_EMU: test_cuda queues smaller products where it only needs a queue
 echo "emu: 1. bench/gpu.sh --smoke" >&2
 run="$out/run"
-rm -rf "$run" && mkdir -p "$run/photos"
-"$out/gan" -e "gan.seed(3) for i = 1, 100 do
-  gan.images.save_grid(gan.rand(1, 3, 16, 16), ('$run/photos/%03d.png'):format(i)) end"
+rm -rf "$run"
+images "$run/photos" 100 16 3
 (cd "$root" && GAN="$out/gan" TEST_CUDA="$out/test_cuda_emu" TEST_CUDA_EMU=1 DATA="$run/photos" \
   OUT= bench/gpu.sh --smoke) || status=1
 # 2.
 echo "emu: 2. scripts/strawberry.lua on cuda and on cpu" >&2
-mkdir -p "$run/data"
-"$out/gan" -e "gan.seed(1) for i = 1, 20 do
-  gan.images.save_grid(gan.rand(1, 3, 8, 8), ('$run/data/%02d.png'):format(i)) end"
+images "$run/data" 20 8 1
 for dev in cuda cpu; do
   (cd "$root" && "$out/gan" scripts/strawberry.lua --data "$run/data" --size 8 --batch 10 \
     --epochs 2 --samples 4 --out "$run/$dev" --device "$dev" 2>&1 | tail -1) || status=1
@@ -111,11 +115,8 @@ done
   if worst > 1e-3 then os.exit(1) end" || status=1
 # 3.
 echo "emu: 3. one training step's calls, counted" >&2
-mkdir -p "$run/a" "$run/b"
-"$out/gan" -e "gan.seed(2) for i = 1, 44 do
-  local t = gan.rand(1, 3, 8, 8)
-  if i <= 36 then gan.images.save_grid(t, ('$run/a/%02d.png'):format(i)) end
-  gan.images.save_grid(t, ('$run/b/%02d.png'):format(i)) end"
+images "$run/b" 44 8 2
+mkdir -p "$run/a" && cp "$run"/b/0{01..36}.png "$run/a/"   # b's first 36
 for d in a b; do
   (cd "$root" && EMU_STATS="$run/$d.stats" "$out/gan" scripts/strawberry.lua --data "$run/$d" \
     --size 8 --batch 4 --epochs 1 --samples 4 --out "$run/out_$d" --device cuda 2>&1 |
