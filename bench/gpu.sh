@@ -24,7 +24,10 @@
 #     which show what the waits cost and what the reader saves;
 #   - peak GPU memory of each;
 #   - wall time of the full seed run (scripts/strawberry.lua, 500 epochs,
-#     data loading included);
+#     data loading included), and where it went, from the run's last line
+#     (training, checkpoints, sample grids, report);
+#   - what a sample step makes the loop wait, with the grid's PNG written in
+#     the loop and on a thread (bench/sample_step.lua);
 #   - the DCGAN of issue 6 trained on the GPU (scripts/strawberry_dcgan.lua
 #     at 64x64, the README's settings, --dcgan-epochs epochs): its wall
 #     time, ms per step, and the SWD of its samples (scripts/evaluate.lua).
@@ -150,6 +153,17 @@ rc=$?
 t1=$(date +%s.%N)
 wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
 [ $rc -eq 0 ] || { echo "seed run failed:"; tail -5 "$log/run.log"; status=1; }
+# the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s, ...)"
+parts=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run.log" | tail -1)
+[ -n "$parts" ] && echo "seed run: $wall s in all; $parts"
+
+echo "## sample step (bench/sample_step.lua)"
+srounds=9; [ $smoke = 1 ] && srounds=1
+sample=$("$GAN" bench/sample_step.lua --device cuda --size "$size" --rounds $srounds --gap 0.1 2>&1)
+src=$?
+echo "$sample" | tail -3
+[ $src -eq 0 ] || status=1
+sample=$(echo "$sample" | sed -n 's/.*the grid.s own wait \(.*\)/\1/p' | tail -1)
 
 echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
 t0=$(date +%s.%N)
@@ -185,7 +199,8 @@ table=$(
   em=$(val peak_gpu_mb "$log/e_fp32_1"); tm=$(val peak_gpu_mb "$log/t_fp32_1")
   mq=n/a; [ -n "$em" ] && [ -n "$tm" ] && mq=$(echo "$em $tm" | awk '{ printf "%.2f", $1 / $2 }')
   echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $mq |"
-  echo "| full seed run, $epochs epochs at ${size}x${size}, s (rc $rc) | $wall | | |"
+  echo "| full seed run, $epochs epochs at ${size}x${size}, s (rc $rc) | $wall (${parts:-no breakdown}) | | |"
+  echo "| a sample step's wait for its grid (${size}x${size}, 10 images) | ${sample:-n/a} | | |"
   echo "| DCGAN ${dcgan_size}px width 32, $dcgan_epochs epochs, s (rc $drc) | $dwall (${dms:-n/a} ms/step, data and samples included) | | |"
   echo "| DCGAN samples, SWD x1e3, 400 samples vs the training photos | ${swd:-n/a} | | |"
 )

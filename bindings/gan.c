@@ -35,6 +35,7 @@
 #include <lualib.h>
 
 #include "backend.h" /* gan_backends_describe */
+#include "image.h"   /* gan_images_flush */
 #include "lgan.h"
 
 /* Messages start with the program's name, not argv[0], so that scripts and
@@ -617,5 +618,10 @@ int main(int argc, char **argv) {
   result = lua_toboolean(L, -1);
   report(L, status);
   lua_close(L); /* runs the __gc of tensors, freeing device memory */
+  /* a grid a script left writing in the background: it lands, or fails */
+  if (gan_images_flush() != GAN_OK) {
+    l_message(progname, gan_errmsg());
+    result = 0;
+  }
   return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

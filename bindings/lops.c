@@ -309,7 +309,8 @@ static int l_load_images(lua_State *L) {
   return 2;
 }
 
-/* save_grid(t, path, size, cols, pm1): t is (N, 3*S*S) on any backend */
+/* save_grid(t, path, size, cols, pm1, background): t is (N, 3*S*S) on any
+** backend; 'background' writes the PNG on a thread (see core/image.h) */
 static int l_save_grid(lua_State *L) {
   gan_tensor *t = T(1);
   const char *path = luaL_checkstring(L, 2);
@@ -324,9 +325,16 @@ static int l_save_grid(lua_State *L) {
     LGAN_CHECK(L, gan_copy(h, t));
     d = h->data;
   }
-  LGAN_CHECK(L, gan_images_save_grid(path, d, n, size, size,
-                                     lua_toboolean(L, 5) ? GAN_RANGE_PM1 : GAN_RANGE_01,
-                                     cols));
+  gan_range range = lua_toboolean(L, 5) ? GAN_RANGE_PM1 : GAN_RANGE_01;
+  LGAN_CHECK(L, lua_toboolean(L, 6)
+                    ? gan_images_save_grid_background(path, d, n, size, size, range, cols)
+                    : gan_images_save_grid(path, d, n, size, size, range, cols));
+  return 0;
+}
+
+/* flush_grids(): waits for the background grid; raises its failure */
+static int l_flush_grids(lua_State *L) {
+  LGAN_CHECK(L, gan_images_flush());
   return 0;
 }
 
@@ -430,6 +438,7 @@ static const luaL_Reg ops[] = {
     {"index", l_index},
     {"load_images", l_load_images},
     {"save_grid", l_save_grid},
+    {"flush_grids", l_flush_grids},
     {NULL, NULL}};
 
 void lgan_open_ops(lua_State *L) {

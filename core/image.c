@@ -16,13 +16,18 @@
 **                  then mapped to the requested range
 ** All of it runs on scratch buffers that a folder load reuses across files.
 **
-** stb comes from the system's libstb (Debian's libstb-dev): the headers only
-** declare, the implementations live in the shared library.
+** stb's headers come from Debian's libstb-dev; its implementations are
+** compiled in stb_impl.c, with stb_image's allocations capped.
+**
+** Grids are written whole or not at all (a temporary file, fsync'ed, then
+** renamed), either now or on a thread of their own while training goes on
+** (gan_images_save_grid_background, below).
 */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -723,15 +728,28 @@ static gan_status write_png(const char *tmp, const char *path,
   return GAN_OK;
 }
 
+/* A grid rendered to bytes, waiting to be encoded: what a background write
+** owns (path and img are its own copies, freed by grid_free). */
+typedef struct grid {
+  char *path;
+  unsigned char *img; /* (H, W, 3) */
+  int W, H;
+} grid;
+
+static void grid_free(grid *g) {
+  free(g->path);
+  free(g->img);
+  free(g);
+}
+
 /*
 ** The grid has cols x rows cells of w x h, GAP-pixel white gaps between
 ** cells and no outer border: (cols*w + (cols-1)*GAP) x (rows*h + (rows-1)*GAP).
-** The PNG goes to "path.tmp-<pid>" first and is renamed onto 'path', so a
-** reader never sees half a file and an old grid survives a failed write.
 */
-gan_status gan_images_save_grid(const char *path, const float *data,
-                                int64_t n, int h, int w, gan_range range,
-                                int cols) {
+static gan_status render_grid(const char *path, const float *data, int64_t n,
+                              int h, int w, gan_range range, int cols,
+                              grid **out) {
+  *out = NULL;
   if (path == NULL || data == NULL)
     return gan_error(GAN_EARG, "gan_images_save_grid: NULL argument");
   if (n <= 0 || h <= 0 || w <= 0 || h > MAX_SIZE || w > MAX_SIZE)
@@ -749,10 +767,17 @@ gan_status gan_images_save_grid(const char *path, const float *data,
                      "too large", path, (long long)W, (long long)H);
 
   size_t bytes = (size_t)W * H * 3;
-  unsigned char *img = malloc(bytes);
-  if (img == NULL)
+  grid *g = calloc(1, sizeof *g);
+  if (g) g->path = strdup(path);
+  if (g && g->path) g->img = malloc(bytes);
+  if (g == NULL || g->img == NULL) {
+    if (g) grid_free(g);
     return gan_error(GAN_ENOMEM, "out of memory (%zu bytes) for grid '%s'",
                      bytes, path);
+  }
+  g->W = (int)W;
+  g->H = (int)H;
+  unsigned char *img = g->img;
   memset(img, 255, bytes); /* white gaps and empty cells */
   const size_t plane = (size_t)h * w;
   for (int64_t i = 0; i < n; i++) {
@@ -767,19 +792,135 @@ gan_status gan_images_save_grid(const char *path, const float *data,
       }
     }
   }
+  *out = g;
+  return GAN_OK;
+}
 
-  size_t tlen = strlen(path) + 32;
+/* The PNG goes to "path.tmp-<pid>" first and is renamed onto 'path', so a
+** reader never sees half a file and an old grid survives a failed write. */
+static gan_status write_grid(const grid *g) {
+  size_t tlen = strlen(g->path) + 32;
   char *tmp = malloc(tlen);
-  if (tmp == NULL) {
-    free(img);
-    return gan_error(GAN_ENOMEM, "out of memory writing grid '%s'", path);
-  }
-  snprintf(tmp, tlen, "%s.tmp-%ld", path, (long)getpid());
-  gan_status s = write_png(tmp, path, img, (int)W, (int)H);
-  free(img);
-  if (s == GAN_OK && rename(tmp, path) != 0)
-    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", path, strerror(errno));
+  if (tmp == NULL)
+    return gan_error(GAN_ENOMEM, "out of memory writing grid '%s'", g->path);
+  snprintf(tmp, tlen, "%s.tmp-%ld", g->path, (long)getpid());
+  gan_status s = write_png(tmp, g->path, g->img, g->W, g->H);
+  if (s == GAN_OK && rename(tmp, g->path) != 0)
+    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", g->path,
+                  strerror(errno));
   if (s != GAN_OK) remove(tmp);
   free(tmp);
+  return s;
+}
+
+/* ---- writing a grid in the background ------------------------------------ */
+
+/*
+** At most one grid is in flight, on a thread of its own started for it (a
+** training run samples seconds apart; a thread costs tens of microseconds,
+** the PNG tens of milliseconds).  The next call joins it first, so memory
+** stays bounded and writes land in the order they were asked for.  Its
+** failure is kept until a call can report it.  Everything below bg_mu is
+** touched only with bg_mu held; the thread itself touches only its job.
+*/
+typedef struct bg_job {
+  grid *g;
+  gan_status status;
+  char msg[1024]; /* gan_errmsg() of the thread, which is thread-local */
+} bg_job;
+
+static pthread_mutex_t bg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t bg_thread;
+static bg_job *bg_running;            /* the job of bg_thread, or NULL */
+static gan_status bg_failed = GAN_OK; /* the first failure not yet reported */
+static char bg_msg[1024];
+static pid_t bg_pid; /* the process whose thread it is: a fork has none */
+static int bg_exit_hooked;
+
+static void *bg_main(void *arg) {
+  bg_job *j = arg;
+  j->status = write_grid(j->g);
+  if (j->status != GAN_OK) snprintf(j->msg, sizeof j->msg, "%s", gan_errmsg());
+  return NULL;
+}
+
+/* Waits for the write in flight, keeping its failure if none is kept. */
+static void bg_join_locked(void) {
+  if (bg_running == NULL) return;
+  pthread_join(bg_thread, NULL);
+  if (bg_running->status != GAN_OK && bg_failed == GAN_OK) {
+    bg_failed = bg_running->status;
+    memcpy(bg_msg, bg_running->msg, sizeof bg_msg);
+  }
+  grid_free(bg_running->g);
+  free(bg_running);
+  bg_running = NULL;
+}
+
+/* The kept failure, as this thread's error, and forgotten; or GAN_OK. */
+static gan_status bg_take_locked(void) {
+  gan_status s = bg_failed;
+  bg_failed = GAN_OK;
+  return s == GAN_OK ? GAN_OK : gan_error(s, "%s", bg_msg);
+}
+
+/* At exit (a script's os.exit too) the last grid still lands; a failure
+** nobody asked about is printed rather than lost. */
+static void bg_at_exit(void) {
+  if (getpid() != bg_pid) return;
+  pthread_mutex_lock(&bg_mu);
+  bg_join_locked();
+  if (bg_take_locked() != GAN_OK) fprintf(stderr, "gan: %s\n", gan_errmsg());
+  pthread_mutex_unlock(&bg_mu);
+}
+
+gan_status gan_images_save_grid(const char *path, const float *data,
+                                int64_t n, int h, int w, gan_range range,
+                                int cols) {
+  grid *g;
+  gan_status s = render_grid(path, data, n, h, w, range, cols, &g);
+  if (s != GAN_OK) return s;
+  pthread_mutex_lock(&bg_mu); /* one writer at a time, in order */
+  bg_join_locked();
+  s = write_grid(g);
+  pthread_mutex_unlock(&bg_mu);
+  grid_free(g);
+  return s;
+}
+
+gan_status gan_images_save_grid_background(const char *path, const float *data,
+                                           int64_t n, int h, int w,
+                                           gan_range range, int cols) {
+  grid *g;
+  gan_status s = render_grid(path, data, n, h, w, range, cols, &g);
+  if (s != GAN_OK) return s;
+  bg_job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    grid_free(g);
+    return gan_error(GAN_ENOMEM, "out of memory writing grid '%s'", path);
+  }
+  j->g = g;
+  pthread_mutex_lock(&bg_mu);
+  bg_join_locked();
+  if (!bg_exit_hooked) bg_exit_hooked = atexit(bg_at_exit) == 0;
+  bg_pid = getpid();
+  if (bg_exit_hooked && pthread_create(&bg_thread, NULL, bg_main, j) == 0) {
+    bg_running = j;
+    s = GAN_OK;
+  } else { /* no thread (or no exit hook to wait for it): write it now */
+    s = write_grid(g);
+    grid_free(g);
+    free(j);
+  }
+  if (s == GAN_OK) s = bg_take_locked(); /* an earlier grid's failure */
+  pthread_mutex_unlock(&bg_mu);
+  return s;
+}
+
+gan_status gan_images_flush(void) {
+  pthread_mutex_lock(&bg_mu);
+  bg_join_locked();
+  gan_status s = bg_take_locked();
+  pthread_mutex_unlock(&bg_mu);
   return s;
 }

@@ -87,4 +87,24 @@ gan_status gan_images_save_grid(const char *path, const float *data,
                                 int64_t n, int h, int w, gan_range range,
                                 int cols);
 
+/*
+** The same grid, written on a background thread: the images are turned into
+** bytes before it returns (so 'data' can be reused at once), and the PNG's
+** encoding, fsync and rename, tens of milliseconds at 128x128, overlap what
+** the caller does next.  One grid at a time is in flight: a call first waits
+** for the one before.  Returns an error about this grid's arguments, or the
+** failure of an earlier background grid (its message names that file); a
+** failure not yet returned is returned by gan_images_flush.  At exit the
+** grid in flight is still written, and a failure nobody took is printed.
+** gan_images_save_grid also waits for the grid in flight, so writes to one
+** path land in the order they were asked for.
+*/
+gan_status gan_images_save_grid_background(const char *path, const float *data,
+                                           int64_t n, int h, int w,
+                                           gan_range range, int cols);
+
+/* Waits for the background grid in flight, if any; returns the failure of a
+** background grid not yet returned (once), or GAN_OK. */
+gan_status gan_images_flush(void);
+
 #endif

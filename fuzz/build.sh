@@ -28,7 +28,7 @@ if [ ! "$out/stb_impl.o" -nt fuzz/build.sh ] || [ ! "$out/stb_impl.o" -nt core/s
 fi
 # shellcheck disable=SC2086  # $flags is a list of flags
 $CC $flags fuzz/fuzz_image.c core/image.c core/fault.c core/status.c \
-    "$out/stb_impl.o" -lm -o "$out/fuzz_image"
+    "$out/stb_impl.o" -lm -pthread -o "$out/fuzz_image"
 # shellcheck disable=SC2086
 $CC $flags fuzz/fuzz_checkpoint.c core/checkpoint.c core/fault.c core/status.c \
     -o "$out/fuzz_checkpoint"

@@ -107,4 +107,39 @@ describe("gan.images", function()
       gan.images.save_grid(gan.zeros(1, 3, 2, 2), dir .. "/no/such/dir/g.png")
     end, "g.png")
   end)
+
+  it("writes a grid in the background: the same file, once flushed", function()
+    gan.seed(4)
+    local x = gan.rand(5, 3, 8, 8)
+    gan.images.save_grid(x, dir .. "/now.png", {cols = 3})
+    gan.images.save_grid(x, dir .. "/later.png", {cols = 3, background = true})
+    x:fill(0)  -- the grid was taken before the call returned
+    gan.images.flush()
+    assert.equal(util.read(dir .. "/now.png"), util.read(dir .. "/later.png"))
+    assert.is_true(#util.read(dir .. "/now.png") > 100)
+  end)
+
+  it("reports a background grid it cannot write, once, at the flush or the next grid",
+     function()
+    local x, bad = gan.zeros(1, 3, 2, 2), dir .. "/no/such/dir/bg.png"
+    gan.images.save_grid(x, bad, {background = true})
+    local ok, err = pcall(gan.images.flush)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot write grid '" .. bad .. "': No such file", 1, true),
+                  err)
+    gan.images.flush()  -- reported once
+    gan.images.save_grid(x, bad, {background = true})
+    assert.error_matches(function()
+      gan.images.save_grid(x, dir .. "/after.png", {background = true})
+    end, "bg.png")
+    gan.images.flush()
+    assert.truthy(util.read(dir .. "/after.png"))  -- the next grid was still written
+  end)
+
+  it("makes the gan command fail when a script's last background grid fails", function()
+    local code, _, err = util.run({"-e", ("gan.images.save_grid(gan.zeros(1, 3, 2, 2), %q, "
+      .. "{background = true})"):format(dir .. "/no/such/dir/last.png")})
+    assert.equal(1, code)
+    assert.truthy(err:find("cannot write grid '" .. dir .. "/no/such/dir/last.png'", 1, true), err)
+  end)
 end)

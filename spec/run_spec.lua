@@ -64,6 +64,17 @@ describe("a training run", function()
     end
     assert.is_nil(util.read(out .. "/samples/epoch_0001.png"))
     assert.is_nil(util.read(out .. "/checkpoints/epoch_0004.ckpt"))
+    -- the last line says where the run's seconds went; the parts add up
+    local total, parts = err:match("done: 4 epochs, 16 steps in ([%d.]+) s %((training [^)]*)%)")
+    assert.truthy(total, err)
+    local sum = 0
+    for name, t in parts:gmatch("(%a+) ([%d.]+) s") do
+      assert.truthy(({training = 1, checkpoints = 1, samples = 1, report = 1, log = 1,
+                      other = 1})[name], parts)
+      sum = sum + tonumber(t)
+    end
+    -- each part is rounded to 0.1 s, and parts under 0.05 s are left out
+    assert.is_true(math.abs(sum - tonumber(total)) <= 0.3, parts)
     assert.equal(4, gan.load(out .. "/checkpoints/last.ckpt").epoch)
     assert.equal(3, gan.load(out .. "/checkpoints/epoch_0003.ckpt").epoch)
     util.rmdir(out)

@@ -177,6 +177,14 @@ static void test_grid_disk_full(void) {
     }
   }
   CHECK(ok);
+  /* the same in the background: the failure comes from the flush */
+  setenv("GAN_FAULT_WRITE_AFTER", "33", 1);
+  CHECK(gan_images_save_grid_background(p, px, 2, 16, 16, GAN_RANGE_01, 2) ==
+        GAN_OK);
+  CHECK(gan_images_flush() == GAN_EIO);
+  CHECK(strstr(gan_errmsg(), p) != NULL &&
+        strstr(gan_errmsg(), "No space left on device") != NULL);
+  CHECK(same_file(p, good, n) && !tmp_left("grid.png"));
   unsetenv("GAN_FAULT_WRITE_AFTER");
   CHECK(gan_images_save_grid(p, px, 2, 16, 16, GAN_RANGE_01, 2) == GAN_OK);
   CHECK(!same_file(p, good, n));

@@ -392,6 +392,83 @@ static void test_grid(void) {
   CHECK(strstr(gan_errmsg(), "no/such/dir/g.png") != NULL);
 }
 
+/* Whether files a and b hold the same bytes (and both exist). */
+static int same_bytes(const char *a, const char *b) {
+  size_t na = 0, nb = 0;
+  unsigned char *pa = slurp(a, &na), *pb = slurp(b, &nb);
+  int same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
+  free(pa);
+  free(pb);
+  return same;
+}
+
+/* gan_images_save_grid_background: the same files as the synchronous
+** writer, in the order asked for, and each failure reported once, naming
+** its file, by the next call or by gan_images_flush. */
+static void test_grid_background(void) {
+  enum { N = 4, S = 24, K = 6 };
+  static float img[K][N * 3 * S * S];
+  for (int k = 0; k < K; k++)
+    for (int i = 0; i < N * 3 * S * S; i++)
+      img[k][i] = (float)((i * (k + 3)) % 251) / 250.0f;
+
+  /* K grids queued back to back, then K written the plain way: same bytes.
+  ** The source is overwritten right after each call, which the copy taken
+  ** before the call returns makes harmless. */
+  static float scratch[N * 3 * S * S];
+  static char bg[K][512], fg[K][512];
+  for (int k = 0; k < K; k++) {
+    char name[32];
+    snprintf(name, sizeof name, "bg%d.png", k);
+    snprintf(bg[k], sizeof bg[k], "%s", at(name));
+    snprintf(name, sizeof name, "fg%d.png", k);
+    snprintf(fg[k], sizeof fg[k], "%s", at(name));
+    memcpy(scratch, img[k], sizeof scratch);
+    CHECK(gan_images_save_grid_background(bg[k], scratch, N, S, S,
+                                          GAN_RANGE_01, 2) == GAN_OK);
+    memset(scratch, 0, sizeof scratch);
+  }
+  CHECK(gan_images_flush() == GAN_OK);
+  for (int k = 0; k < K; k++) {
+    CHECK(gan_images_save_grid(fg[k], img[k], N, S, S, GAN_RANGE_01, 2) ==
+          GAN_OK);
+    CHECK(same_bytes(bg[k], fg[k]));
+  }
+  CHECK(!same_bytes(bg[0], bg[1])); /* the comparison can fail */
+
+  /* one path, a background grid then a plain one: the plain one lands last */
+  CHECK(gan_images_save_grid_background(bg[0], img[1], N, S, S, GAN_RANGE_01,
+                                        2) == GAN_OK);
+  CHECK(gan_images_save_grid(bg[0], img[2], N, S, S, GAN_RANGE_01, 2) ==
+        GAN_OK);
+  CHECK(same_bytes(bg[0], fg[2]));
+
+  /* a failure is reported by the flush, once, naming the file */
+  const char *bad = at("no/such/dir/bg.png");
+  CHECK(gan_images_save_grid_background(bad, img[0], N, S, S, GAN_RANGE_01,
+                                        2) == GAN_OK);
+  CHECK(gan_images_flush() == GAN_EIO);
+  CHECK(strstr(gan_errmsg(), bad) != NULL);
+  CHECK(strstr(gan_errmsg(), "No such file or directory") != NULL);
+  CHECK(gan_images_flush() == GAN_OK);
+
+  /* ... or by the next background call, whose own grid is still written */
+  remove(bg[3]);
+  CHECK(gan_images_save_grid_background(bad, img[0], N, S, S, GAN_RANGE_01,
+                                        2) == GAN_OK);
+  CHECK(gan_images_save_grid_background(bg[3], img[3], N, S, S, GAN_RANGE_01,
+                                        2) == GAN_EIO);
+  CHECK(strstr(gan_errmsg(), bad) != NULL);
+  CHECK(gan_images_flush() == GAN_OK);
+  CHECK(same_bytes(bg[3], fg[3]));
+
+  /* a bad argument is this call's own error, at once */
+  CHECK(gan_images_save_grid_background(bg[0], img[0], N, S, S, GAN_RANGE_01,
+                                        0) == GAN_EARG);
+  CHECK(strstr(gan_errmsg(), "0 columns") != NULL);
+  CHECK(gan_images_flush() == GAN_OK);
+}
+
 int main(void) {
   if (make_root("gan_test_image") != 0) return 2;
   make_fixtures();
@@ -399,5 +476,6 @@ int main(void) {
   test_single();
   test_errors();
   test_grid();
+  test_grid_background();
   return finish(); /* nftw does not follow data/sub/loop, which points up */
 }

@@ -6,6 +6,11 @@
 --     warning naming each; a missing folder or no usable image is an error.
 --   gan.images.save_grid(x, "grid.png", {cols = 10, range = "0,1"})
 --     x is (N, 3, S, S) or (N, 3*S*S); the grid has 2-pixel gaps.
+--     With background = true the PNG is encoded and written on a thread
+--     while the script goes on (x can be changed at once); the call waits
+--     for the grid before, and raises its failure if it had one.
+--   gan.images.flush()
+--     waits for the background grid, and raises its failure if it had one.
 local gan = require "gan"
 
 local images = {}
@@ -54,8 +59,13 @@ function images.save_grid(x, path, opts)
   end
   opts = opts or {}
   local cols = opts.cols or math.min(x:size(1), 10)
-  gan.C.save_grid(x, path, side_of(x), cols, parse_range(opts.range, "save_grid"))
+  gan.C.save_grid(x, path, side_of(x), cols, parse_range(opts.range, "save_grid"),
+                  opts.background)
   return path
+end
+
+function images.flush()
+  gan.C.flush_grids()
 end
 
 return images

@@ -279,7 +279,7 @@ function train.start(spec, args, prog, about)
     end
   end
   local opts, given = gan.cli.parse(full, args, prog, about)
-  local self = setmetatable({prog = prog, script = args[0], opts = opts}, Run)
+  local self = setmetatable({prog = prog, script = args[0], opts = opts, spent = {}}, Run)
   if opts.resume ~= "" then
     local path = opts.resume .. "/checkpoints/last.ckpt"
     local ok, ck = pcall(checkpoint.read, path)
@@ -323,7 +323,12 @@ function Run:sample(epoch)
   if G then G:evaluate() end
   local x = r.generate and r.generate(r.noise) or G:forward(r.noise)
   local path = ("%s/samples/epoch_%04d.png"):format(self.opts.out, epoch)
-  gan.images.save_grid(x, path, {cols = train.grid_cols(x:size(1)), range = r.range})
+  -- the PNG is encoded, fsync'ed and renamed on a thread while training
+  -- goes on: about 90 ms at 128x128 (bench/sample_step.lua), which the 51
+  -- sample steps of a run of seconds on a GPU would otherwise wait for; a
+  -- failure shows at the next grid or flush
+  gan.images.save_grid(x, path, {cols = train.grid_cols(x:size(1)), range = r.range,
+                                 background = true})
   if was then G:train() end
   return path
 end
@@ -354,7 +359,10 @@ end
 -- one line naming the file and the last checkpoint, which a failed write
 -- leaves whole (every writer goes through a temporary file and a rename).
 function Run:writing(f, ...)
+  local t = gan.C.clock()
   local ok, err = pcall(f, ...)
+  local what = self.WRITES[f] or "other"
+  self.spent[what] = (self.spent[what] or 0) + gan.C.clock() - t
   if ok then return end
   err = tostring(err)
   if err:find("interrupted!", 1, true) then error(err, 0) end  -- a second Ctrl-C
@@ -362,6 +370,22 @@ function Run:writing(f, ...)
                  :format(self.saved.path, self.saved.epoch)
                or "no checkpoint had been written yet"
   fail(self.prog, ("%s; %s"):format((err:gsub("^[^:\n]*:%d+: ", "")), kept))
+end
+
+-- What Run:writing's time counts under (anything else: "other"), and the
+-- run's last line's account of where its seconds went: "training T1 s,
+-- checkpoints T2 s, samples T3 s, ..." (parts under 50 ms are left out).
+local SPENT = {"checkpoints", "samples", "report", "log", "other"}
+
+function Run:spent_text(total)
+  local parts, rest = {}, total
+  for _, k in ipairs(SPENT) do
+    local t = self.spent[k] or 0
+    rest = rest - t
+    if t >= 0.05 then parts[#parts + 1] = ("%s %.1f s"):format(k, t) end
+  end
+  table.insert(parts, 1, ("training %.1f s"):format(rest))
+  return table.concat(parts, ", ")
 end
 
 -- report.html is rewritten at a sample step only when this many seconds have
@@ -372,6 +396,7 @@ end
 train.report_seconds = 10
 
 function Run:write_report(st)
+  gan.images.flush()  -- the page embeds the grids: the last must be on disk
   self.reported_at, self.report_stale = gan.C.clock(), false
   self.reports = (self.reports or 0) + 1  -- pages written by this process
   local out, samples = self.opts.out, {}
@@ -389,6 +414,10 @@ function Run:write_report(st)
     step = st.step, device = gan.device(), every = train.report_seconds,
   })
 end
+
+Run.WRITES = {[Run.save] = "checkpoints", [Run.sample] = "samples",
+              [gan.images.flush] = "samples", [Run.write_report] = "report",
+              [Log.row] = "log"}
 
 -- Runs step(real) and starts the read of its values on rd (which checks
 -- them: numbers, nils or 1-element tensors).
@@ -488,6 +517,7 @@ function Run:fit(r)
   -- at startup (initialisation, noise) has been replaced
   if st.rng then gan.rng_state(st.rng) end
   local t_run, low, warned = gan.C.clock(), 0, false
+  self.spent = {}  -- seconds in each kind of Run:writing, for the last line
   local steps = r.loader.steps
   local readers = {gan.reader(), gan.reader()}
   for epoch = st.epoch + 1, opts.epochs do
@@ -554,6 +584,7 @@ function Run:fit(r)
                       sum = m.sum, seconds = gan.C.clock() - t0}
         self:writing(self.save, self, st)
         if self.report_stale then self:writing(self.write_report, self, st) end
+        self:writing(gan.images.flush)
         io.stderr:write(("interrupted at epoch %d, step %d: checkpoint %s written; "
                          .. "continue with --resume %s\n"):format(epoch, st.step,
                          self.saved.path, out))
@@ -586,10 +617,13 @@ function Run:fit(r)
       end
     end
   end
+  self:writing(gan.images.flush)
   log:close()
   if gan.defer_interrupts then gan.defer_interrupts(false) end
-  io.stderr:write(("done: %d epochs, %d steps in %.1f s; samples in %s/samples, report %s/report.html\n")
-    :format(st.epoch, st.step, gan.C.clock() - t_run, out, out))
+  local total = gan.C.clock() - t_run
+  io.stderr:write(("done: %d epochs, %d steps in %.1f s (%s); samples in %s/samples, "
+    .. "report %s/report.html\n"):format(st.epoch, st.step, total, self:spent_text(total),
+    out, out))
   return st
 end
 
