@@ -33,6 +33,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
@@ -585,10 +588,41 @@ static int cmp_path(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Files are decoded on up to LOAD_THREADS threads (OpenMP's count, fewer
+** when there are few files), each with its own scratch: a photo folder
+** decodes several times faster, with the same result and the same warnings
+** in the same order as on one thread.  The cap bounds the memory of the
+** largest images decoded at once (about 1 GB each at the size limit). */
+#define LOAD_THREADS 8
+#define LOAD_BATCH 4 /* files per thread in a batch */
+
+typedef struct load_result {
+  gan_status s;
+  char why[1024]; /* scratch.why, or the thread's gan_errmsg() */
+} load_result;
+
+static int load_threads(size_t files) {
+  int t = 1;
+#ifdef _OPENMP
+  t = omp_get_max_threads();
+#endif
+  if (t > LOAD_THREADS) t = LOAD_THREADS;
+  if ((size_t)t > files) t = files > 0 ? (int)files : 1;
+  return t < 1 ? 1 : t;
+}
+
+static int load_thread(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /*
-** Lists, sorts, then decodes straight into the output array, which doubles
-** when full; a file that fails leaves its slot to the next one.  Outputs are
-** written only on success.
+** Lists, sorts, then decodes a batch of files at a time straight into the
+** output array, which doubles when full; a file that fails leaves its slot
+** to the next one.  Outputs are written only on success.
 */
 gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
                            float **data, int64_t *n, int64_t *skipped) {
@@ -623,17 +657,26 @@ gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
 
   const int S = opts->size;
   const size_t per = (size_t)3 * S * S; /* floats per image */
-  scratch sc;
-  if ((s = scratch_init(&sc, S)) != GAN_OK) {
-    pathlist_free(&pl);
-    return s;
-  }
+  int T = load_threads(pl.n);
+  scratch sc[LOAD_THREADS];
+  load_result *res = calloc((size_t)T * LOAD_BATCH, sizeof *res);
+  int ready = 0;
+  if (res == NULL)
+    s = gan_error(GAN_ENOMEM, "out of memory loading '%s'", dir);
+  while (s == GAN_OK && ready < T && (s = scratch_init(&sc[ready], S)) == GAN_OK)
+    ready++;
   float *out = NULL;
   size_t cap = 0, got = 0, bad = 0;
   char msg[4400];
-  for (size_t i = 0; i < pl.n; i++) {
-    if (got == cap) {
-      size_t ncap = cap ? 2 * cap : (pl.n < 16 ? pl.n : 16);
+  /* a batch of files at a time, decoded in parallel into the slots after
+  ** the images kept so far, then kept (moved down over the failures) or
+  ** reported, in path order */
+  for (size_t i0 = 0; s == GAN_OK && i0 < pl.n; i0 += (size_t)T * LOAD_BATCH) {
+    const int m = (int)(pl.n - i0 < (size_t)T * LOAD_BATCH ? pl.n - i0
+                                                          : (size_t)T * LOAD_BATCH);
+    if (got + m > cap) {
+      size_t ncap = cap ? 2 * cap : 16;
+      if (ncap < got + m) ncap = got + m;
       if (ncap > pl.n) ncap = pl.n;
       float *p = realloc(out, ncap * per * sizeof(float));
       if (p == NULL) {
@@ -644,19 +687,35 @@ gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
       out = p;
       cap = ncap;
     }
-    s = decode_one(&sc, pl.v[i], S, opts->range, out + got * per);
-    if (s == GAN_OK) {
-      got++;
-    } else if (s == GAN_EIO || s == GAN_EFORMAT) {
-      snprintf(msg, sizeof msg, "skipping '%s': %s", pl.v[i], sc.why);
-      warn(opts, msg);
-      bad++;
-      s = GAN_OK;
-    } else {
-      break; /* out of memory: the message is set */
+    float *slots = out + got * per;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1) if (T > 1)
+#endif
+    for (int j = 0; j < m; j++) {
+      scratch *mine = &sc[load_thread()];
+      load_result *r = &res[j];
+      r->s = decode_one(mine, pl.v[i0 + j], S, opts->range, slots + j * per);
+      if (r->s == GAN_EIO || r->s == GAN_EFORMAT)
+        snprintf(r->why, sizeof r->why, "%s", mine->why);
+      else if (r->s != GAN_OK) /* out of memory: this thread's message */
+        snprintf(r->why, sizeof r->why, "%s", gan_errmsg());
+    }
+    for (int j = 0; j < m && s == GAN_OK; j++) {
+      if (res[j].s == GAN_OK) {
+        if (slots + j * per != out + got * per)
+          memmove(out + got * per, slots + j * per, per * sizeof(float));
+        got++;
+      } else if (res[j].s == GAN_EIO || res[j].s == GAN_EFORMAT) {
+        snprintf(msg, sizeof msg, "skipping '%s': %s", pl.v[i0 + j], res[j].why);
+        warn(opts, msg);
+        bad++;
+      } else {
+        s = gan_error(res[j].s, "%s", res[j].why);
+      }
     }
   }
-  scratch_free(&sc);
+  for (int t = 0; t < ready; t++) scratch_free(&sc[t]);
+  free(res);
   pathlist_free(&pl);
 
   if (s == GAN_OK && got == 0)

@@ -57,7 +57,9 @@ typedef struct gan_image_opts {
 ** free), *n >= 1, and *skipped counts the files that could not be decoded;
 ** each of those was reported through opts->warn, and, if any, one last warning
 ** gives their count.  A missing folder, or one with no usable image, is an
-** error naming the folder; nothing is allocated then.
+** error naming the folder; nothing is allocated then.  Files are decoded on
+** up to 8 OpenMP threads; the result and the warnings, in path order, are
+** the same on any number.
 */
 gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
                            float **data, int64_t *n, int64_t *skipped);

@@ -14,6 +14,7 @@
 
 #include <ftw.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +393,60 @@ static void test_grid(void) {
   CHECK(strstr(gan_errmsg(), "no/such/dir/g.png") != NULL);
 }
 
+/* gan_images_load on 1 to 8 threads: the same images, the same warnings in
+** the same order.  37 files, every 5th unreadable, so that the batches of
+** each thread count (4 files a thread) end at different places. */
+static void test_threads(void) {
+  enum { F = 37, S = 6 };
+  mkdir(at("many"), 0755);
+  for (int i = 0; i < F; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "many/%02d.png", i);
+    if (i % 5 == 3) {
+      spit(at(name), "not a png", 9);
+    } else {
+      const unsigned char rgb[3] = {(unsigned char)(i * 7), (unsigned char)(255 - i * 5),
+                                    (unsigned char)(i * 13)};
+      png_solid(at(name), 3 + i % 4, 5, 3, rgb); /* resized: not square */
+    }
+  }
+  gan_image_opts o = {S, GAN_RANGE_01, on_warn, NULL};
+  float *one = NULL;
+  int64_t n1 = 0, sk1 = 0;
+  static char warned1[16][1024];
+  int nwarn1, threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  nwarn = 0;
+  CHECK(gan_images_load(at("many"), &o, &one, &n1, &sk1) == GAN_OK);
+  CHECK(n1 == F - 7 && sk1 == 7 && nwarn == 8);
+  memcpy(warned1, warned, sizeof warned);
+  nwarn1 = nwarn;
+  for (int t = 2; t <= 8 && one; t++) {
+    float *d = NULL;
+    int64_t n = 0, sk = 0;
+    omp_set_num_threads(t);
+    nwarn = 0;
+    CHECK(gan_images_load(at("many"), &o, &d, &n, &sk) == GAN_OK);
+    CHECK(n == n1 && sk == sk1 && nwarn == nwarn1);
+    CHECK(d && n == n1 && memcmp(d, one, (size_t)n * 3 * S * S * sizeof(float)) == 0);
+    int same = 1;
+    for (int i = 0; i < nwarn && i < 16; i++) same &= strcmp(warned[i], warned1[i]) == 0;
+    CHECK(same);
+    free(d);
+  }
+  /* in order: image k is file k's colour (files 3, 8, ... are skipped) */
+  int k = 0, ok = 1;
+  for (int i = 0; i < F && one; i++) {
+    if (i % 5 == 3) continue;
+    ok &= fabsf(one[(size_t)k * 3 * S * S] - (float)(i * 7) / 255.0f) < 1e-6f;
+    k++;
+  }
+  CHECK(ok && k == n1);
+  CHECK(strstr(warned1[0], "many/03.png") != NULL && strstr(warned1[6], "many/33.png") != NULL);
+  omp_set_num_threads(threads);
+  free(one);
+}
+
 /* Whether files a and b hold the same bytes (and both exist). */
 static int same_bytes(const char *a, const char *b) {
   size_t na = 0, nb = 0;
@@ -477,5 +532,6 @@ int main(void) {
   test_errors();
   test_grid();
   test_grid_background();
+  test_threads();
   return finish(); /* nftw does not follow data/sub/loop, which points up */
 }
