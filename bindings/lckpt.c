@@ -52,6 +52,7 @@ static void check_item(lua_State *L, lua_Integer i, item *it) {
     if (!it->t || !gan_tensor_live(it->t))
       luaL_error(L, "ckpt_write: entry '%s' holds a %s, not a live tensor", it->name,
                  it->t ? "freed tensor" : luaL_typename(L, -1));
+    if (gan_tensor_ready(it->t) != GAN_OK) lgan_fail(L); /* zeros put off */
   } else {
     lua_pushliteral(L, "blob");
     if (lua_rawget(L, -3) != LUA_TSTRING)

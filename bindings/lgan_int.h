@@ -24,8 +24,12 @@ int lgan_fail(lua_State *L);
   } while (0)
 
 /* The tensor at idx, raising Lua's standard "bad argument" error if it is
-** not a tensor or has been freed. */
+** not a tensor or has been freed, with any zeros put off (t:zero_later())
+** written: what every op but one sees. */
 gan_tensor *lgan_checktensor(lua_State *L, int idx);
+/* Same, with the zeros still put off: for the ops that overwrite the tensor
+** whole, or that handle the mark (gan_linear_backward's gradients). */
+gan_tensor *lgan_checkmarked(lua_State *L, int idx);
 /* Same, or NULL when the argument is nil or absent. */
 gan_tensor *lgan_opttensor(lua_State *L, int idx);
 /* A new tensor userdata of that shape on 'be', pushed on the stack. */

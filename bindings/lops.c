@@ -27,6 +27,7 @@
 
 #define T(i) lgan_checktensor(L, i)
 #define OPT(i) lgan_opttensor(L, i)
+#define MARKED(i) (lua_isnoneornil(L, i) ? NULL : lgan_checkmarked(L, i))
 #define NUM(i) ((float)luaL_checknumber(L, i))
 
 /* linear_forward(out, x, w [, b]) */
@@ -37,7 +38,8 @@ static int l_linear_forward(lua_State *L) {
 
 /* linear_backward(dx|nil, dw|nil, db|nil, dout, x, w) */
 static int l_linear_backward(lua_State *L) {
-  LGAN_CHECK(L, gan_linear_backward(OPT(1), OPT(2), OPT(3), T(4), T(5), T(6)));
+  /* the gradients' zeros put off by zero_grad are gan_linear_backward's */
+  LGAN_CHECK(L, gan_linear_backward(OPT(1), MARKED(2), MARKED(3), T(4), T(5), T(6)));
   return 0;
 }
 
@@ -192,6 +194,8 @@ static int adam_step_l(lua_State *L) {
   for (int i = 0; i < 4 * a->count; i++) {
     if (!gan_tensor_live(a->t[i]))
       return luaL_error(L, "adam: a tensor it holds has been freed");
+    /* a gradient no backward wrote since zero_grad: its zeros, now */
+    LGAN_CHECK(L, gan_tensor_ready(a->t[i]));
     a->ptr[i] = a->t[i]->data;
   }
   a->g.lr = NUM(2);

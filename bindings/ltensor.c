@@ -33,12 +33,27 @@ gan_tensor *lgan_opttensor(lua_State *L, int idx) {
   return lgan_checktensor(L, idx);
 }
 
-gan_tensor *lgan_checktensor(lua_State *L, int idx) {
+gan_tensor *lgan_checkmarked(lua_State *L, int idx) {
   gan_tensor *t = luaL_testudata(L, idx, GAN_TENSOR_MT);
   if (!t) luaL_typeerror(L, idx, "tensor");
   if (!gan_tensor_live(t))
     luaL_argerror(L, idx, t->data ? "tensor has been freed (it is a view of a "
                                     "freed tensor)" : "tensor has been freed");
+  return t;
+}
+
+gan_tensor *lgan_checktensor(lua_State *L, int idx) {
+  gan_tensor *t = lgan_checkmarked(L, idx);
+  if (gan_tensor_ready(t) != GAN_OK) lgan_fail(L);
+  return t;
+}
+
+/* A tensor about to be overwritten whole: its own mark is dropped, a
+** parent's zeros are written (they hold rows outside it). */
+static gan_tensor *check_overwritten(lua_State *L, int idx) {
+  gan_tensor *t = lgan_checkmarked(L, idx);
+  t->zero_pending = 0;
+  if (gan_tensor_ready(t) != GAN_OK) lgan_fail(L);
   return t;
 }
 
@@ -406,6 +421,7 @@ static int t_tostring(lua_State *L) {
     lua_pushliteral(L, "tensor (freed)");
     return 1;
   }
+  if (gan_tensor_ready(t) != GAN_OK) return lgan_fail(L);
   luaL_Buffer B;
   luaL_buffinit(L, &B);
   lua_pushfstring(L, "tensor %s (%s)", gan_tensor_shape_str(t, b, sizeof b),
@@ -503,13 +519,23 @@ static int t_copy(lua_State *L) {
 }
 
 static int t_fill(lua_State *L) {
-  LGAN_CHECK(L, gan_fill(lgan_checktensor(L, 1), (float)luaL_checknumber(L, 2)));
+  float v = (float)luaL_checknumber(L, 2);
+  LGAN_CHECK(L, gan_fill(check_overwritten(L, 1), v));
   lua_settop(L, 1);
   return 1;
 }
 
 static int t_zero(lua_State *L) {
-  LGAN_CHECK(L, gan_fill(lgan_checktensor(L, 1), 0.0f));
+  LGAN_CHECK(L, gan_fill(check_overwritten(L, 1), 0.0f));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:zero_later(): t reads as zeros from now on, but the zeros are written
+** only when something reads t, and never when an op overwrites it whole
+** first (core/ops.h, gan_zero_later).  nn modules' zero_grad uses it. */
+static int t_zero_later(lua_State *L) {
+  LGAN_CHECK(L, gan_zero_later(lgan_checkmarked(L, 1)));
   lua_settop(L, 1);
   return 1;
 }
@@ -625,6 +651,8 @@ static int reader_start(lua_State *L) {
       r->num[i] = lua_tonumber(L, idx);
     } else {
       gan_tensor *t = luaL_testudata(L, idx, GAN_TENSOR_MT);
+      if (t != NULL && gan_tensor_live(t) && gan_tensor_ready(t) != GAN_OK)
+        return lgan_fail(L);
       if (t == NULL || !gan_tensor_live(t) || t->numel != 1) {
         char shape[64];
         const char *got = t == NULL ? lua_pushfstring(L, "a %s", luaL_typename(L, idx))
@@ -738,7 +766,7 @@ static const luaL_Reg tensor_methods[] = {
     {"item", t_item},       {"get", t_get},         {"free", t_free},
     {"rows", t_rows},       {"view", t_view},       {"clone", t_clone},
     {"to", t_to},           {"copy", t_copy},       {"fill", t_fill},
-    {"zero", t_zero},       {"normal", t_normal},   {"uniform", t_uniform},
+    {"zero", t_zero},       {"zero_later", t_zero_later}, {"normal", t_normal},   {"uniform", t_uniform},
     {"add", t_add},         {"scale", t_scale},     {"mul", t_mul},
     {"sum", t_sum},         {"mean", t_mean},       {"minmax", t_minmax},
     {NULL, NULL}};

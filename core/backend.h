@@ -134,14 +134,15 @@ typedef struct gan_backend_i {
                          const float *weight /* (OC, C) */,
                          const float *bias /* (OC) or NULL */,
                          int B, int C, int OC);
-  /* dinp = dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout) */
+  /* dinp = dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout);
+  ** with 'overwrite', = instead of += for dweight and dbias */
   void (*linear_backward)(void *ctx, float *dinp /* (B, C) or NULL */,
                           float *dweight /* (OC, C) or NULL */,
                           float *dbias /* (OC) or NULL */,
                           const float *dout /* (B, OC) */,
                           const float *inp /* (B, C) */,
                           const float *weight /* (OC, C) */,
-                          int B, int C, int OC);
+                          int B, int C, int OC, int overwrite);
   void (*act_forward)(void *ctx, gan_act act, float alpha, float *y,
                       const float *x, size_t n);
   /* dx = dy * act'(x); sigmoid and tanh use y (the forward output) */

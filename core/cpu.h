@@ -43,7 +43,7 @@ void linear_forward(void *ctx, float *out, const float *inp,
                     const float *weight, const float *bias, int B, int C, int OC);
 void linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
-                     int B, int C, int OC);
+                     int B, int C, int OC, int overwrite);
 void act_forward(void *ctx, gan_act act, float alpha, float *y, const float *x,
                  size_t n);
 void act_backward(void *ctx, gan_act act, float alpha, float *dx,

@@ -37,10 +37,12 @@ void linear_forward(void *ctx, float *out, const float *inp,
 
 void linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
-                     int B, int C, int OC) {
+                     int B, int C, int OC, int overwrite) {
   if (dinp) matmul(ctx, 0, 0, B, C, OC, 1.0f, dout, weight, 0.0f, dinp);
-  if (dweight) matmul(ctx, 1, 0, OC, C, B, 1.0f, dout, inp, 1.0f, dweight);
+  if (dweight)
+    matmul(ctx, 1, 0, OC, C, B, 1.0f, dout, inp, overwrite ? 0.0f : 1.0f, dweight);
   if (dbias) {
+    if (overwrite) memset(dbias, 0, (size_t)OC * sizeof(float));
     for (int b = 0; b < B; b++) {
       const float *row = dout + (size_t)b * OC;
       for (int o = 0; o < OC; o++) dbias[o] += row[o];

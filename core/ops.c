@@ -55,6 +55,23 @@ gan_status gan_fill(gan_tensor *x, float value) {
   return GAN_OK;
 }
 
+gan_status gan_zero_later(gan_tensor *x) {
+  TRY(live("zero_later", "tensor", x, NULL));
+  if (x->base != NULL) return gan_fill(x, 0.0f); /* its parent holds the flag */
+  x->zero_pending = 1;
+  return GAN_OK;
+}
+
+gan_status gan_tensor_ready(gan_tensor *x) {
+  for (const gan_tensor *t = x; t != NULL; t = t->base) {
+    if (!t->zero_pending) continue;
+    gan_tensor *w = (gan_tensor *)t; /* a parent is const only to views */
+    TRY(gan_fill(w, 0.0f));
+    w->zero_pending = 0;
+  }
+  return GAN_OK;
+}
+
 gan_status gan_copy(gan_tensor *dst, const gan_tensor *src) {
   TRY(live("copy", "destination", dst, NULL));
   TRY(live("copy", "source", src, NULL));
@@ -277,10 +294,22 @@ gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
       return gan_error(GAN_EARG, "%s: bias gradient is %s, expected %d elements",
                        op, shp(dbias), OC);
   }
+  /* gradients marked zero (gan_zero_later) are overwritten, not added to:
+  ** both when both are marked, else the marked one is zeroed first */
+  int over = dweight && dweight->zero_pending && (!dbias || dbias->zero_pending);
+  if (!over) {
+    if (dweight) TRY(gan_tensor_ready(dweight));
+    if (dbias) TRY(gan_tensor_ready(dbias));
+  }
+  if (dinp) TRY(gan_tensor_ready(dinp));
   IFACE(dout).linear_backward(CTX(dout), dinp ? dinp->data : NULL,
                               dweight ? dweight->data : NULL,
                               dbias ? dbias->data : NULL, dout->data, inp->data,
-                              weight->data, B, C, OC);
+                              weight->data, B, C, OC, over);
+  if (over) {
+    dweight->zero_pending = 0;
+    if (dbias) dbias->zero_pending = 0;
+  }
   return GAN_OK;
 }
 

@@ -5,7 +5,8 @@
 ** fit) and then dispatches to the backend slot of the same name.  A failure
 ** returns a status with a message that names the op, the argument and the
 ** shapes.  The gradient conventions are backend.h's: input gradients are
-** overwritten, parameter gradients accumulate, NULL skips a gradient.
+** overwritten, parameter gradients accumulate, NULL skips a gradient (and
+** gan_zero_later below lets a parameter gradient be overwritten instead).
 **
 ** Dense layers see a tensor as (rows, cols): rows = shape[0], cols = the
 ** product of the other dimensions.
@@ -18,6 +19,21 @@
 #include "tensor.h"
 
 gan_status gan_fill(gan_tensor *x, float value);
+
+/*
+** Zeros put off.  gan_zero_later marks x as all zeros without writing it (a
+** view is zeroed at once).  gan_tensor_ready writes the zeros put off for x,
+** or for a tensor x is a view of; an op that overwrites a tensor whole can
+** skip them instead.  gan_linear_backward does, for its weight and bias
+** gradients: a module's zero_grad marks them, and the next backward writes
+** them with beta = 0 rather than adding to a pass of zeros, which saves a
+** write and a read of every weight gradient per step (PyTorch's zero_grad
+** sets them to None for the same reason).  The other ops read the memory as
+** it is: the Lua binding calls gan_tensor_ready on every tensor it passes
+** them, and C code that marks a tensor must do the same.
+*/
+gan_status gan_zero_later(gan_tensor *x);
+gan_status gan_tensor_ready(gan_tensor *x);
 gan_status gan_copy(gan_tensor *dst, const gan_tensor *src);
 /* between backends, or to and from the host */
 gan_status gan_to_host(const gan_tensor *src, float *dst_host);

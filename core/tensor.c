@@ -55,6 +55,7 @@ gan_status gan_tensor_rows(gan_tensor *view, const gan_tensor *parent,
   view->data = parent->data + first * cols;
   view->owner = 0;
   view->base = parent;
+  view->zero_pending = 0; /* the parent's, if any, is written before use */
   return GAN_OK;
 }
 

@@ -31,6 +31,8 @@ typedef struct gan_tensor {
   gan_backend *backend;
   int owner;                     /* 1 if data is released with the tensor */
   const struct gan_tensor *base; /* a view: the tensor whose memory it shows */
+  int zero_pending;              /* reads as zeros; data not yet written (ops.h:
+                                    gan_zero_later); never set on a view */
 } gan_tensor;
 
 void gan_tensor_init(gan_tensor *t);

@@ -26,7 +26,8 @@ __global__ void bias_broadcast_kernel(float *out, const float *bias, size_t tota
 ** memory in a fixed order. */
 #define CS_COLS 32
 #define CS_ROWS 8
-__global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC) {
+__global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC,
+                                  int overwrite) {
   __shared__ double part[CS_ROWS][CS_COLS + 1];
   const int o = blockIdx.x * CS_COLS + threadIdx.x;
   double s = 0.0;
@@ -37,7 +38,7 @@ __global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC
   if (threadIdx.y == 0 && o < OC) {
     double t = 0.0;
     for (int r = 0; r < CS_ROWS; r++) t += part[r][threadIdx.x];
-    dbias[o] = (float)((double)dbias[o] + t);
+    dbias[o] = overwrite ? (float)t : (float)((double)dbias[o] + t);
   }
 }
 
@@ -64,18 +65,19 @@ void cuda_linear_backward(void *ctx, float *dinp /* (B, C) or NULL */,
                           float *dbias /* (OC) or NULL */,
                           const float *dout /* (B, OC) */,
                           const float *inp /* (B, C) */,
-                          const float *weight /* (OC, C) */, int B, int C, int OC) {
+                          const float *weight /* (OC, C) */, int B, int C, int OC,
+                          int overwrite) {
   cuda_ctx *c = (cuda_ctx *)ctx;
   if (dinp != NULL && B > 0 && C > 0) /* dinp = dout @ weight */
     cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, C, B, OC, 1.0f, weight, C, dout,
               OC > 0 ? OC : 1, 0.0f, dinp, C);
-  if (dweight != NULL && OC > 0 && C > 0) /* dweight += dout^T @ inp */
-    cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, B, 1.0f, inp, C, dout, OC, 1.0f,
-              dweight, C);
+  if (dweight != NULL && OC > 0 && C > 0) /* dweight (+)= dout^T @ inp */
+    cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, B, 1.0f, inp, C, dout, OC,
+              overwrite ? 0.0f : 1.0f, dweight, C);
   if (dbias != NULL && OC > 0 && B > 0) {
     dim3 block(CS_COLS, CS_ROWS);
-    colsum_add_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(dbias, dout,
-                                                                           B, OC);
+    colsum_add_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(
+        dbias, dout, B, OC, overwrite);
     launch_ok(c, "colsum_add_kernel");
   }
 }

@@ -31,6 +31,59 @@ describe("gan.nn", function()
     assert.equal(0, l.grad_weight:sum())
   end)
 
+  it("zero_grad puts its zeros off: gradients read as zero, and backward overwrites them",
+     function()
+    local x, g = gan.randn(4, 3), gan.randn(4, 2)
+    -- the eager way, written out: zeros, then a backward that adds
+    local eager = nn.Linear(3, 2)
+    eager.grad_weight:zero(); eager.grad_bias:zero()
+    eager:forward(x)
+    eager:backward(x, g)
+    local l = nn.Linear(3, 2)
+    l.weight:copy(eager.weight); l.bias:copy(eager.bias)
+    l:forward(x)
+    l:backward(x, g); l:backward(x, g)   -- something to throw away
+    l:zero_grad()
+    -- a reader before any backward sees zeros: totable, a view, sum
+    assert.same({{0, 0, 0}, {0, 0, 0}}, l.grad_weight:totable())
+    l:backward(x, g); l:zero_grad()
+    assert.same({{0, 0, 0}}, l.grad_weight:rows(2, 1):totable())
+    assert.equal(0, l.grad_weight:sum())
+    l:backward(x, g); l:zero_grad()
+    assert.equal(0, l.grad_bias:sum())
+    -- the backward after zero_grad: the eager gradients, bit for bit
+    l:backward(x, g)
+    assert.equal(0, gan.max_abs_diff(l.grad_weight, eager.grad_weight))
+    assert.equal(0, gan.max_abs_diff(l.grad_bias, eager.grad_bias))
+    -- and a second one adds
+    l:backward(x, g)
+    local twice = eager.grad_weight:clone():add(eager.grad_weight, 1)
+    assert.is_true(gan.max_abs_diff(l.grad_weight, twice) < 1e-6)
+  end)
+
+  it("Adam after zero_grad and no backward steps with zero gradients", function()
+    local x, g = gan.randn(4, 3), gan.randn(4, 2)
+    -- two layers from the same weights, one step each from a real gradient,
+    -- then a second step after zeros: written by hand, or put off by zero_grad
+    local function layer()
+      local l = nn.Linear(3, 2)
+      if gan.seed then gan.seed(11) end
+      l.weight:uniform(-1, 1)
+      local opt = gan.optim.Adam(l:parameters(), {lr = 0.1})
+      l:forward(x); l:backward(x, g); opt:step()
+      return l, opt
+    end
+    local a, aopt = layer()
+    local b, bopt = layer()
+    assert.equal(0, gan.max_abs_diff(a.weight, b.weight))
+    a.grad_weight:zero(); a.grad_bias:zero()
+    aopt:step()
+    b:zero_grad()    -- the stale gradient stays in memory until a reader
+    bopt:step()
+    assert.equal(0, gan.max_abs_diff(a.weight, b.weight))
+    assert.equal(0, gan.max_abs_diff(a.bias, b.bias))
+  end)
+
   it("backward_input leaves parameter gradients alone", function()
     local m = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.BatchNorm(4), nn.Linear(4, 1))
     local x, g = gan.randn(5, 3), gan.randn(5, 1)

@@ -517,14 +517,14 @@ static void test_linear(int B, int C, int OC) {
 
   pair dinp = pair_rand((size_t)B * C, 5, 6); /* overwritten */
   pair dw = pair_const((size_t)OC * C, 0), db = pair_const((size_t)OC, 0);
-  cpu->iface.linear_backward(cpu->ctx, dinp.c, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC);
-  gpu->iface.linear_backward(gpu->ctx, dinp.g, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC);
+  cpu->iface.linear_backward(cpu->ctx, dinp.c, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC, 0);
+  gpu->iface.linear_backward(gpu->ctx, dinp.g, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC, 0);
   cmp(&dinp, "linear_backward dinp");
   cmp(&dw, "linear_backward dweight");
   cmp(&db, "linear_backward dbias");
   float *dw1 = fetch(gpu, dw.g, dw.n), *db1 = fetch(gpu, db.g, db.n);
-  cpu->iface.linear_backward(cpu->ctx, dinp.c, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC);
-  gpu->iface.linear_backward(gpu->ctx, dinp.g, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC);
+  cpu->iface.linear_backward(cpu->ctx, dinp.c, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC, 0);
+  gpu->iface.linear_backward(gpu->ctx, dinp.g, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC, 0);
   cmp(&dinp, "linear_backward dinp (second)");
   cmp(&dw, "linear_backward dweight (second)");
   cmp(&db, "linear_backward dbias (second)");
@@ -536,14 +536,32 @@ static void test_linear(int B, int C, int OC) {
   /* NULL skips a product: input gradient only (a frozen D), then no dinp */
   cpu->iface.fill(cpu->ctx, dinp.c, 9.0f, dinp.n);
   gpu->iface.fill(gpu->ctx, dinp.g, 9.0f, dinp.n);
-  cpu->iface.linear_backward(cpu->ctx, dinp.c, NULL, NULL, dout.c, inp.c, w.c, B, C, OC);
-  gpu->iface.linear_backward(gpu->ctx, dinp.g, NULL, NULL, dout.g, inp.g, w.g, B, C, OC);
+  cpu->iface.linear_backward(cpu->ctx, dinp.c, NULL, NULL, dout.c, inp.c, w.c, B, C, OC, 0);
+  gpu->iface.linear_backward(gpu->ctx, dinp.g, NULL, NULL, dout.g, inp.g, w.g, B, C, OC, 0);
   cmp(&dinp, "linear_backward dinp only");
   cmp(&dw, "linear_backward dweight untouched by a NULL");
-  cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, NULL, dout.c, inp.c, w.c, B, C, OC);
-  gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, NULL, dout.g, inp.g, w.g, B, C, OC);
+  cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, NULL, dout.c, inp.c, w.c, B, C, OC, 0);
+  gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, NULL, dout.g, inp.g, w.g, B, C, OC, 0);
   cmp(&dw, "linear_backward dweight only");
   cmp(&db, "linear_backward dbias untouched by a NULL");
+
+  /* overwrite: dweight and dbias as from zeros, whatever they held */
+  cpu->iface.fill(cpu->ctx, dw.c, 0.0f, dw.n);
+  cpu->iface.fill(cpu->ctx, db.c, 0.0f, db.n);
+  cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC, 0);
+  gpu->iface.fill(gpu->ctx, dw.g, 3.0f, dw.n);
+  gpu->iface.fill(gpu->ctx, db.g, -2.0f, db.n);
+  gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC, 1);
+  cmp(&dw, "linear_backward dweight overwritten (CUDA) against zeros + dweight (CPU)");
+  cmp(&db, "linear_backward dbias overwritten (CUDA) against zeros + dbias (CPU)");
+  cpu->iface.fill(cpu->ctx, dw.c, 5.0f, dw.n);
+  cpu->iface.fill(cpu->ctx, db.c, 5.0f, db.n);
+  cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC, 1);
+  gpu->iface.fill(gpu->ctx, dw.g, 0.0f, dw.n);
+  gpu->iface.fill(gpu->ctx, db.g, 0.0f, db.n);
+  gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC, 0);
+  cmp(&dw, "linear_backward dweight overwritten (CPU) against zeros + dweight (CUDA)");
+  cmp(&db, "linear_backward dbias overwritten (CPU) against zeros + dbias (CUDA)");
 
   pair_free(&inp);
   pair_free(&w);

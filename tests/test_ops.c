@@ -195,6 +195,55 @@ static void test_linear_gradients(void) {
   check_multiple("linear dweight after a backward that skipped it", &dw, 1, &dw1);
   OK(gan_linear_backward(&dinp1, &dw1, &db1, &w, &inp, &weight));
   check_multiple("linear dinp-only backward against the full one", &dinp, 1, &dinp1);
+
+  /* zeros put off (gan_zero_later): a backward overwrites both gradients,
+  ** bit for bit what it adds to zeros; one marked alone is zeroed first */
+  gan_tensor dw0 = ZEROS(OC, C), db0 = ZEROS(OC);
+  OK(gan_linear_backward(NULL, &dw0, &db0, &w, &inp, &weight));
+  OK(gan_fill(&dw, 9.0f));
+  OK(gan_fill(&db, 9.0f));
+  OK(gan_zero_later(&dw));
+  OK(gan_zero_later(&db));
+  CHECK(dw.zero_pending && db.zero_pending, "zero_later marks the tensors");
+  OK(gan_linear_backward(NULL, &dw, &db, &w, &inp, &weight));
+  CHECK(!dw.zero_pending && !db.zero_pending, "the backward clears the marks");
+  CHECK(memcmp(dw.data, dw0.data, sizeof(float) * OC * C) == 0 &&
+            memcmp(db.data, db0.data, sizeof(float) * OC) == 0,
+        "linear gradients overwritten after zero_later equal zeros + gradients");
+  OK(gan_fill(&db, 9.0f));
+  OK(gan_zero_later(&dw)); /* only dweight: db keeps its 9s and adds */
+  OK(gan_linear_backward(NULL, &dw, &db, &w, &inp, &weight));
+  CHECK(memcmp(dw.data, dw0.data, sizeof(float) * OC * C) == 0,
+        "linear dweight marked alone: zeroed, then added to");
+  CHECK(fabsf(db.data[0] - (9.0f + db0.data[0])) < 1e-5f && !dw.zero_pending,
+        "linear dbias not marked: added to");
+  OK(gan_fill(&dw, 9.0f));
+  OK(gan_zero_later(&db)); /* only dbias */
+  OK(gan_linear_backward(NULL, &dw, &db, &w, &inp, &weight));
+  CHECK(memcmp(db.data, db0.data, sizeof(float) * OC) == 0 &&
+            fabsf(dw.data[1] - (9.0f + dw0.data[1])) < 1e-5f,
+        "linear dbias marked alone: zeroed, then added to; dweight added to");
+  /* gan_tensor_ready writes the zeros; a view is zeroed at once, and makes
+  ** its parent's zeros real */
+  OK(gan_fill(&dw, 4.0f));
+  OK(gan_zero_later(&dw));
+  CHECK(dw.data[0] == 4.0f, "zero_later writes nothing");
+  OK(gan_tensor_ready(&dw));
+  double sum_ready;
+  OK(gan_sum(&dw, &sum_ready));
+  CHECK(sum_ready == 0.0 && !dw.zero_pending, "gan_tensor_ready writes the zeros");
+  gan_tensor row;
+  gan_tensor_init(&row);
+  OK(gan_fill(&dw, 4.0f));
+  OK(gan_tensor_rows(&row, &dw, 1, 1));
+  OK(gan_zero_later(&row));
+  CHECK(!row.zero_pending && row.data[0] == 0.0f && dw.data[0] == 4.0f,
+        "zero_later on a view zeroes its rows at once");
+  OK(gan_zero_later(&dw));
+  CHECK(!row.zero_pending, "a view of a marked tensor is not marked itself");
+  OK(gan_tensor_ready(&row));
+  CHECK(!dw.zero_pending && dw.data[0] == 0.0f, "a view's ready writes its parent's zeros");
+  RELEASE(&dw0, &db0);
   RELEASE(&dinp1, &dw1, &db1);
   RELEASE(&inp, &weight, &bias, &w, &out, &dinp, &dw, &db);
 }

@@ -15,7 +15,10 @@
 -- Buffers (outputs, gradients) are allocated on the first call and reused
 -- while the batch size stays the same, so a training step allocates no
 -- tensor.  Gradients are zeroed only by zero_grad: call it before each
--- backward pass whose gradients you want alone.
+-- backward pass whose gradients you want alone.  Linear's zero_grad writes
+-- nothing: it marks the gradients zero (t:zero_later()), and the next
+-- backward overwrites them instead of adding to a pass of zeros.  Anything
+-- that reads them before (an optimizer, p.grad:totable(), ...) sees zeros.
 local gan = require "gan"
 local C = gan.C
 
@@ -147,10 +150,13 @@ end
 
 -- zero_grad of a module with a weight and an optional bias (Linear, and
 -- Conv2d and ConvTranspose2d in gan/conv.lua): no parameter list, so no
--- garbage per step
+-- garbage per step.  The zeros are put off (t:zero_later()): Linear's
+-- backward overwrites the gradients whole, which saves writing zeros over
+-- them and reading those zeros back, per step; the convolutions' backward
+-- writes the zeros first, as any other reader does.
 local function zero_weight_bias(self)
-  self.grad_weight:zero()
-  if self.grad_bias then self.grad_bias:zero() end
+  self.grad_weight:zero_later()
+  if self.grad_bias then self.grad_bias:zero_later() end
   return self
 end
 nn._zero_weight_bias = zero_weight_bias
