@@ -153,9 +153,11 @@ rc=$?
 t1=$(date +%s.%N)
 wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
 [ $rc -eq 0 ] || { echo "seed run failed:"; tail -5 "$log/run.log"; status=1; }
-# the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s, ...)"
+# the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s, ...)
+# after T0 s of start-up; ..."
 parts=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run.log" | tail -1)
-[ -n "$parts" ] && echo "seed run: $wall s in all; $parts"
+startup=$(sed -n 's/^done: .* after \([0-9.]*\) s of start-up.*/\1/p' "$log/run.log" | tail -1)
+[ -n "$parts" ] && parts="start-up ${startup:-?} s, $parts" && echo "seed run: $wall s in all; $parts"
 
 echo "## sample step (bench/sample_step.lua)"
 srounds=9; [ $smoke = 1 ] && srounds=1

@@ -560,6 +560,36 @@ static void doREPL(lua_State *L) {
 
 /* --- main ----------------------------------------------------------------- */
 
+/* os.exit, wrapped: a sample grid still being written in the background
+** lands first, and if it (or an earlier one nobody asked about) failed, the
+** failure is printed and an exit status of success becomes a failure: the
+** run did not do what it said.  The original os.exit is upvalue 1. */
+static int l_os_exit(lua_State *L) {
+  if (gan_images_flush() != GAN_OK) {
+    l_message(progname, gan_errmsg());
+    int ok = lua_isnoneornil(L, 1) ||
+             (lua_isboolean(L, 1) ? lua_toboolean(L, 1)
+                                  : luaL_optinteger(L, 1, EXIT_SUCCESS) == EXIT_SUCCESS);
+    if (ok) {
+      lua_settop(L, lua_gettop(L) < 1 ? 1 : lua_gettop(L));
+      lua_pushboolean(L, 0);
+      lua_replace(L, 1);
+    }
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+static void wrap_os_exit(lua_State *L) {
+  lua_getglobal(L, "os");
+  lua_getfield(L, -1, "exit");
+  lua_pushcclosure(L, l_os_exit, 1);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
+}
+
 /* Everything, under lua_pcall: returns true when there was no error. */
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
@@ -578,6 +608,7 @@ static int pmain(lua_State *L) {
   }
   if (args & has_v) print_version();
   luaL_openlibs(L);
+  wrap_os_exit(L);
   luaL_requiref(L, "gan", luaopen_gan, 1); /* global 'gan', and require */
   lua_pushcfunction(L, l_interrupted);
   lua_setfield(L, -2, "interrupted");

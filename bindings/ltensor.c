@@ -312,8 +312,9 @@ static int t_gc(lua_State *L) {
   return 0;
 }
 
+/* Shape queries read no data: the zeros put off stay put off. */
 static int t_shape(lua_State *L) {
-  gan_tensor *t = lgan_checktensor(L, 1);
+  gan_tensor *t = lgan_checkmarked(L, 1);
   lua_createtable(L, t->ndim, 0);
   for (int i = 0; i < t->ndim; i++) {
     lua_pushinteger(L, t->shape[i]);
@@ -323,7 +324,7 @@ static int t_shape(lua_State *L) {
 }
 
 static int t_size(lua_State *L) {
-  gan_tensor *t = lgan_checktensor(L, 1);
+  gan_tensor *t = lgan_checkmarked(L, 1);
   if (lua_isnoneornil(L, 2)) return t_shape(L);
   lua_Integer d = luaL_checkinteger(L, 2);
   luaL_argcheck(L, d >= 1 && d <= t->ndim, 2, "dimension out of range");
@@ -332,22 +333,22 @@ static int t_size(lua_State *L) {
 }
 
 static int t_numel(lua_State *L) {
-  lua_pushinteger(L, lgan_checktensor(L, 1)->numel);
+  lua_pushinteger(L, lgan_checkmarked(L, 1)->numel);
   return 1;
 }
 
 static int t_dim(lua_State *L) {
-  lua_pushinteger(L, lgan_checktensor(L, 1)->ndim);
+  lua_pushinteger(L, lgan_checkmarked(L, 1)->ndim);
   return 1;
 }
 
 static int t_len(lua_State *L) {
-  lua_pushinteger(L, gan_tensor_rows_n(lgan_checktensor(L, 1)));
+  lua_pushinteger(L, gan_tensor_rows_n(lgan_checkmarked(L, 1)));
   return 1;
 }
 
 static int t_device(lua_State *L) {
-  lua_pushstring(L, lgan_checktensor(L, 1)->backend->iface.name);
+  lua_pushstring(L, lgan_checkmarked(L, 1)->backend->iface.name);
   return 1;
 }
 

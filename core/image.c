@@ -344,6 +344,17 @@ static void to_planar(const float *in, int S, gan_range range, float *out) {
 ** size is checked against GAN_IMAGE_MAX_PIXELS from the header alone
 ** (stbi_info), before stb allocates the pixels.
 */
+/* Images over BIG_PIXELS decode one at a time, whatever the thread count,
+** and give their scratch back after: a folder load's memory is then at most
+** one image at the size limit (about 1 GB) plus a thread's share of smaller
+** ones, where eight threads could otherwise hold eight of the largest. */
+#define BIG_PIXELS ((size_t)1 << 24) /* 16.8 million: 4096 x 4096 */
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
+                                gan_range range, float *out, img_format fmt,
+                                int w, int h);
+
 static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
                              gan_range range, float *out) {
   int w, h, comp;
@@ -369,6 +380,22 @@ static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
     return GAN_EFORMAT;
   }
   if (too_big(sc, w, h)) return GAN_EFORMAT;
+  if ((size_t)w * h <= BIG_PIXELS)
+    return decode_pixels(sc, in, name, S, range, out, fmt, w, h);
+  pthread_mutex_lock(&big_mu);
+  gan_status s = decode_pixels(sc, in, name, S, range, out, fmt, w, h);
+  free(sc->rgb);
+  sc->rgb = NULL;
+  sc->rgb_cap = 0;
+  pthread_mutex_unlock(&big_mu);
+  return s;
+}
+
+/* decode_file's second half: the pixels of an image whose header passed. */
+static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
+                                gan_range range, float *out, img_format fmt,
+                                int w, int h) {
+  int comp;
   int swap = fmt == FMT_PNM && pnm16_swapped();
   /* no single buffer of a decode needs more than 16 bytes a pixel (16-bit
   ** RGBA, and twice that while a PNG's data inflate), MCU padding aside */
@@ -379,6 +406,11 @@ static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
   int capped = gan_stb_cap_hit();
   gan_stb_cap(SIZE_MAX);
   if (pix == NULL) {
+    /* stb says "outofmem" for a failed malloc: below our cap, that is the
+    ** machine's memory, not the file's fault, and stops a folder load */
+    if (!capped && strcmp(stbi_failure_reason(), "outofmem") == 0)
+      return gan_error(GAN_ENOMEM, "out of memory decoding '%s' (%dx%d)", name,
+                       w, h);
     if (capped)
       snprintf(sc->why, sizeof sc->why, "%s whose data need far more memory "
                "than its %dx%d pixels (a decompression bomb?)",
@@ -774,6 +806,9 @@ static gan_status write_png(const char *tmp, const char *path,
   if (!gan_wfile_open(&o.out, tmp))
     return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
                      strerror(errno));
+  /* stb hands over the whole PNG in one call: no buffer is needed, and
+  ** none is left for a fork()ed child's exit() to write a second time */
+  setvbuf(o.out.f, NULL, _IONBF, 0);
   int ok = stbi_write_png_to_func(png_write_cb, &o, W, H, 3, img, W * 3);
   if (ok && !o.err && (fflush(o.out.f) != 0 || fsync(fileno(o.out.f)) != 0))
     o.err = errno ? errno : EIO;
@@ -923,6 +958,15 @@ static gan_status bg_take_locked(void) {
   return s == GAN_OK ? GAN_OK : gan_error(s, "%s", bg_msg);
 }
 
+/* A child of fork() has no writer thread: it forgets the parent's (its
+** mutex may have been held by it, too). */
+static void bg_in_child(void) {
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  bg_mu = fresh;
+  bg_running = NULL;
+  bg_failed = GAN_OK;
+}
+
 /* At exit (a script's os.exit too) the last grid still lands; a failure
 ** nobody asked about is printed rather than lost. */
 static void bg_at_exit(void) {
@@ -961,7 +1005,9 @@ gan_status gan_images_save_grid_background(const char *path, const float *data,
   j->g = g;
   pthread_mutex_lock(&bg_mu);
   bg_join_locked();
-  if (!bg_exit_hooked) bg_exit_hooked = atexit(bg_at_exit) == 0;
+  if (!bg_exit_hooked)
+    bg_exit_hooked = atexit(bg_at_exit) == 0 &&
+                     pthread_atfork(NULL, NULL, bg_in_child) == 0;
   bg_pid = getpid();
   if (bg_exit_hooked && pthread_create(&bg_thread, NULL, bg_main, j) == 0) {
     bg_running = j;

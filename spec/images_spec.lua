@@ -137,9 +137,18 @@ describe("gan.images", function()
   end)
 
   it("makes the gan command fail when a script's last background grid fails", function()
-    local code, _, err = util.run({"-e", ("gan.images.save_grid(gan.zeros(1, 3, 2, 2), %q, "
-      .. "{background = true})"):format(dir .. "/no/such/dir/last.png")})
-    assert.equal(1, code)
-    assert.truthy(err:find("cannot write grid '" .. dir .. "/no/such/dir/last.png'", 1, true), err)
+    -- whether the script returns or calls os.exit with success
+    for _, ending in ipairs{"", "os.exit(0)", "os.exit(true, true)"} do
+      local code, _, err = util.run({"-e", ("gan.images.save_grid(gan.zeros(1, 3, 2, 2), %q, "
+        .. "{background = true}) %s"):format(dir .. "/no/such/dir/last.png", ending)})
+      assert.equal(1, code, ending)
+      assert.truthy(err:find("cannot write grid '" .. dir .. "/no/such/dir/last.png'", 1, true),
+                    err)
+    end
+    -- a grid that lands leaves os.exit's status alone
+    local code = util.run({"-e", ("gan.images.save_grid(gan.zeros(1, 3, 2, 2), %q, "
+      .. "{background = true}) os.exit(3)"):format(dir .. "/landed.png")})
+    assert.equal(3, code)
+    assert.truthy(util.read(dir .. "/landed.png"))
   end)
 end)

@@ -65,8 +65,9 @@ describe("a training run", function()
     assert.is_nil(util.read(out .. "/samples/epoch_0001.png"))
     assert.is_nil(util.read(out .. "/checkpoints/epoch_0004.ckpt"))
     -- the last line says where the run's seconds went; the parts add up
-    local total, parts = err:match("done: 4 epochs, 16 steps in ([%d.]+) s %((training [^)]*)%)")
-    assert.truthy(total, err)
+    local total, parts, startup = err:match(
+      "done: 4 epochs, 16 steps in ([%d.]+) s %((training [^)]*)%) after ([%d.]+) s of start%-up")
+    assert.truthy(startup, err)
     local sum = 0
     for name, t in parts:gmatch("(%a+) ([%d.]+) s") do
       assert.truthy(({training = 1, checkpoints = 1, samples = 1, report = 1, log = 1,
@@ -208,6 +209,18 @@ print("report pages written: " .. run.reports)
                            "/checkpoints/last.ckpt (epoch 1)", 1, true), err)
     assert.falsy(err:find("traceback", 1, true), err)
     assert.equal(1, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    util.rmdir(out)
+  end)
+
+  it("stop on a NaN loss, and still say that a grid written in the background failed",
+     function()
+    local out = util.tmpdir()
+    local code, _, err = util.run({path, "--out", out, "--mode", "nan"}, nil,
+      {GAN_FAULT_WRITE_AFTER = "20", GAN_FAULT_WRITE_MATCH = "epoch_0001.png"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("at epoch 2, step 7", 1, true), err)
+    assert.truthy(err:find(("cannot write grid '%s/samples/epoch_0001.png': No space left on "
+      .. "device"):format(out), 1, true), err)
     util.rmdir(out)
   end)
 

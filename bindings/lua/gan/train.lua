@@ -262,6 +262,7 @@ function train.start(spec, args, prog, about)
   if reloading then
     error("train.start ran again while reloading: with --watch, call train.loop above it", 0)
   end
+  local t_start = gan.C.clock()  -- start-up: options, data, models, until fit
   args = args or {}
   prog = prog or "script"
   local full, have = {}, {}
@@ -279,7 +280,8 @@ function train.start(spec, args, prog, about)
     end
   end
   local opts, given = gan.cli.parse(full, args, prog, about)
-  local self = setmetatable({prog = prog, script = args[0], opts = opts, spent = {}}, Run)
+  local self = setmetatable({prog = prog, script = args[0], opts = opts, spent = {},
+                             t_start = t_start}, Run)
   if opts.resume ~= "" then
     local path = opts.resume .. "/checkpoints/last.ckpt"
     local ok, ck = pcall(checkpoint.read, path)
@@ -396,7 +398,9 @@ end
 train.report_seconds = 10
 
 function Run:write_report(st)
-  gan.images.flush()  -- the page embeds the grids: the last must be on disk
+  -- the page embeds the grids, so the last must be on disk; one that could
+  -- not be written is left out of the page, then raised
+  local grids_ok, grids_err = pcall(gan.images.flush)
   self.reported_at, self.report_stale = gan.C.clock(), false
   self.reports = (self.reports or 0) + 1  -- pages written by this process
   local out, samples = self.opts.out, {}
@@ -413,6 +417,7 @@ function Run:write_report(st)
     opts = self.opts, times = st.times, epoch = st.epoch, epochs = self.opts.epochs,
     step = st.step, device = gan.device(), every = train.report_seconds,
   })
+  if not grids_ok then error(grids_err, 0) end
 end
 
 Run.WRITES = {[Run.save] = "checkpoints", [Run.sample] = "samples",
@@ -517,6 +522,7 @@ function Run:fit(r)
   -- at startup (initialisation, noise) has been replaced
   if st.rng then gan.rng_state(st.rng) end
   local t_run, low, warned = gan.C.clock(), 0, false
+  local startup = t_run - (self.t_start or t_run)
   self.spent = {}  -- seconds in each kind of Run:writing, for the last line
   local steps = r.loader.steps
   local readers = {gan.reader(), gan.reader()}
@@ -543,7 +549,10 @@ function Run:fit(r)
       local bad = not finite(d_loss) and "D loss" or not finite(g_loss) and "G loss"
       if bad then
         bar:close()
-        if self.report_stale then pcall(self.write_report, self, st) end  -- its grids
+        if self.report_stale then  -- its grids; a grid's failure is still said
+          local ok, err = pcall(self.write_report, self, st)
+          if not ok then io.stderr:write(prog, ": ", tostring(err), "\n") end
+        end
         local kept = self.saved and ("the last good checkpoint is kept: %s (epoch %d)")
                        :format(self.saved.path, self.saved.epoch)
                      or "no checkpoint had been written yet"
@@ -621,9 +630,9 @@ function Run:fit(r)
   log:close()
   if gan.defer_interrupts then gan.defer_interrupts(false) end
   local total = gan.C.clock() - t_run
-  io.stderr:write(("done: %d epochs, %d steps in %.1f s (%s); samples in %s/samples, "
-    .. "report %s/report.html\n"):format(st.epoch, st.step, total, self:spent_text(total),
-    out, out))
+  io.stderr:write(("done: %d epochs, %d steps in %.1f s (%s) after %.1f s of start-up; "
+    .. "samples in %s/samples, report %s/report.html\n"):format(st.epoch, st.step, total,
+    self:spent_text(total), startup, out, out))
   return st
 end
 
