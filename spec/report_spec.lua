@@ -38,6 +38,24 @@ describe("the report", function()
     for plain, coded in pairs(cases) do assert.equal(coded, report.base64(plain)) end
   end)
 
+  it("leaves the last page whole when a write fails (a full disk)", function()
+    local dir = util.tmpdir()
+    util.write(dir .. "/report.html", "the last good page")
+    -- the temporary file is /dev/full: every write fails with ENOSPC
+    os.execute(("ln -s /dev/full '%s/report.html.tmp'"):format(dir))
+    local ok, err = pcall(report.write, dir .. "/report.html",
+                          {title = "t", csv = dir .. "/loss.csv", epoch = 1, epochs = 2})
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find(("cannot write report '%s/report.html': "):format(dir)
+                                     .. "No space left on device", 1, true), err)
+    assert.equal("the last good page", util.read(dir .. "/report.html"))
+    -- and the next write, with room, replaces it
+    report.write(dir .. "/report.html", {title = "t", csv = dir .. "/loss.csv", epoch = 1,
+                                         epochs = 2})
+    assert.truthy(util.read(dir .. "/report.html"):find("<!DOCTYPE html>", 1, true))
+    util.rmdir(dir)
+  end)
+
   it("draws the four curves from loss.csv, with axes and a legend", function()
     local dir = util.tmpdir()
     util.write(dir .. "/loss.csv", "epoch,step,d_loss,g_loss,d_real,d_fake\n"

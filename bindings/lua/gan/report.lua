@@ -308,17 +308,21 @@ function report.html(o)
   }, "\n")
 end
 
--- write(path, o) -> path: the page, replaced atomically.
+-- write(path, o) -> path: the page, replaced atomically: written whole to
+-- a temporary file, every error checked (a full disk must not leave a cut
+-- page in place of the last good one), then renamed.
 function report.write(path, o)
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
   if not f then error(("cannot write report '%s': %s"):format(path, err), 2) end
-  f:write(report.html(o))
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
+  local ok, werr = f:write(report.html(o))
+  if ok then ok, werr = f:flush() end
+  local closed, cerr = f:close()
+  if ok and not closed then ok, werr = false, cerr end
+  if ok then ok, werr = os.rename(tmp, path) end
   if not ok then
     os.remove(tmp)
-    error(("cannot write report '%s': %s"):format(path, rerr), 2)
+    error(("cannot write report '%s': %s"):format(path, werr), 2)
   end
   return path
 end
