@@ -2,7 +2,11 @@
 -- on this machine in this run, for bench/cpu.sh.
 --
 --   gan bench/floor.lua [--size 128] [--batch 100] [--latent 100] [--reps 3]
+--                       [--device cpu|cuda] [--precision fp32|tf32]
 --
+-- On cuda the products are cuBLAS's (at --precision) and the bandwidth the
+-- device's, each timing closed by gan.synchronize(); bench/gpu.sh divides
+-- the engine's step by it.
 -- floor = (time of every matrix product the engine performs in one step,
 --          each timed alone through gan.C.matmul, i.e. OpenBLAS sgemm at
 --          exactly the step's shapes and transposes)
@@ -14,8 +18,8 @@
 --
 -- The products of one step (B batch, P = S*S*3 pixels; a layer n_in -> n_out
 -- has weight (n_out, n_in); "fwd" is out = x W^T (sgemm N,T, M=B N=out K=in),
--- "dx" is dx = dy W (N,N, M=B N=in K=out), "dW" is dW += dy^T x (T,N, M=out
--- N=in K=B)):
+-- "dx" is dx = dy W (N,N, M=B N=in K=out), "dW" is dW = dy^T x (T,N, M=out
+-- N=in K=B), beta 0 as in the engine, whose zero_grad puts its zeros off):
 --   D layers  P->1024, 1024->512, 512->256, 256->1
 --   G layers  Z->256, 256->512, 512->1024, 1024->P
 --   D update (real):  D fwd (4 layers), D dW (4 layers), D dx (layers 2-4;
@@ -43,12 +47,19 @@ local spec = {
   {"reps", 3, "timings per shape (the fastest is kept)", min = 1},
   {"copy_mb", 256, "size of each tensor of the bandwidth copy, MB", min = 1},
   {"verbose", false, "print one line per product shape"},
+  {"device", "cpu", "cpu or cuda", choices = {"cpu", "cuda"}},
+  {"precision", "fp32", "matrix products on the GPU: fp32 or tf32", choices = {"fp32", "tf32"}},
 }
 local opts = gan.cli.parse(spec, arg or {}, "bench/floor.lua",
   "Measures the product + Adam floor of the seed's training step.")
-gan.device("cpu")
+gan.device(opts.device)
+gan.precision(opts.precision)
 local B, P, Z = opts.batch, opts.size * opts.size * 3, opts.latent
-local clock = gan.C.clock
+-- the host's clock, after the device's queue has drained
+local function clock()
+  gan.synchronize()
+  return gan.C.clock()
+end
 
 local D_layers = {{P, 1024}, {1024, 512}, {512, 256}, {256, 1}}
 local G_layers = {{Z, 256}, {256, 512}, {512, 1024}, {1024, P}}
@@ -91,7 +102,7 @@ local function time_product(p)
     run = function() gan.C.matmul(dx, dy, false, W, false, 1, 0) end
   else
     local dy, x, dW = gan.rand(B, n_out), gan.rand(B, n_in), gan.zeros(n_out, n_in)
-    run = function() gan.C.matmul(dW, dy, true, x, false, 1, 1) end
+    run = function() gan.C.matmul(dW, dy, true, x, false, 1, 0) end
   end
   for _ = 1, math.max(opts.warm, 1) do run() end
   local best = math.huge
@@ -118,7 +129,8 @@ for _, key in ipairs(order) do
 end
 
 -- Memory bandwidth: the faster of two passes over two large tensors.
---   dst:copy(src)       memcpy, one thread: reads src, writes dst (2 moves)
+--   dst:copy(src)       memcpy (on a GPU, a device-to-device copy): reads
+--                       src, writes dst (2 moves)
 --   dst:add(src, a, b)  dst = a*src + b*dst on every core (OpenMP): reads src
 --                       and dst, writes dst (3 moves), Adam's pattern in small
 -- The copy alone under-rates the machine: one core cannot saturate memory,

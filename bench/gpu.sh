@@ -22,6 +22,9 @@
 #     late: --reads async); it also runs with --reads sync (5 numbers that
 #     each wait for the GPU, the old way) and --reads none (nothing read),
 #     which show what the waits cost and what the reader saves;
+#   - the step's floor on this GPU (bench/floor.lua: every product of the
+#     step through cuBLAS alone, plus Adam's 28 bytes a parameter at the
+#     device's copy bandwidth), and the engine's step as a multiple of it;
 #   - peak GPU memory of each;
 #   - wall time of the full seed run (scripts/strawberry.lua, 500 epochs,
 #     data loading included), and where it went, from the run's last line
@@ -145,6 +148,18 @@ for prec in fp32 tf32; do
   done
 done
 
+echo "## the step's floor (bench/floor.lua: cuBLAS at the step's shapes, Adam at the device's bandwidth)"
+fargs=""; [ $smoke = 1 ] && fargs="--reps 1 --warm 1 --copy-mb 1"
+for prec in fp32 tf32; do
+  # shellcheck disable=SC2086  # $fargs is a list of options
+  if "$GAN" bench/floor.lua --device cuda --precision $prec --size "$size" $fargs \
+       > "$log/floor_$prec" 2>&1; then
+    echo "$prec: floor $(val floor_ms "$log/floor_$prec") ms (products $(val products_ms "$log/floor_$prec") ms at $(val sgemm_gflops "$log/floor_$prec") GFLOP/s, Adam $(val adam_ms "$log/floor_$prec") ms at $(val bw_gbs "$log/floor_$prec") GB/s)"
+  else
+    echo "floor.lua $prec failed:"; tail -3 "$log/floor_$prec"; status=1
+  fi
+done
+
 echo "## full seed run ($epochs epochs at ${size}x${size})"
 t0=$(date +%s.%N)
 "$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" --size "$size" \
@@ -197,6 +212,11 @@ table=$(
   for prec in fp32 tf32; do
     echo "| step ms, $prec, values read synchronously (5 waits per step) | $(med "$log/syncms_$prec") | | |"
     echo "| step ms, $prec, values not read at all | $(med "$log/nonems_$prec") | | |"
+  done
+  for prec in fp32 tf32; do
+    f=$(val floor_ms "$log/floor_$prec" 2>/dev/null); e=$(med "$log/ems_$prec")
+    r=$(echo "$e ${f:-x}" | awk '$1 + 0 > 0 && $2 + 0 > 0 { printf "%.2f", $1 / $2 }')
+    echo "| step floor ms, $prec: cuBLAS products + Adam's traffic at the device's bandwidth | ${f:-n/a} (the engine's step: ${r:-n/a} x this) | | |"
   done
   em=$(val peak_gpu_mb "$log/e_fp32_1"); tm=$(val peak_gpu_mb "$log/t_fp32_1")
   mq=n/a; [ -n "$em" ] && [ -n "$tm" ] && mq=$(echo "$em $tm" | awk '{ printf "%.2f", $1 / $2 }')
