@@ -483,6 +483,7 @@ static int t_view(lua_State *L) {
   *v = *t;
   v->owner = 0;
   v->base = t;
+  v->zero_pending = 0; /* t's, if it is marked again, is written before use */
   v->ndim = ndim;
   for (int i = 0; i < GAN_MAX_DIMS; i++) v->shape[i] = i < ndim ? shape[i] : 1;
   luaL_setmetatable(L, GAN_TENSOR_MT);
@@ -767,7 +768,8 @@ static const luaL_Reg tensor_methods[] = {
     {"item", t_item},       {"get", t_get},         {"free", t_free},
     {"rows", t_rows},       {"view", t_view},       {"clone", t_clone},
     {"to", t_to},           {"copy", t_copy},       {"fill", t_fill},
-    {"zero", t_zero},       {"zero_later", t_zero_later}, {"normal", t_normal},   {"uniform", t_uniform},
+    {"zero", t_zero},       {"normal", t_normal},   {"uniform", t_uniform},
+    {"zero_later", t_zero_later},
     {"add", t_add},         {"scale", t_scale},     {"mul", t_mul},
     {"sum", t_sum},         {"mean", t_mean},       {"minmax", t_minmax},
     {NULL, NULL}};
