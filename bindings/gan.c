@@ -560,13 +560,19 @@ static void doREPL(lua_State *L) {
 
 /* --- main ----------------------------------------------------------------- */
 
-/* os.exit, wrapped: a sample grid still being written in the background
-** lands first, and if it (or an earlier one nobody asked about) failed, the
-** failure is printed and an exit status of success becomes a failure: the
-** run did not do what it said.  The original os.exit is upvalue 1. */
+/* Waits for a sample grid still being written in the background; prints
+** its failure (or an earlier one nobody asked about) and returns 0 then. */
+static int grids_landed(void) {
+  if (gan_images_flush() == GAN_OK) return 1;
+  l_message(progname, gan_errmsg());
+  return 0;
+}
+
+/* os.exit, wrapped: the grids land first, and if one failed, an exit status
+** of success becomes a failure: the run did not do what it said.  The
+** original os.exit is upvalue 1. */
 static int l_os_exit(lua_State *L) {
-  if (gan_images_flush() != GAN_OK) {
-    l_message(progname, gan_errmsg());
+  if (!grids_landed()) {
     int ok = lua_isnoneornil(L, 1) ||
              (lua_isboolean(L, 1) ? lua_toboolean(L, 1)
                                   : luaL_optinteger(L, 1, EXIT_SUCCESS) == EXIT_SUCCESS);
@@ -649,10 +655,6 @@ int main(int argc, char **argv) {
   result = lua_toboolean(L, -1);
   report(L, status);
   lua_close(L); /* runs the __gc of tensors, freeing device memory */
-  /* a grid a script left writing in the background: it lands, or fails */
-  if (gan_images_flush() != GAN_OK) {
-    l_message(progname, gan_errmsg());
-    result = 0;
-  }
+  if (!grids_landed()) result = 0; /* a grid a script left writing */
   return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

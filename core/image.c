@@ -336,62 +336,8 @@ static void to_planar(const float *in, int S, gan_range range, float *out) {
   }
 }
 
-/*
-** Decodes the image in 'in' into out (3, S, S).  Returns GAN_OK; GAN_EFORMAT
-** (not an image, too big, corrupt) with the reason in sc->why and no message
-** set, so that a folder load can turn it into a warning; or GAN_ENOMEM with
-** the message set (naming 'name'), which stops a folder load.  The declared
-** size is checked against GAN_IMAGE_MAX_PIXELS from the header alone
-** (stbi_info), before stb allocates the pixels.
-*/
-/* Images over BIG_PIXELS decode one at a time, whatever the thread count,
-** and give their scratch back after: a folder load's memory is then at most
-** one image at the size limit (about 1 GB) plus a thread's share of smaller
-** ones, where eight threads could otherwise hold eight of the largest. */
-#define BIG_PIXELS ((size_t)1 << 24) /* 16.8 million: 4096 x 4096 */
-static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
-                                gan_range range, float *out, img_format fmt,
-                                int w, int h);
-
-static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
-                             gan_range range, float *out) {
-  int w, h, comp;
-  img_format fmt = sniff(in);
-  if (fmt == FMT_NONE) {
-    snprintf(sc->why, sizeof sc->why, "not a JPEG, PNG, GIF, BMP or "
-             "binary PGM/PPM file");
-    return GAN_EFORMAT;
-  }
-  /* the size the header declares, checked before stb reads any of it */
-  int64_t dw, dh;
-  const char *bad = check_header(in, fmt, &dw, &dh);
-  if (bad) {
-    snprintf(sc->why, sizeof sc->why, "%s", bad);
-    return GAN_EFORMAT;
-  }
-  if ((dw > 0 || dh > 0) && too_big(sc, dw, dh)) return GAN_EFORMAT;
-  /* stbi_info_from_file and stbi_is_16_bit_from_file rewind after use */
-  gan_stb_cap(INFO_CAP);
-  if (!stbi_info_from_file(in, &w, &h, &comp)) {
-    snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s (%s)",
-             FORMAT_NAME[fmt], stbi_failure_reason());
-    return GAN_EFORMAT;
-  }
-  if (too_big(sc, w, h)) return GAN_EFORMAT;
-  if ((size_t)w * h <= BIG_PIXELS)
-    return decode_pixels(sc, in, name, S, range, out, fmt, w, h);
-  pthread_mutex_lock(&big_mu);
-  gan_status s = decode_pixels(sc, in, name, S, range, out, fmt, w, h);
-  free(sc->rgb);
-  sc->rgb = NULL;
-  sc->rgb_cap = 0;
-  pthread_mutex_unlock(&big_mu);
-  return s;
-}
-
-/* decode_file's second half: the pixels of an image whose header passed. */
+/* decode_file's second half (below): the pixels of an image whose header
+** passed, with w x h the size it declared. */
 static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
                                 gan_range range, float *out, img_format fmt,
                                 int w, int h) {
@@ -459,6 +405,57 @@ static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
   }
   to_planar(from, S, range, out);
   return GAN_OK;
+}
+
+/* Images over BIG_PIXELS decode one at a time, whatever the thread count,
+** and give their scratch back after: a folder load's memory is then at most
+** one image at the size limit (about 1 GB) plus a thread's share of smaller
+** ones, where eight threads could otherwise hold eight of the largest. */
+#define BIG_PIXELS ((size_t)1 << 24) /* 16.8 million: 4096 x 4096 */
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+** Decodes the image in 'in' into out (3, S, S).  Returns GAN_OK; GAN_EFORMAT
+** (not an image, too big, corrupt) with the reason in sc->why and no message
+** set, so that a folder load can turn it into a warning; or GAN_ENOMEM with
+** the message set (naming 'name'), which stops a folder load.  The declared
+** size is checked against GAN_IMAGE_MAX_PIXELS from the header alone
+** (stbi_info), before stb allocates the pixels.
+*/
+static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
+                             gan_range range, float *out) {
+  int w, h, comp;
+  img_format fmt = sniff(in);
+  if (fmt == FMT_NONE) {
+    snprintf(sc->why, sizeof sc->why, "not a JPEG, PNG, GIF, BMP or "
+             "binary PGM/PPM file");
+    return GAN_EFORMAT;
+  }
+  /* the size the header declares, checked before stb reads any of it */
+  int64_t dw, dh;
+  const char *bad = check_header(in, fmt, &dw, &dh);
+  if (bad) {
+    snprintf(sc->why, sizeof sc->why, "%s", bad);
+    return GAN_EFORMAT;
+  }
+  if ((dw > 0 || dh > 0) && too_big(sc, dw, dh)) return GAN_EFORMAT;
+  /* stbi_info_from_file and stbi_is_16_bit_from_file rewind after use */
+  gan_stb_cap(INFO_CAP);
+  if (!stbi_info_from_file(in, &w, &h, &comp)) {
+    snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s (%s)",
+             FORMAT_NAME[fmt], stbi_failure_reason());
+    return GAN_EFORMAT;
+  }
+  if (too_big(sc, w, h)) return GAN_EFORMAT;
+  if ((size_t)w * h <= BIG_PIXELS)
+    return decode_pixels(sc, in, name, S, range, out, fmt, w, h);
+  pthread_mutex_lock(&big_mu);
+  gan_status s = decode_pixels(sc, in, name, S, range, out, fmt, w, h);
+  free(sc->rgb);
+  sc->rgb = NULL;
+  sc->rgb_cap = 0;
+  pthread_mutex_unlock(&big_mu);
+  return s;
 }
 
 /* decode_file on the file at 'path'; GAN_EIO (with sc->why) when it cannot
@@ -623,8 +620,8 @@ static int cmp_path(const void *a, const void *b) {
 /* Files are decoded on up to LOAD_THREADS threads (OpenMP's count, fewer
 ** when there are few files), each with its own scratch: a photo folder
 ** decodes several times faster, with the same result and the same warnings
-** in the same order as on one thread.  The cap bounds the memory of the
-** largest images decoded at once (about 1 GB each at the size limit). */
+** in the same order as on one thread.  (Images over BIG_PIXELS still
+** decode one at a time: see decode_file.) */
 #define LOAD_THREADS 8
 #define LOAD_BATCH 4 /* files per thread in a batch */
 
@@ -639,8 +636,8 @@ static int load_threads(size_t files) {
   t = omp_get_max_threads();
 #endif
   if (t > LOAD_THREADS) t = LOAD_THREADS;
-  if ((size_t)t > files) t = files > 0 ? (int)files : 1;
-  return t < 1 ? 1 : t;
+  if ((size_t)t > files) t = (int)files;
+  return t > 1 ? t : 1;
 }
 
 static int load_thread(void) {
@@ -689,9 +686,10 @@ gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
 
   const int S = opts->size;
   const size_t per = (size_t)3 * S * S; /* floats per image */
-  int T = load_threads(pl.n);
+  const int T = load_threads(pl.n);
+  const size_t batch = (size_t)T * LOAD_BATCH;
   scratch sc[LOAD_THREADS];
-  load_result *res = calloc((size_t)T * LOAD_BATCH, sizeof *res);
+  load_result *res = calloc(batch, sizeof *res);
   int ready = 0;
   if (res == NULL)
     s = gan_error(GAN_ENOMEM, "out of memory loading '%s'", dir);
@@ -703,9 +701,8 @@ gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
   /* a batch of files at a time, decoded in parallel into the slots after
   ** the images kept so far, then kept (moved down over the failures) or
   ** reported, in path order */
-  for (size_t i0 = 0; s == GAN_OK && i0 < pl.n; i0 += (size_t)T * LOAD_BATCH) {
-    const int m = (int)(pl.n - i0 < (size_t)T * LOAD_BATCH ? pl.n - i0
-                                                          : (size_t)T * LOAD_BATCH);
+  for (size_t i0 = 0; s == GAN_OK && i0 < pl.n; i0 += batch) {
+    const int m = (int)(pl.n - i0 < batch ? pl.n - i0 : batch);
     if (got + m > cap) {
       size_t ncap = cap ? 2 * cap : 16;
       if (ncap < got + m) ncap = got + m;

@@ -545,23 +545,21 @@ static void test_linear(int B, int C, int OC) {
   cmp(&dw, "linear_backward dweight only");
   cmp(&db, "linear_backward dbias untouched by a NULL");
 
-  /* overwrite: dweight and dbias as from zeros, whatever they held */
-  cpu->iface.fill(cpu->ctx, dw.c, 0.0f, dw.n);
-  cpu->iface.fill(cpu->ctx, db.c, 0.0f, db.n);
-  cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC, 0);
-  gpu->iface.fill(gpu->ctx, dw.g, 3.0f, dw.n);
-  gpu->iface.fill(gpu->ctx, db.g, -2.0f, db.n);
-  gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC, 1);
-  cmp(&dw, "linear_backward dweight overwritten (CUDA) against zeros + dweight (CPU)");
-  cmp(&db, "linear_backward dbias overwritten (CUDA) against zeros + dbias (CPU)");
-  cpu->iface.fill(cpu->ctx, dw.c, 5.0f, dw.n);
-  cpu->iface.fill(cpu->ctx, db.c, 5.0f, db.n);
-  cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC, 1);
-  gpu->iface.fill(gpu->ctx, dw.g, 0.0f, dw.n);
-  gpu->iface.fill(gpu->ctx, db.g, 0.0f, db.n);
-  gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC, 0);
-  cmp(&dw, "linear_backward dweight overwritten (CPU) against zeros + dweight (CUDA)");
-  cmp(&db, "linear_backward dbias overwritten (CPU) against zeros + dbias (CUDA)");
+  /* overwrite: dweight and dbias as from zeros, whatever they held.  Each
+  ** backend in turn overwrites stale values while the other adds to zeros. */
+  for (int on_gpu = 1; on_gpu >= 0; on_gpu--) {
+    float stale = on_gpu ? 3.0f : 5.0f;
+    cpu->iface.fill(cpu->ctx, dw.c, on_gpu ? 0.0f : stale, dw.n);
+    cpu->iface.fill(cpu->ctx, db.c, on_gpu ? 0.0f : -stale, db.n);
+    gpu->iface.fill(gpu->ctx, dw.g, on_gpu ? stale : 0.0f, dw.n);
+    gpu->iface.fill(gpu->ctx, db.g, on_gpu ? -stale : 0.0f, db.n);
+    cpu->iface.linear_backward(cpu->ctx, NULL, dw.c, db.c, dout.c, inp.c, w.c, B, C, OC,
+                               !on_gpu);
+    gpu->iface.linear_backward(gpu->ctx, NULL, dw.g, db.g, dout.g, inp.g, w.g, B, C, OC,
+                               on_gpu);
+    cmp(&dw, "linear_backward dweight overwritten on %s", on_gpu ? "CUDA" : "the CPU");
+    cmp(&db, "linear_backward dbias overwritten on %s", on_gpu ? "CUDA" : "the CPU");
+  }
 
   pair_free(&inp);
   pair_free(&w);

@@ -244,8 +244,12 @@ train.run_options = {
 -- Options of one invocation, never taken from the checkpoint on --resume.
 local SESSION = {resume = true, watch = true}
 
-local function fail(prog, msg, code)
+local function say(prog, msg)
   io.stderr:write(prog, ": ", tostring(msg), "\n")
+end
+
+local function fail(prog, msg, code)
+  say(prog, msg)
   os.exit(code or 1)
 end
 
@@ -551,7 +555,7 @@ function Run:fit(r)
         bar:close()
         if self.report_stale then  -- its grids; a grid's failure is still said
           local ok, err = pcall(self.write_report, self, st)
-          if not ok then io.stderr:write(prog, ": ", tostring(err), "\n") end
+          if not ok then say(prog, err) end
         end
         local kept = self.saved and ("the last good checkpoint is kept: %s (epoch %d)")
                        :format(self.saved.path, self.saved.epoch)
