@@ -41,7 +41,10 @@ static void check_item(lua_State *L, lua_Integer i, item *it) {
   lua_pushliteral(L, "name");
   if (lua_rawget(L, -2) != LUA_TSTRING)
     luaL_error(L, "ckpt_write: entry %d has no name", (int)i);
-  it->name = lua_tostring(L, -1); /* kept alive by the entry table */
+  size_t len;
+  it->name = lua_tolstring(L, -1, &len); /* kept alive by the entry table */
+  if (strlen(it->name) != len)
+    luaL_error(L, "ckpt_write: the name of entry %d holds a zero byte", (int)i);
   lua_pop(L, 1);
   lua_pushliteral(L, "value");
   lua_rawget(L, -2);

@@ -15,7 +15,7 @@
 
 #define T(i) lgan_checktensor(L, i)
 #define OPT(i) lgan_opttensor(L, i)
-#define INT(i) ((int)luaL_checkinteger(L, i))
+#define INT(i) lgan_checkint(L, i)
 
 /* conv2d_workspace(out, x, w, stride, pad, transposed) -> batched, minimum
 ** (floats): the workspace the conv ops prefer, and the least they take */
@@ -171,14 +171,10 @@ static int l_nearest(lua_State *L) {
     LGAN_CHECK(L, gan_copy(h, r));
     rd = h->data;
   }
-  float *dist = malloc((size_t)nq * sizeof(float));
-  int64_t *idx = malloc((size_t)nq * sizeof(int64_t));
-  if (!dist || !idx || gan_nearest(qd, nq, rd, nr, d, loo, dist, idx) != GAN_OK) {
-    int oom = !dist || !idx;
-    free(dist);
-    free(idx);
-    return oom ? luaL_error(L, "nearest: out of memory") : lgan_fail(L);
-  }
+  /* userdata, not malloc: the tables below may raise a memory error */
+  float *dist = lua_newuserdatauv(L, (size_t)nq * sizeof(float), 0);
+  int64_t *idx = lua_newuserdatauv(L, (size_t)nq * sizeof(int64_t), 0);
+  LGAN_CHECK(L, gan_nearest(qd, nq, rd, nr, d, loo, dist, idx));
   lua_createtable(L, (int)nq, 0);
   lua_createtable(L, (int)nq, 0);
   for (int64_t i = 0; i < nq; i++) {
@@ -187,8 +183,6 @@ static int l_nearest(lua_State *L) {
     lua_pushinteger(L, idx[i] + 1);
     lua_rawseti(L, -2, i + 1);
   }
-  free(dist);
-  free(idx);
   return 2;
 }
 

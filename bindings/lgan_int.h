@@ -36,6 +36,10 @@ gan_tensor *lgan_opttensor(lua_State *L, int idx);
 gan_tensor *lgan_newtensor(lua_State *L, gan_backend *be, int ndim,
                            const int64_t *shape);
 
+/* The integer at idx, raising "bad argument" if it does not fit an int
+** (a plain cast would turn 2^32 + 16 into 16). */
+int lgan_checkint(lua_State *L, int idx);
+
 /* The backend that new tensors go to (gan.device). */
 gan_backend *lgan_backend(lua_State *L);
 /* Backend by name ("cpu", "cuda"), raising a clear error if unavailable. */

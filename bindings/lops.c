@@ -12,6 +12,7 @@
 ** dataset rows (gan.C.index).
 */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,7 @@ static int l_bce_backward(lua_State *L) {
 
 typedef struct ladam {
   int count;
+  int closed;          /* by __close or __gc: its arrays are freed */
   gan_tensor **t;      /* 4*count: params, grads, m, v */
   float **ptr;         /* 4*count data pointers, refreshed per step */
   size_t *sizes;
@@ -140,6 +142,7 @@ static int adam_gc(lua_State *L) {
   a->ptr = NULL;
   a->sizes = NULL;
   a->count = 0;
+  a->closed = 1;
   return 0;
 }
 
@@ -190,6 +193,21 @@ static int l_adam(lua_State *L) {
 /* adam:step(lr, beta1, beta2, eps, weight_decay, t) */
 static int adam_step_l(lua_State *L) {
   ladam *a = luaL_checkudata(L, 1, ADAM_MT);
+  if (a->closed) return luaL_error(L, "adam: the optimizer is closed");
+  a->g.lr = NUM(2);
+  a->g.beta1 = NUM(3);
+  a->g.beta2 = NUM(4);
+  a->g.eps = NUM(5);
+  a->g.weight_decay = NUM(6);
+  a->g.step = luaL_checkinteger(L, 7);
+  a->g.eps_hat = lua_toboolean(L, 8);
+  luaL_argcheck(L, isfinite(a->g.lr) && a->g.lr >= 0, 2, "lr must be finite and >= 0");
+  luaL_argcheck(L, a->g.beta1 >= 0 && a->g.beta1 < 1, 3, "beta1 must be in [0, 1)");
+  luaL_argcheck(L, a->g.beta2 >= 0 && a->g.beta2 < 1, 4, "beta2 must be in [0, 1)");
+  luaL_argcheck(L, isfinite(a->g.eps) && a->g.eps >= 0, 5, "eps must be finite and >= 0");
+  luaL_argcheck(L, isfinite(a->g.weight_decay) && a->g.weight_decay >= 0, 6,
+                "weight_decay must be finite and >= 0");
+  luaL_argcheck(L, a->g.step >= 1, 7, "step count starts at 1");
   if (a->count == 0) return 0;
   for (int i = 0; i < 4 * a->count; i++) {
     if (!gan_tensor_live(a->t[i]))
@@ -198,14 +216,6 @@ static int adam_step_l(lua_State *L) {
     LGAN_CHECK(L, gan_tensor_ready(a->t[i]));
     a->ptr[i] = a->t[i]->data;
   }
-  a->g.lr = NUM(2);
-  a->g.beta1 = NUM(3);
-  a->g.beta2 = NUM(4);
-  a->g.eps = NUM(5);
-  a->g.weight_decay = NUM(6);
-  a->g.step = luaL_checkinteger(L, 7);
-  luaL_argcheck(L, a->g.step >= 1, 7, "step count starts at 1");
-  a->g.eps_hat = lua_toboolean(L, 8);
   gan_backend *be = a->t[0]->backend;
   be->iface.adam_step(be->ctx, &a->g);
   return 0;
@@ -235,13 +245,13 @@ static int index_gc(lua_State *L) {
 
 static int l_index(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n > 0, 1, "must be positive");
+  luaL_argcheck(L, n > 0 && n <= ((lua_Integer)1 << 40), 1, "must be in 1..2^40");
   lindex *x = lua_newuserdatauv(L, sizeof(lindex), 0);
   x->n = 0;
   x->perm = NULL;
   luaL_setmetatable(L, INDEX_MT);
   x->perm = malloc((size_t)n * sizeof(int64_t));
-  if (!x->perm) return luaL_error(L, "index: out of memory for %d rows", (int)n);
+  if (!x->perm) return luaL_error(L, "index: out of memory for %I rows", n);
   x->n = n;
   for (int64_t i = 0; i < n; i++) x->perm[i] = i;
   return 1;
@@ -267,7 +277,8 @@ static int index_gather(lua_State *L) {
   gan_tensor *dst = T(2), *src = T(3);
   lua_Integer first = luaL_checkinteger(L, 4);
   int64_t rows = gan_tensor_rows_n(dst);
-  luaL_argcheck(L, first >= 1 && first - 1 + rows <= x->n, 4, "rows outside the index");
+  luaL_argcheck(L, first >= 1 && rows <= x->n && first - 1 <= x->n - rows, 4,
+                "rows outside the index");
   LGAN_CHECK(L, gan_gather_rows(dst, src, x->perm + first - 1));
   return 0;
 }
@@ -292,17 +303,18 @@ static void lua_warn_cb(void *ud, const char *msg) {
 ** skipped count */
 static int l_load_images(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
-  gan_image_opts o = {(int)luaL_checkinteger(L, 2),
-                      lua_toboolean(L, 3) ? GAN_RANGE_PM1 : GAN_RANGE_01,
+  lua_Integer size = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, size >= 1 && size <= 8192, 2, "size must be in 1..8192");
+  gan_image_opts o = {(int)size, lua_toboolean(L, 3) ? GAN_RANGE_PM1 : GAN_RANGE_01,
                       lua_warn_cb, NULL};
-  luaL_argcheck(L, o.size >= 1 && o.size <= 8192, 2, "size must be in 1..8192");
+  /* the userdata first: nothing may raise while 'data' is held */
+  gan_tensor *t = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
+  gan_tensor_init(t);
+  luaL_setmetatable(L, GAN_TENSOR_MT);
   float *data = NULL;
   int64_t n = 0, skipped = 0;
   LGAN_CHECK(L, gan_images_load(dir, &o, &data, &n, &skipped));
   int64_t shape[4] = {n, 3, o.size, o.size};
-  gan_tensor *t = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
-  gan_tensor_init(t);
-  luaL_setmetatable(L, GAN_TENSOR_MT);
   if (gan_tensor_alloc(t, gan_backend_cpu(), 4, shape) != GAN_OK) {
     free(data);
     return lgan_fail(L);
@@ -318,7 +330,8 @@ static int l_load_images(lua_State *L) {
 static int l_save_grid(lua_State *L) {
   gan_tensor *t = T(1);
   const char *path = luaL_checkstring(L, 2);
-  int size = (int)luaL_checkinteger(L, 3), cols = (int)luaL_checkinteger(L, 4);
+  int size = lgan_checkint(L, 3), cols = lgan_checkint(L, 4);
+  luaL_argcheck(L, size >= 1, 3, "size must be positive");
   int64_t n = gan_tensor_rows_n(t);
   luaL_argcheck(L, gan_tensor_cols(t) == 3 * (int64_t)size * size, 1,
                 "rows must be 3 x size x size images");
@@ -387,6 +400,11 @@ static int l_base64(lua_State *L) {
 /* mkdir_p(path) -> true, or nil and a message naming the path */
 static int l_mkdir_p(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  if (*path == '\0') {
+    lua_pushnil(L);
+    lua_pushliteral(L, "cannot create a folder with an empty name");
+    return 2;
+  }
   luaL_Buffer b;
   char *buf = luaL_buffinitsize(L, &b, strlen(path) + 1);
   strcpy(buf, path);

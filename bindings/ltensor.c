@@ -11,6 +11,7 @@
 ** Shapes are given as numbers or one table: gan.zeros(2, 3) == gan.zeros{2, 3};
 ** a trailing string names the device: gan.zeros(2, 3, "cuda").
 */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@
 int lgan_fail(lua_State *L) {
   lua_pushstring(L, gan_errmsg());
   return lua_error(L);
+}
+
+int lgan_checkint(lua_State *L, int idx) {
+  lua_Integer v = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, v >= INT_MIN && v <= INT_MAX, idx, "integer out of range");
+  return (int)v;
 }
 
 gan_tensor *lgan_opttensor(lua_State *L, int idx) {
@@ -186,6 +193,18 @@ static int l_rng_state(lua_State *L) {
 
 /* Reads a shape from the arguments first..top: numbers, or one table, then
 ** an optional device name.  Returns ndim; 'be' gets the backend. */
+/* ndim, if the shape's product is at most 2^40 (the tensor limit, which
+** also keeps a view's element count from overflowing); else an error */
+static int check_numel(lua_State *L, int arg, int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (n > ((int64_t)1 << 40) / shape[i])
+      luaL_argerror(L, arg, "tensor too large (over 2^40 elements)");
+    n *= shape[i];
+  }
+  return ndim;
+}
+
 static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be) {
   int top = lua_gettop(L), ndim = 0;
   *be = NULL;
@@ -215,7 +234,7 @@ static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be)
     shape[ndim++] = d;
   }
   luaL_argcheck(L, ndim > 0, first, "shape expected (e.g. 2, 3 or {2, 3})");
-  return ndim;
+  return check_numel(L, first, ndim, shape);
 }
 
 static int l_empty(lua_State *L) {
@@ -457,6 +476,7 @@ static int t_rows(lua_State *L) {
   gan_tensor *t = lgan_checktensor(L, 1);
   lua_Integer first = luaL_checkinteger(L, 2);
   lua_Integer count = luaL_optinteger(L, 3, 1);
+  luaL_argcheck(L, first >= 1, 2, "rows are numbered from 1");
   gan_tensor *v = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
   gan_tensor_init(v);
   luaL_setmetatable(L, GAN_TENSOR_MT);
@@ -476,8 +496,9 @@ static int t_view(lua_State *L) {
   for (int i = 0; i < ndim; i++) numel *= shape[i];
   if (numel != t->numel) {
     char b[64];
-    return luaL_error(L, "view: tensor %s has %d elements, the new shape %d",
-                      gan_tensor_shape_str(t, b, sizeof b), (int)t->numel, (int)numel);
+    return luaL_error(L, "view: tensor %s has %I elements, the new shape %I",
+                      gan_tensor_shape_str(t, b, sizeof b), (lua_Integer)t->numel,
+                      (lua_Integer)numel);
   }
   gan_tensor *v = lua_newuserdatauv(L, sizeof(gan_tensor), 1);
   *v = *t;

@@ -51,6 +51,19 @@ gan_status gan_nearest(const float *q, int64_t nq, const float *ref, int64_t nr,
   }
 #pragma omp parallel for if (nr * d > GAN_OMP_MIN)
   for (int64_t j = 0; j < nr; j++) rn[j] = norm2(ref + j * d, d);
+  /* a NaN or an infinity would make every distance NaN: no neighbour */
+  const char *bad = NULL;
+  int64_t at = 0;
+  for (int64_t j = 0; j < nr && !bad; j++)
+    if (!isfinite(rn[j])) bad = "reference", at = j;
+  for (int64_t i = 0; i < nq && !bad; i++)
+    if (!isfinite(norm2(q + i * d, d))) bad = "query", at = i;
+  if (bad) {
+    free(rn);
+    free(dots);
+    return gan_error(GAN_EARG, "nearest: %s %lld has values that are not finite "
+                     "(NaN or infinite)", bad, (long long)at + 1);
+  }
   for (int64_t q0 = 0; q0 < nq; q0 += BLOCK) {
     int nb = (int)(nq - q0 < BLOCK ? nq - q0 : BLOCK);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, (int)nr, (int)d, 1.0f,
@@ -63,7 +76,7 @@ gan_status gan_nearest(const float *q, int64_t nq, const float *ref, int64_t nr,
       for (int64_t j = 0; j < nr; j++) {
         if (leave_one_out && j == q0 + i) continue;
         double e = qn + rn[j] - 2.0 * dots[(size_t)i * nr + j];
-        if (e < best) best = e, arg = j;
+        if (arg < 0 || e < best) best = e, arg = j; /* arg: never -1 */
       }
       dist[q0 + i] = (float)sqrt(dist2(qi, ref + arg * d, d));
       if (index) index[q0 + i] = arg;

@@ -34,6 +34,20 @@ static gan_status live(const char *op, const char *name, const gan_tensor *t,
   return GAN_OK;
 }
 
+/* An output must not share memory with what the op reads (the products and
+** the copies read their inputs after they start writing); a and b may be
+** NULL.  Tensors on different backends never share. */
+static gan_status apart(const char *op, const char *na, const gan_tensor *a,
+                        const char *nb, const gan_tensor *b) {
+  if (!a || !b || a->backend != b->backend) return GAN_OK;
+  uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)(a->data + a->numel);
+  uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)(b->data + b->numel);
+  if (a0 < b1 && b0 < a1)
+    return gan_error(GAN_EARG, "%s: the %s and the %s share memory (give the "
+                     "output a tensor of its own)", op, na, nb);
+  return GAN_OK;
+}
+
 static gan_status same_numel(const char *op, const char *na,
                              const gan_tensor *a, const char *nb,
                              const gan_tensor *b) {
@@ -76,6 +90,7 @@ gan_status gan_copy(gan_tensor *dst, const gan_tensor *src) {
   TRY(live("copy", "destination", dst, NULL));
   TRY(live("copy", "source", src, NULL));
   TRY(same_numel("copy", "destination", dst, "source", src));
+  if (dst->data != src->data) TRY(apart("copy", "destination", dst, "source", src));
   if (dst->backend == src->backend) {
     IFACE(dst).copy(CTX(dst), dst->data, src->data, (size_t)dst->numel);
     return GAN_OK;
@@ -189,6 +204,7 @@ gan_status gan_gather_rows(gan_tensor *dst, const gan_tensor *src,
                            const int64_t *idx) {
   TRY(live("gather_rows", "destination", dst, NULL));
   TRY(live("gather_rows", "source", src, dst));
+  TRY(apart("gather_rows", "destination", dst, "source", src));
   int64_t rows = gan_tensor_rows_n(dst), cols = gan_tensor_cols(dst);
   if (gan_tensor_cols(src) != cols)
     return gan_error(GAN_EARG, "gather_rows: destination is %s but source is %s "
@@ -219,6 +235,8 @@ gan_status gan_matmul(gan_tensor *C, const gan_tensor *A, int ta,
   TRY(live("matmul", "C", C, NULL));
   TRY(live("matmul", "A", A, C));
   TRY(live("matmul", "B", B, C));
+  TRY(apart("matmul", "output C", C, "input A", A));
+  TRY(apart("matmul", "output C", C, "input B", B));
   if (A->ndim != 2 || B->ndim != 2 || C->ndim != 2)
     return gan_error(GAN_EARG, "matmul: A, B and C must be 2-d (got %s, %s, %s)",
                      shp(A), shp(B), shp(C));
@@ -252,6 +270,20 @@ static gan_status linear_shapes(const char *op, const gan_tensor *inp,
   return GAN_OK;
 }
 
+/* a forward pass's output apart from its inputs, and the workspace (which
+** it writes too) apart from everything */
+static gan_status fwd_apart(const char *op, const gan_tensor *out,
+                            const gan_tensor *inp, const gan_tensor *weight,
+                            const gan_tensor *bias, const gan_tensor *ws) {
+  const gan_tensor *ins[3] = {inp, weight, bias};
+  const char *in[3] = {"input", "weight", "bias"};
+  for (int j = 0; j < 3; j++) {
+    TRY(apart(op, "output", out, in[j], ins[j]));
+    TRY(apart(op, "workspace", ws, in[j], ins[j]));
+  }
+  return apart(op, "output", out, "workspace", ws);
+}
+
 gan_status gan_linear_forward(gan_tensor *out, const gan_tensor *inp,
                               const gan_tensor *weight, const gan_tensor *bias) {
   const char *op = "linear_forward";
@@ -260,11 +292,29 @@ gan_status gan_linear_forward(gan_tensor *out, const gan_tensor *inp,
   TRY(live(op, "input", inp, out));
   TRY(live(op, "weight", weight, out));
   if (bias) TRY(live(op, "bias", bias, out));
+  TRY(fwd_apart(op, out, inp, weight, bias, NULL));
   TRY(linear_shapes(op, inp, weight, bias, &B, &C, &OC));
   if (gan_tensor_rows_n(out) != B || gan_tensor_cols(out) != OC)
     return gan_error(GAN_EARG, "%s: output is %s, expected %dx%d", op, shp(out), B, OC);
   IFACE(out).linear_forward(CTX(out), out->data, inp->data, weight->data,
                             bias ? bias->data : NULL, B, C, OC);
+  return GAN_OK;
+}
+
+/* a backward pass's outputs (the gradients, any of them NULL) apart from
+** its inputs, from the workspace and from each other */
+static gan_status grads_apart(const char *op, const gan_tensor *dinp,
+                              const gan_tensor *dweight, const gan_tensor *dbias,
+                              const gan_tensor *dout, const gan_tensor *inp,
+                              const gan_tensor *weight, const gan_tensor *ws) {
+  const gan_tensor *outs[3] = {dinp, dweight, dbias};
+  const char *on[3] = {"input gradient", "weight gradient", "bias gradient"};
+  const gan_tensor *ins[4] = {dout, inp, weight, ws};
+  const char *in[4] = {"gradient", "input", "weight", "workspace"};
+  for (int i = 0; i < 3; i++) {
+    for (int j = 0; j < 4; j++) TRY(apart(op, on[i], outs[i], in[j], ins[j]));
+    for (int j = i + 1; j < 3; j++) TRY(apart(op, on[i], outs[i], on[j], outs[j]));
+  }
   return GAN_OK;
 }
 
@@ -294,6 +344,7 @@ gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
       return gan_error(GAN_EARG, "%s: bias gradient is %s, expected %d elements",
                        op, shp(dbias), OC);
   }
+  TRY(grads_apart(op, dinp, dweight, dbias, dout, inp, weight, NULL));
   /* gradients marked zero (gan_zero_later) are overwritten, not added to:
   ** both when both are marked, else the marked one is zeroed first */
   int over = dweight && dweight->zero_pending && (!dbias || dbias->zero_pending);
@@ -599,6 +650,7 @@ gan_status gan_conv2d_forward(gan_tensor *out, const gan_tensor *inp,
   if (!IFACE(out).conv2d_forward) return no_slot(op, out);
   TRY(conv_check(op, inp, out, weight, bias, "bias", stride, pad, 0, &d));
   TRY(conv_ws(op, out, &d, ws, &wp, &wn));
+  TRY(fwd_apart(op, out, inp, weight, bias, ws));
   IFACE(out).conv2d_forward(CTX(out), out->data, inp->data, weight->data,
                             bias ? bias->data : NULL, &d, wp, wn);
   return GAN_OK;
@@ -607,7 +659,8 @@ gan_status gan_conv2d_forward(gan_tensor *out, const gan_tensor *inp,
 /* the gradients' checks: dinp like inp, dweight like weight */
 static gan_status conv_grads(const char *op, const gan_tensor *dout,
                              const gan_tensor *dinp, const gan_tensor *inp,
-                             const gan_tensor *dweight, const gan_tensor *weight) {
+                             const gan_tensor *dweight, const gan_tensor *weight,
+                             const gan_tensor *dbias, const gan_tensor *ws) {
   if (dinp) {
     TRY(live(op, "input gradient", dinp, dout));
     TRY(same_numel(op, "input gradient", dinp, "input", inp));
@@ -616,7 +669,7 @@ static gan_status conv_grads(const char *op, const gan_tensor *dout,
     TRY(live(op, "weight gradient", dweight, dout));
     TRY(same_numel(op, "weight gradient", dweight, "weight", weight));
   }
-  return GAN_OK;
+  return grads_apart(op, dinp, dweight, dbias, dout, inp, weight, ws);
 }
 
 gan_status gan_conv2d_backward(gan_tensor *dinp, gan_tensor *dweight,
@@ -632,7 +685,7 @@ gan_status gan_conv2d_backward(gan_tensor *dinp, gan_tensor *dweight,
   TRY(live(op, "weight", weight, dout));
   if (!IFACE(dout).conv2d_backward) return no_slot("conv2d", dout);
   TRY(conv_check(op, inp, dout, weight, dbias, "bias gradient", stride, pad, 0, &d));
-  TRY(conv_grads(op, dout, dinp, inp, dweight, weight));
+  TRY(conv_grads(op, dout, dinp, inp, dweight, weight, dbias, ws));
   TRY(conv_ws(op, dout, &d, ws, &wp, &wn));
   IFACE(dout).conv2d_backward(CTX(dout), dinp ? dinp->data : NULL,
                               dweight ? dweight->data : NULL,
@@ -655,6 +708,7 @@ gan_status gan_conv_transpose2d_forward(gan_tensor *out, const gan_tensor *inp,
   if (!IFACE(out).conv_transpose2d_forward) return no_slot(op, out);
   TRY(conv_check(op, out, inp, weight, bias, "bias", stride, pad, 1, &d));
   TRY(conv_ws(op, out, &d, ws, &wp, &wn));
+  TRY(fwd_apart(op, out, inp, weight, bias, ws));
   IFACE(out).conv_transpose2d_forward(CTX(out), out->data, inp->data, weight->data,
                                       bias ? bias->data : NULL, &d, wp, wn);
   return GAN_OK;
@@ -674,7 +728,7 @@ gan_status gan_conv_transpose2d_backward(gan_tensor *dinp, gan_tensor *dweight,
   TRY(live(op, "weight", weight, dout));
   if (!IFACE(dout).conv_transpose2d_backward) return no_slot("conv_transpose2d", dout);
   TRY(conv_check(op, dout, inp, weight, dbias, "bias gradient", stride, pad, 1, &d));
-  TRY(conv_grads(op, dout, dinp, inp, dweight, weight));
+  TRY(conv_grads(op, dout, dinp, inp, dweight, weight, dbias, ws));
   TRY(conv_ws(op, dout, &d, ws, &wp, &wn));
   IFACE(dout).conv_transpose2d_backward(CTX(dout), dinp ? dinp->data : NULL,
                                         dweight ? dweight->data : NULL,

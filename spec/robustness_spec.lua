@@ -327,7 +327,7 @@ describe("misuse of the Lua API", function()
     assert.error_matches(function() nn.BCE():forward(gan.rand(2, 1), gan.ones(3, 1)) end, "2x1")
     assert.error_matches(function() x:add(gan.zeros(3, 3)) end, "2x3")
     assert.error_matches(function() x:view(4, 2) end, "6 elements")
-    assert.error_matches(function() x:rows(0, 1) end, "outside the 2 rows")
+    assert.error_matches(function() x:rows(0, 1) end, "rows are numbered from 1")
     assert.error_matches(function() gan.zeros(2, 3, 4, 5, 6) end, "at most 4 dimensions")
     assert.error_matches(function() gan.zeros(-1) end, "dimension must be positive")
     assert.error_matches(function() gan.images.save_grid(gan.zeros(2, 5), "/tmp/x.png") end,
@@ -335,6 +335,100 @@ describe("misuse of the Lua API", function()
     assert.error_matches(function() gan.load(42) end, "file name expected")
     assert.error_matches(function() gan.save("/tmp/x.ckpt", {}) end, "models")
     assert.equal(6, gan.ones(2, 3):sum())
+  end)
+
+  it("sizes that overflow are refused, not wrapped", function()
+    local x = gan.zeros(10)
+    -- count * cols and first + count would wrap past 2^63
+    assert.error_matches(function() x:rows(2, math.maxinteger) end, "do not fit in the 10 rows")
+    assert.error_matches(function() x:rows(math.mininteger, 2) end, "numbered from 1")
+    -- a shape whose product wraps around to 4
+    assert.error_matches(function() x:rows(1, 4):view(4611686018427387905, 4) end,
+                         "tensor too large")
+    assert.error_matches(function() gan.nn.Reshape((1 << 62) + 1, 4):forward(gan.zeros(1, 4)) end,
+                         "cannot view 1x4 as")
+    assert.error_matches(function() gan.C.index(1 << 61) end, "must be in 1..2^40")
+    local idx = gan.C.index(4)
+    assert.error_matches(function() idx:gather(gan.zeros(2, 1), gan.zeros(4, 1), math.maxinteger) end,
+                         "rows outside the index")
+    -- integers that do not fit an int are not cut to their low bits
+    assert.error_matches(function() gan.C.load_images("/nonexistent", (1 << 32) + 16) end,
+                         "size must be in 1..8192")
+    assert.error_matches(function() gan.C.save_grid(gan.zeros(1, 12), "/tmp/x.png", 2, (1 << 32) + 1) end,
+                         "integer out of range")
+    local ok, msg = gan.C.mkdir_p("")
+    assert.is_nil(ok)
+    assert.matches("empty name", msg)
+    assert.equal(10, #x:totable())
+  end)
+
+  it("an output that shares memory with an input is refused, not computed wrongly", function()
+    local x = gan.randn(4, 2)
+    assert.error_matches(function() x:rows(1, 3):copy(x:rows(2, 3)) end,
+                         "copy: the destination and the source share memory")
+    x:copy(x) -- the same memory whole is a copy of nothing
+    local y = gan.randn(3, 3)
+    assert.error_matches(function() gan.C.matmul(y, y, false, gan.randn(3, 3), true) end,
+                         "matmul: the output C and the input A share memory")
+    local idx = gan.C.index(4)
+    assert.error_matches(function() idx:gather(x:rows(1, 2), x, 1) end,
+                         "gather_rows: the destination and the source share memory")
+    local w = gan.randn(4, 4)
+    assert.error_matches(function() gan.C.linear_forward(w:rows(1, 3), w:rows(2, 3), gan.randn(4, 4), nil) end,
+                         "linear_forward: the output and the input share memory")
+    assert.error_matches(function() gan.C.linear_forward(w:rows(1, 2), w:rows(3, 2), w, nil) end,
+                         "linear_forward: the output and the weight share memory")
+    assert.error_matches(function()
+      gan.C.linear_backward(w:rows(1, 2), nil, nil, w:rows(1, 2), gan.randn(2, 4), gan.randn(4, 4))
+    end, "linear_backward: the input gradient and the gradient share memory")
+    -- a square layer fed its own output gets a new output, the right one
+    local m = gan.nn.Linear(4, 4, {bias = false})
+    local a = gan.randn(3, 4)
+    local want = m:forward(m:forward(a):clone()):clone()
+    local got = m:forward(m:forward(a))
+    assert.near(0, gan.max_abs_diff(got, want), 1e-6)
+    local c = gan.nn.Conv2d(2, 2, 3, {padding = 1})
+    local z = gan.randn(1, 2, 5, 5)
+    local cwant = c:forward(c:forward(z):clone()):clone()
+    assert.near(0, gan.max_abs_diff(c:forward(c:forward(z)), cwant), 1e-6)
+  end)
+
+  it("non-finite values give an error, not a read before the buffer", function()
+    local nanq = gan.rand(4, 3, 4, 4):fill(0 / 0)
+    assert.error_matches(function() gan.metrics.memorisation(nanq, gan.rand(8, 3, 4, 4)) end,
+                         "query 1 has values that are not finite")
+    local ref = gan.rand(8, 3, 4, 4)
+    ref:rows(3, 1):fill(math.huge)
+    assert.error_matches(function() gan.metrics.nearest(gan.rand(2, 3, 4, 4), ref) end,
+                         "reference 3 has values that are not finite")
+  end)
+
+  it("optimizer and batch-norm options are checked, also when changed between steps", function()
+    local m = gan.nn.Linear(2, 2)
+    local o = gan.optim.Adam(m:parameters(), {lr = 1e-3})
+    o:step()
+    for _, bad in ipairs{{"lr", 0 / 0}, {"lr", math.huge}, {"lr", -1}, {"beta1", 1}, {"eps", "x"}} do
+      local keep = o[bad[1]]
+      o[bad[1]] = bad[2]
+      assert.error_matches(function() o:step() end, "option '" .. bad[1] .. "' must be")
+      o[bad[1]] = keep
+    end
+    assert.equal(1, o.t) -- the failed steps were not counted
+    o:step()
+    assert.equal(2, o.t)
+    assert.error_matches(function() o.state:step(0 / 0, 0.9, 0.999, 1e-7, 0, 3, true) end,
+                         "lr must be finite")
+    o.state:__close()
+    assert.error_matches(function() o.state:step(1e-3, 0.9, 0.999, 1e-7, 0, 3, true) end,
+                         "the optimizer is closed")
+    assert.error_matches(function() gan.nn.BatchNorm(4, {eps = -1}) end, "option 'eps'")
+    assert.error_matches(function() gan.nn.BatchNorm(4, {momentum = 0 / 0}) end, "option 'momentum'")
+    assert.error_matches(function() gan.nn.BatchNorm2d(4, {eps = 0}) end, "option 'eps'")
+    local path = os.tmpname()
+    assert.error_matches(function()
+      gan.C.ckpt_write(path, {{name = "a\0b", value = gan.zeros(1)}})
+    end, "the name of entry 1 holds a zero byte")
+    os.remove(path)
   end)
 
   it("a freed tensor, a view of one, and a model or optimizer holding one are refused", function()

@@ -71,7 +71,7 @@ describe("tensors", function()
     assert.error_matches(function() gan.tensor{{1, "x"}} end, "not a number")
     assert.error_matches(function() gan.zeros(2, 3):add(gan.zeros(3, 3)) end,
                          "y is 2x3 but x is 3x3")
-    assert.error_matches(function() gan.zeros(2):rows(2, 5) end, "outside the 2 rows")
+    assert.error_matches(function() gan.zeros(2):rows(2, 5) end, "5 rows from row 2 do not fit in the 2 rows")
     assert.error_matches(function() gan.zeros(2, 2):item() end, "not a single value")
     assert.error_matches(function() gan.zeros(2):copy("x") end, "tensor expected, got string")
     assert.error_matches(function() gan.device("tpu") end, "unknown device 'tpu'")

@@ -557,6 +557,11 @@ static void test_nearest(void) {
   OK(gan_nearest(ref, NR, ref, NR, D, 1, dist, idx));
   CHECK(idx[4] != 4 && dist[4] > 0.0f, "nearest leaving one out found the row itself");
   FAILS(gan_nearest(q, NQ, ref, NR, D, 1, dist, idx), "same set twice");
+  /* a NaN query has no nearest row: an error, not a read at row -1 */
+  float keep = q[D + 1];
+  q[D + 1] = NAN;
+  FAILS(gan_nearest(q, NQ, ref, NR, D, 0, dist, idx), "query 2 has values that are not finite");
+  q[D + 1] = keep;
 }
 
 /* --- CPU against CUDA -------------------------------------------------------

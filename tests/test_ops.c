@@ -899,13 +899,24 @@ static void test_errors(void) {
   EXPECT_ERROR(gan_gather_rows(&rows, &x, idx), "index 8", "8 rows", NULL);
   const int64_t neg[2] = {-1, 0};
   EXPECT_ERROR(gan_gather_rows(&rows, &x, neg), "index -1", NULL, NULL);
+  /* rows that overflow int64 when added; an output over its input */
+  gan_tensor view;
+  EXPECT_ERROR(gan_tensor_rows(&view, &x, 2, INT64_MAX), "rows from row 3", "8 rows", NULL);
+  EXPECT_ERROR(gan_tensor_rows(&view, &x, INT64_MAX, 2), "8 rows", NULL, NULL);
+  gan_tensor head, tail;
+  OK(gan_tensor_rows(&head, &x, 0, 6));
+  OK(gan_tensor_rows(&tail, &x, 2, 6));
+  EXPECT_ERROR(gan_copy(&head, &tail), "copy", "share memory", NULL);
+  EXPECT_ERROR(gan_gather_rows(&tail, &x, idx), "gather_rows", "share memory", NULL);
+  gan_tensor sq = UNIFORM(-1, 1, 3, 3);
+  EXPECT_ERROR(gan_matmul(&sq, &sq, 0, &sq, 1, 1.0f, 0.0f), "matmul", "share memory", NULL);
   /* and the good path still works after the errors */
   const int64_t good[2] = {7, 0};
   OK(gan_gather_rows(&rows, &x, good));
   CHECK(memcmp(rows.data, x.data + 21, 3 * sizeof(float)) == 0 &&
         memcmp(rows.data + 3, x.data, 3 * sizeof(float)) == 0,
         "gather_rows copied the wrong rows");
-  RELEASE(&inp, &weight, &out, &small, &x, &y, &c3, &c4, &mask, &rows);
+  RELEASE(&inp, &weight, &out, &small, &x, &y, &c3, &c4, &mask, &rows, &sq);
 }
 
 /* --- no allocation in a training step --------------------------------------*/

@@ -155,6 +155,7 @@ function Conv2d:forward(x)
       self.name, shape_str(x), self.kh, self.kw, self.padding), 2)
   end
   local oh, ow = self:output_size(h, w)
+  if x == self.output then self.output = nil end -- not in place
   self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out, oh, ow)
   C.conv2d_forward(self.output, x, self.weight, self.bias, self.stride, self.padding,
                    workspace(self, self.output, x, false))
@@ -228,6 +229,7 @@ function ConvTranspose2d:forward(x)
     error(("%s: input %s gives an empty output (%dx%d)"):format(self.name, shape_str(x),
       oh, ow), 2)
   end
+  if x == self.output then self.output = nil end -- not in place
   self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out, oh, ow)
   C.conv_transpose2d_forward(self.output, x, self.weight, self.bias, self.stride,
                              self.padding, workspace(self, self.output, x, true))

@@ -170,6 +170,7 @@ end
 
 function Linear:forward(x)
   check_tensor(x, 1, "forward")
+  if x == self.output then self.output = nil end -- m:forward(m.output): not in place
   self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out)
   C.linear_forward(self.output, x, self.weight, self.bias)
   return self.output
@@ -177,6 +178,7 @@ end
 
 function Linear:backward(x, g, need_input_grad)
   check_backward(self, x, g, "backward")
+  if g == self.grad_input then self.grad_input = nil end
   if need_input_grad ~= false then
     self.grad_input = like(self.grad_input, x)
   end
@@ -187,6 +189,7 @@ end
 
 function Linear:backward_input(x, g)
   check_backward(self, x, g, "backward_input")
+  if g == self.grad_input then self.grad_input = nil end
   self.grad_input = like(self.grad_input, x)
   C.linear_backward(self.grad_input, nil, nil, g, x, self.weight)
   return self.grad_input
@@ -276,6 +279,14 @@ function BatchNorm:init(n, opts)
   self.n = n
   self.momentum = opts.momentum or 0.99
   self.eps = opts.eps or 1e-3
+  if type(self.momentum) ~= "number" or not (self.momentum >= 0 and self.momentum <= 1) then
+    error(("BatchNorm: option 'momentum' must be a number in [0, 1], not %s"):format(
+      tostring(self.momentum)), 3)
+  end
+  if type(self.eps) ~= "number" or not (self.eps > 0 and self.eps < math.huge) then
+    error(("BatchNorm: option 'eps' must be a positive finite number, not %s"):format(
+      tostring(self.eps)), 3)
+  end
   self.gamma = gan.ones(n, device)
   self.beta = gan.zeros(n, device)
   self.grad_gamma = gan.zeros(n, device)

@@ -17,12 +17,22 @@ local optim = {}
 local Adam = {}
 Adam.__index = Adam
 
-local function check_number(opts, key, lo, hi)
+local function check_number(opts, key, lo, hi, level)
   local v = opts[key]
-  if type(v) ~= "number" or v < lo or v > hi or v ~= v then
-    error(("Adam: option '%s' must be a number in [%g, %g], not %s"):format(
-      key, lo, hi, tostring(v)), 3)
+  if type(v) ~= "number" or not (v >= lo and v <= hi) or v == math.huge then
+    error(("Adam: option '%s' must be a finite number in [%g, %g], not %s"):format(
+      key, lo, hi, tostring(v)), level + 1)
   end
+end
+
+-- The options, checked when the optimizer is made and at each step (a
+-- script may set opt.lr between steps).  No garbage unless one is wrong.
+local function check_options(self, level)
+  check_number(self, "lr", 0, math.huge, level + 1)
+  check_number(self, "beta1", 0, 0.999999, level + 1)
+  check_number(self, "beta2", 0, 0.999999, level + 1)
+  check_number(self, "eps", 0, 1, level + 1)
+  check_number(self, "weight_decay", 0, math.huge, level + 1)
 end
 
 function optim.Adam(params, opts)
@@ -41,11 +51,7 @@ function optim.Adam(params, opts)
     params = params,
     m = {}, v = {},
   }, Adam)
-  check_number(self, "lr", 0, math.huge)
-  check_number(self, "beta1", 0, 0.999999)
-  check_number(self, "beta2", 0, 0.999999)
-  check_number(self, "eps", 0, 1)
-  check_number(self, "weight_decay", 0, math.huge)
+  check_options(self, 2)
   if self.form ~= "keras" and self.form ~= "paper" then
     error(("Adam: option 'form' must be \"keras\" or \"paper\", not %s"):format(
       tostring(self.form)), 2)
@@ -64,9 +70,11 @@ function optim.Adam(params, opts)
 end
 
 function Adam:step()
-  self.t = self.t + 1
-  self.state:step(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.t,
+  check_options(self, 2)
+  local t = self.t + 1 -- counted once the step is taken: a failed one is not
+  self.state:step(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay, t,
                   self.form == "keras")
+  self.t = t
 end
 
 function Adam:__tostring()
