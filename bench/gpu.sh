@@ -6,7 +6,15 @@
 # baseline, and ../shared/data/strawberries for the full seed run.
 #
 #   bench/gpu.sh [--steps 50] [--warmup 5] [--rounds 3] [--epochs 500]
-#                [--dcgan-epochs 300] [--quick] [--smoke]
+#                [--dcgan-epochs 300] [--budget 420] [--quick] [--smoke]
+#
+# --budget S: the whole script ends within about S seconds.  Each part runs
+# under timeout(1), with its own cap and never past the budget; a part the
+# budget cannot fit is skipped, and the table says so.  The table is
+# rewritten to $OUT after every part, with every part's log in
+# $OUT/gpu_logs.tgz, so a device machine's limit cutting the script short
+# still brings back what was measured.  Under the device tool, run it as
+#   bench/gpu.sh 2>&1 | tee $OUT/gpu.log
 #
 # --smoke checks the harness, not the GPU: every part once, at 16x16, 1
 # step a round, 1 epoch of each run.  tests/emu/run.sh runs it on the host
@@ -39,9 +47,9 @@
 #     the nvidia-cudnn wheel in python3's packages and sets GAN_CUDNN.
 #     bench/gpu_steps.lua runs once on each path.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
-size=128 dcgan_size=64 check_size=32 smoke=0
+size=128 dcgan_size=64 check_size=32 smoke=0 budget=
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps=$2; shift ;;
@@ -49,6 +57,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift ;;
     --epochs) epochs=$2; shift ;;
     --dcgan-epochs) dcgan_epochs=$2; shift ;;
+    --budget) budget=$2; shift ;;
     --quick) steps=10 warmup=2 rounds=1 epochs=20 dcgan_epochs=5 ;;
     --smoke) steps=1 warmup=1 rounds=1 epochs=1 dcgan_epochs=1 size=16 dcgan_size=16
              check_size=16 smoke=1 ;;
@@ -56,9 +65,18 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# the emulator (tests/emu/run.sh) runs --smoke in about 4 minutes
+# and its parts run far slower than on a GPU: caps x 8 there
+cap_x=1; [ $smoke = 1 ] && cap_x=8
+[ -n "$budget" ] || { [ $smoke = 1 ] && budget=1200 || budget=420; }
 GAN=${GAN:-build/gan}
 PY=${PYTHON:-python3}
-DATA=${DATA:-../shared/data/strawberries}
+# the photos: beside the checkout, else those bench/pack_gpu.sh packed (a
+# device machine gets the checkout alone)
+if [ -z "${DATA:-}" ]; then
+  DATA=../shared/data/strawberries
+  [ -d "$DATA" ] || DATA=.gpu/data/strawberries
+fi
 TEST_CUDA=${TEST_CUDA:-build/tests/test_cuda}
 torch_ld=${LD_LIBRARY_PATH:-}   # PyTorch keeps its own cuBLAS (below)
 [ -x "$GAN" ] || { echo "gpu.sh: $GAN not found: run ./build.sh first" >&2; exit 2; }
@@ -80,10 +98,34 @@ fi
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
+t_begin=$(date +%s)
+# what a part left, for the table (set as each part runs)
+ck_test="not run" ck_steps="not run" ck_im2col="not run"
+wall="" parts="" rc_seed="not run" sample="" dwall="" dms="" drc_text="not run" swd=""
+# within CAP CMD...: CMD under timeout(1), for at most CAP seconds and never
+# past the budget; 124 when cut short, 125 (nothing run) when the budget has
+# under 10 s left
+within() {
+  local cap=$(($1 * cap_x)) left
+  shift
+  left=$((t_begin + budget - $(date +%s)))
+  [ "$left" -lt "$cap" ] && cap=$left
+  if [ "$cap" -lt 10 ]; then
+    echo "  skipped: the --budget of $budget s is spent" >&2
+    return 125
+  fi
+  timeout -k 5 "$cap" "$@"
+}
+# what a part's exit status says, for the table
+rc_text() {
+  case $1 in 0) echo "rc 0" ;; 124|137) echo "cut at its time limit" ;; 125) echo "skipped: no time left" ;; *) echo "rc $1" ;; esac
+}
 
 echo "## device"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -2
 "$GAN" --version
+[ -f .gpu/VERSION ] && echo "packed from: $(cat .gpu/VERSION)"
+echo "data: $DATA"
 
 if ! "$GAN" -e 'assert(pcall(gan.zeros, 1, "cuda"))' >/dev/null 2>&1; then
   echo "gpu.sh: no usable GPU here ($("$GAN" --version | tail -1)); nothing measured" >&2
@@ -105,33 +147,78 @@ echo "cudnn: $("$GAN" -e 'print(gan.cudnn())')"
 
 echo "## correctness"
 status=0
+# a check's failures and its summary (not only its last lines: the FAIL
+# lines are what a first GPU run needs)
+summary() { grep -E 'FAIL|fail|error|passed|skipped|rc ' "$1" | tail -25; }
+last_line() { grep -E 'passed|failed' "$1" | tail -1; }
 if [ -x "$TEST_CUDA" ]; then
-  "$TEST_CUDA" | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  within 180 "$TEST_CUDA" > "$log/test_cuda.txt" 2>&1
+  rc=$?; echo "rc $rc" >> "$log/test_cuda.txt"; summary "$log/test_cuda.txt"
+  [ $rc -eq 0 ] || status=1
+  ck_test="$(last_line "$log/test_cuda.txt") ($(rc_text $rc))"
 else
   echo "$TEST_CUDA missing"; status=1
 fi
-echo "gpu_steps, convolutions on the default path ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
-"$GAN" bench/gpu_steps.lua --size "$check_size" | tail -3; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-if [ $smoke = 0 ]; then
-  echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
-  GAN_CUDA_CONV=im2col "$GAN" bench/gpu_steps.lua --size "$check_size" | tail -3
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-fi
-
+# cuDNN when it loads, forced (GAN_CUDA_CONV=cudnn), so that a failure is a
+# failure, not auto's fall back to im2col
+conv=im2col; "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1 && conv=cudnn
+echo "gpu_steps, convolutions on $conv ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
+GAN_CUDA_CONV=$conv within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
+  > "$log/gpu_steps.txt" 2>&1
+rc=$?; echo "rc $rc" >> "$log/gpu_steps.txt"; summary "$log/gpu_steps.txt"
+[ $rc -eq 0 ] || status=1
+ck_steps="$(last_line "$log/gpu_steps.txt") ($(rc_text $rc))"
 val() { awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -1; }
 med() { [ -f "$1" ] || { echo "n/a"; return; }; sort -g "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+
+table() {
+  echo "| what | engine | pytorch | engine/pytorch |"
+  echo "| --- | --- | --- | --- |"
+  echo "| tests/test_cuda: every op against the CPU | $ck_test | | |"
+  echo "| bench/gpu_steps.lua: modules and steps against the CPU (conv: ${conv:-?}) | $ck_steps | | |"
+  echo "| bench/gpu_steps.lua with GAN_CUDA_CONV=im2col | $ck_im2col | | |"
+  for prec in fp32 tf32; do
+    e=$(med "$log/ems_$prec"); t=$(med "$log/tms_$prec"); q=$(med "$log/ratio_$prec")
+    echo "| step ms, $prec, ${size}x${size} (median) | $e | $t | $q |"
+  done
+  for prec in fp32 tf32; do
+    echo "| step ms, $prec, values read synchronously (5 waits per step) | $(med "$log/syncms_$prec") | | |"
+    echo "| step ms, $prec, values not read at all | $(med "$log/nonems_$prec") | | |"
+  done
+  for prec in fp32 tf32; do
+    f=$(val floor_ms "$log/floor_$prec" 2>/dev/null); e=$(med "$log/ems_$prec")
+    r=$(echo "$e ${f:-x}" | awk '$1 + 0 > 0 && $2 + 0 > 0 { printf "%.2f", $1 / $2 }')
+    echo "| step floor ms, $prec: cuBLAS products + Adam's traffic at the device's bandwidth | ${f:-n/a} (the engine's step: ${r:-n/a} x this) | | |"
+  done
+  em=$(val peak_gpu_mb "$log/e_fp32_1" 2>/dev/null); tm=$(val peak_gpu_mb "$log/t_fp32_1" 2>/dev/null)
+  mq=n/a; [ -n "$em" ] && [ -n "$tm" ] && mq=$(echo "$em $tm" | awk '{ printf "%.2f", $1 / $2 }')
+  echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $mq |"
+  echo "| full seed run, $epochs epochs at ${size}x${size}, s ($rc_seed) | ${wall:-n/a} (${parts:-no breakdown}) | | |"
+  echo "| a sample step's wait for its grid (${size}x${size}, 10 images) | ${sample:-n/a} | | |"
+  echo "| DCGAN ${dcgan_size}px width 32, $dcgan_epochs epochs, s ($drc_text) | ${dwall:-n/a} (${dms:-n/a} ms/step, data and samples included) | | |"
+  echo "| DCGAN samples, SWD x1e3, 400 samples vs the training photos | ${swd:-n/a} | | |"
+}
+# the table so far, and every log, to $OUT (after each part)
+save_out() {
+  [ -n "${OUT:-}" ] || return 0
+  { date -u; nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
+    echo "after $(( $(date +%s) - t_begin )) s of a --budget of $budget s"; echo; table; } \
+    > "$OUT/gpu_bench.md"
+  tar czf "$OUT/gpu_logs.tgz" -C "$log" --exclude='*.ckpt' --exclude='*.png' --exclude='*.html' . \
+    2>/dev/null
+}
 echo "## benchmark ($rounds rounds of $steps steps, ${size}x${size}x3, batch 100)"
 for prec in fp32 tf32; do
   tflag=""; [ $prec = tf32 ] && tflag="--tf32"
   for r in $(seq "$rounds"); do
-    "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
-      --size "$size" > "$log/e_${prec}_$r" 2>&1
-    LD_LIBRARY_PATH=$torch_ld $PY bench/torch_step.py --device cuda $tflag --steps "$steps" \
-      --warmup "$warmup" --size "$size" > "$log/t_${prec}_$r" 2>&1
+    within 90 "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" \
+      --warmup "$warmup" --size "$size" > "$log/e_${prec}_$r" 2>&1
+    LD_LIBRARY_PATH=$torch_ld within 120 "$PY" bench/torch_step.py --device cuda $tflag \
+      --steps "$steps" --warmup "$warmup" --size "$size" > "$log/t_${prec}_$r" 2>&1
     for mode in sync none; do
-      "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" --warmup "$warmup" \
-        --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
+      within 90 "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" \
+        --warmup "$warmup" --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
     done
     # each run's time goes to ${f}ms_$prec; the engine's failures fail this
     # script, PyTorch's are shown
@@ -146,92 +233,84 @@ for prec in fp32 tf32; do
     echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
     [ -n "$e" ] && [ -n "$t" ] && echo "$e $t" | awk '{ print $1 / $2 }' >> "$log/ratio_$prec"
   done
+  save_out
 done
+
+echo "## full seed run ($epochs epochs at ${size}x${size})"
+t0=$(date +%s.%N)
+within 300 "$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" \
+  --size "$size" --out "$log/run" > "$log/run.log" 2>&1
+rc=$?
+t1=$(date +%s.%N)
+rc_seed=$(rc_text $rc)
+wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $rc -eq 125 ] && wall=""
+[ $rc -eq 0 ] || { echo "seed run: $rc_seed"; tail -5 "$log/run.log"; status=1; }
+# the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s, ...)
+# after T0 s of start-up; ..."
+parts=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run.log" | tail -1)
+startup=$(sed -n 's/^done: .* after \([0-9.]*\) s of start-up.*/\1/p' "$log/run.log" | tail -1)
+[ -n "$parts" ] && parts="start-up ${startup:-?} s, $parts" && echo "seed run: $wall s in all; $parts"
+rm -f "$log"/run/checkpoints/*.ckpt  # 1.2 GB each
+save_out
 
 echo "## the step's floor (bench/floor.lua: cuBLAS at the step's shapes, Adam at the device's bandwidth)"
 fargs=""; [ $smoke = 1 ] && fargs="--reps 1 --warm 1 --copy-mb 1"
 for prec in fp32 tf32; do
   # shellcheck disable=SC2086  # $fargs is a list of options
-  if "$GAN" bench/floor.lua --device cuda --precision $prec --size "$size" $fargs \
+  if within 90 "$GAN" bench/floor.lua --device cuda --precision $prec --size "$size" $fargs \
        > "$log/floor_$prec" 2>&1; then
     echo "$prec: floor $(val floor_ms "$log/floor_$prec") ms (products $(val products_ms "$log/floor_$prec") ms at $(val sgemm_gflops "$log/floor_$prec") GFLOP/s, Adam $(val adam_ms "$log/floor_$prec") ms at $(val bw_gbs "$log/floor_$prec") GB/s)"
   else
     echo "floor.lua $prec failed:"; tail -3 "$log/floor_$prec"; status=1
   fi
 done
+save_out
 
-echo "## full seed run ($epochs epochs at ${size}x${size})"
+echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
 t0=$(date +%s.%N)
-"$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" --size "$size" \
-  --out "$log/run" > "$log/run.log" 2>&1
-rc=$?
+within 240 "$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" \
+  --width 32 --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
+  > "$log/dcgan.log" 2>&1
+drc=$?
 t1=$(date +%s.%N)
-wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
-[ $rc -eq 0 ] || { echo "seed run failed:"; tail -5 "$log/run.log"; status=1; }
-# the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s, ...)
-# after T0 s of start-up; ..."
-parts=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run.log" | tail -1)
-startup=$(sed -n 's/^done: .* after \([0-9.]*\) s of start-up.*/\1/p' "$log/run.log" | tail -1)
-[ -n "$parts" ] && parts="start-up ${startup:-?} s, $parts" && echo "seed run: $wall s in all; $parts"
+drc_text=$(rc_text $drc)
+dwall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $drc -eq 125 ] && dwall=""
+dsteps=$(awk '/^data: .* per epoch/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^batch(es)?$/) print $i }' "$log/dcgan.log" | head -1)
+dms=$(echo "$dwall ${dsteps:-0} $dcgan_epochs" | awk '$2 > 0 { printf "%.2f", 1000 * $1 / ($2 * $3) }')
+if [ $drc -eq 0 ] && [ -f "$log/dcgan/checkpoints/last.ckpt" ]; then
+  within 120 "$GAN" scripts/evaluate.lua --real "$DATA" \
+    --checkpoint "$log/dcgan/checkpoints/last.ckpt" --n 400 > "$log/eval.txt" 2>&1 || status=1
+  swd=$(awk '/samples vs real/ { s = $NF } /ratio to the floor/ { r = $NF } END { if (s != "") printf "%s (%sx the floor)", s, r }' "$log/eval.txt")
+  tail -12 "$log/eval.txt"
+else
+  echo "dcgan run: $drc_text"; tail -5 "$log/dcgan.log"; status=1
+fi
+if [ -n "${OUT:-}" ]; then
+  cp "$log/dcgan/samples/epoch_$(printf %04d "$dcgan_epochs").png" "$OUT/dcgan_samples.png" \
+    2>/dev/null
+fi
+save_out
 
 echo "## sample step (bench/sample_step.lua)"
 srounds=9; [ $smoke = 1 ] && srounds=1
-sample=$("$GAN" bench/sample_step.lua --device cuda --size "$size" --rounds $srounds --gap 0.1 2>&1)
+sample=$(within 60 "$GAN" bench/sample_step.lua --device cuda --size "$size" --rounds $srounds \
+  --gap 0.1 2>&1)
 src=$?
 echo "$sample" | tail -3
 [ $src -eq 0 ] || status=1
 sample=$(echo "$sample" | sed -n 's/.*the grid.s own wait \(.*\)/\1/p' | tail -1)
+save_out
 
-echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
-t0=$(date +%s.%N)
-"$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" --width 32 \
-  --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
-  > "$log/dcgan.log" 2>&1
-drc=$?
-t1=$(date +%s.%N)
-dwall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }')
-dsteps=$(awk '/batches of/ { for (i = 1; i < NF; i++) if ($(i + 1) == "batches") print $i }' "$log/dcgan.log" | head -1)
-dms=$(echo "$dwall ${dsteps:-0} $dcgan_epochs" | awk '$2 > 0 { printf "%.2f", 1000 * $1 / ($2 * $3) }')
-swd="n/a"
-if [ $drc -eq 0 ] && [ -f "$log/dcgan/checkpoints/last.ckpt" ]; then
-  "$GAN" scripts/evaluate.lua --real "$DATA" --checkpoint "$log/dcgan/checkpoints/last.ckpt" \
-    --n 400 > "$log/eval.txt" 2>&1 || status=1
-  swd=$(awk '/samples vs real/ { s = $NF } /ratio to the floor/ { r = $NF } END { if (s != "") printf "%s (%sx the floor)", s, r }' "$log/eval.txt")
-  tail -12 "$log/eval.txt"
-else
-  echo "dcgan run failed:"; tail -5 "$log/dcgan.log"; status=1
+if [ $smoke = 0 ] && [ "$conv" = cudnn ]; then
+  echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
+  GAN_CUDA_CONV=im2col within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
+    > "$log/gpu_steps_im2col.txt" 2>&1
+  rc=$?; echo "rc $rc" >> "$log/gpu_steps_im2col.txt"; summary "$log/gpu_steps_im2col.txt"
+  [ $rc -eq 0 ] || status=1
+  ck_im2col="$(last_line "$log/gpu_steps_im2col.txt") ($(rc_text $rc))"
 fi
 
-table=$(
-  echo "| what | engine | pytorch | engine/pytorch |"
-  echo "| --- | --- | --- | --- |"
-  for prec in fp32 tf32; do
-    e=$(med "$log/ems_$prec"); t=$(med "$log/tms_$prec"); q=$(med "$log/ratio_$prec")
-    echo "| step ms, $prec, ${size}x${size} (median) | $e | $t | $q |"
-  done
-  for prec in fp32 tf32; do
-    echo "| step ms, $prec, values read synchronously (5 waits per step) | $(med "$log/syncms_$prec") | | |"
-    echo "| step ms, $prec, values not read at all | $(med "$log/nonems_$prec") | | |"
-  done
-  for prec in fp32 tf32; do
-    f=$(val floor_ms "$log/floor_$prec" 2>/dev/null); e=$(med "$log/ems_$prec")
-    r=$(echo "$e ${f:-x}" | awk '$1 + 0 > 0 && $2 + 0 > 0 { printf "%.2f", $1 / $2 }')
-    echo "| step floor ms, $prec: cuBLAS products + Adam's traffic at the device's bandwidth | ${f:-n/a} (the engine's step: ${r:-n/a} x this) | | |"
-  done
-  em=$(val peak_gpu_mb "$log/e_fp32_1"); tm=$(val peak_gpu_mb "$log/t_fp32_1")
-  mq=n/a; [ -n "$em" ] && [ -n "$tm" ] && mq=$(echo "$em $tm" | awk '{ printf "%.2f", $1 / $2 }')
-  echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $mq |"
-  echo "| full seed run, $epochs epochs at ${size}x${size}, s (rc $rc) | $wall (${parts:-no breakdown}) | | |"
-  echo "| a sample step's wait for its grid (${size}x${size}, 10 images) | ${sample:-n/a} | | |"
-  echo "| DCGAN ${dcgan_size}px width 32, $dcgan_epochs epochs, s (rc $drc) | $dwall (${dms:-n/a} ms/step, data and samples included) | | |"
-  echo "| DCGAN samples, SWD x1e3, 400 samples vs the training photos | ${swd:-n/a} | | |"
-)
-echo "$table"
-if [ -n "${OUT:-}" ]; then
-  { date -u; nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null; echo; echo "$table"; } > "$OUT/gpu_bench.md"
-  cp "$log/run.log" "$OUT/seed_run.log" 2>/dev/null
-  cp "$log/dcgan.log" "$OUT/dcgan_run.log" 2>/dev/null
-  cp "$log/eval.txt" "$OUT/dcgan_eval.txt" 2>/dev/null
-  cp "$log/dcgan/samples/epoch_$(printf %04d "$dcgan_epochs").png" "$OUT/dcgan_samples.png" 2>/dev/null
-fi
+table
+save_out
+echo "(in $(( $(date +%s) - t_begin )) s, of a --budget of $budget s)"
 exit $status

@@ -1,8 +1,10 @@
 #!/bin/bash
 # bench/pack_gpu.sh: gathers what bench/gpu.sh needs on a device machine that
 # has a GPU, CUDA and PyTorch but no Lua, OpenBLAS or stb: the gan binary
-# (Lua is linked in statically), tests/test_cuda, and the shared libraries
-# they need that such a machine lacks, into .gpu/ (ignored by git).
+# (Lua is linked in statically), tests/test_cuda, the shared libraries they
+# need that such a machine lacks, and the strawberry photos (the device gets
+# the checkout, not the ../shared beside it), into .gpu/ (ignored by git).
+# .gpu/VERSION names the commit it was built from: pack right before a run.
 #   bench/pack_gpu.sh            then carry .gpu, and on the device run:
 #   LD_LIBRARY_PATH=$PWD/.gpu/lib GAN=.gpu/gan TEST_CUDA=.gpu/tests/test_cuda bench/gpu.sh
 # The CUDA libraries (cuBLAS, cudart) are NOT packed: they come from the
@@ -20,5 +22,12 @@ for lib in $(ldd build/gan | awk '$3 ~ /^\// { print $3 }'); do
     *) cp -L "$lib" .gpu/lib/ ;;
   esac
 done
+data=${DATA:-../shared/data/strawberries}
+if [ -d "$data" ]; then
+  mkdir -p .gpu/data && cp -r "$data" .gpu/data/strawberries
+else
+  echo "pack_gpu.sh: no photos at $data (set DATA): the seed and DCGAN runs will fail" >&2
+fi
+{ git describe --always --dirty 2>/dev/null || echo unknown; date -u; } > .gpu/VERSION
 du -sh .gpu
 grep -q '^/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >> .git/info/exclude

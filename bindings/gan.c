@@ -51,6 +51,10 @@ static const char *progname = "gan";
 static lua_State *globalL = NULL;           /* the state laction stops */
 static volatile sig_atomic_t defer_mode;    /* gan.defer_interrupts(true) */
 static volatile sig_atomic_t interrupted;   /* signal seen in defer_mode */
+/* a Ctrl-C outside deferred mode stopped the chunk: a failure that follows
+** (the error itself, or a script's os.exit(1) after catching it) exits 130,
+** as a run stopped between steps does */
+static volatile sig_atomic_t stopped;
 static volatile sig_atomic_t prompt_sigint; /* Ctrl-C while at the prompt */
 
 /* 'restart' decides whether a blocking read resumes after the handler
@@ -95,6 +99,7 @@ static void laction(int sig) {
   /* some senders deliver one Ctrl-C twice (timeout(1) signals the process
   ** and then its group): within 0.1 s, it is the same one */
   if (defer_mode && seconds_since(&first_signal) < 0.1) return;
+  if (!defer_mode) stopped = 1; /* (a second one in deferred mode exits 1) */
   setsignal(sig, SIG_DFL, 0); /* if another one comes, terminate process */
   lua_sethook(globalL, lstop, flag, 1);
 }
@@ -172,8 +177,14 @@ static void print_usage(FILE *f, const char *badoption) {
     "  --        stop handling options\n"
     "  -         stop handling options and execute stdin\n"
     "With no script, statements are read from stdin: a REPL on a terminal,\n"
-    "one statement after another (errors reported, not fatal) from a pipe.\n",
-    progname);
+    "one statement after another (errors reported, not fatal) from a pipe.\n"
+    "\n"
+    "The training scripts have options of their own: %s SCRIPT --help\n"
+    "  scripts/strawberry.lua        the seed's dense GAN (the student's program)\n"
+    "  scripts/strawberry_dcgan.lua  a DCGAN: strawberries you can recognise\n"
+    "  scripts/sample.lua            images from a checkpoint\n"
+    "  scripts/evaluate.lua          a checkpoint's quality (sliced Wasserstein)\n",
+    progname, progname);
   fflush(f);
 }
 
@@ -213,6 +224,18 @@ static int msghandler(lua_State *L) {
                        "(one Ctrl-C stops after the step and writes one)");
     return 1;
   }
+  /* one Ctrl-C: where it stopped is enough, a traceback is noise */
+  const char *at = strstr(msg, "interrupted!");
+  if (stopped && at != NULL) {
+    size_t n = (size_t)(at - msg);
+    while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == ':')) n--;
+    lua_pushfstring(L, "interrupted (Ctrl-C)%s%s", n ? " at " : "", "");
+    if (n) {
+      lua_pushlstring(L, msg, n);
+      lua_concat(L, 2);
+    }
+    return 1;
+  }
   luaL_traceback(L, L, msg, 1);
   return 1;
 }
@@ -225,6 +248,7 @@ static int docall(lua_State *L, int narg, int nres) {
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base); /* put it under function and args */
   globalL = L;
+  stopped = 0;
   setsignal(SIGINT, laction, 1);
   status = lua_pcall(L, narg, nres, base);
   setsignal(SIGINT, SIG_DFL, 0);
@@ -525,11 +549,47 @@ static int loadline(lua_State *L) {
   return status;
 }
 
+/* A short list of numbers, strings or booleans (t:shape(), t:totable() of
+** a few values), without a metatable, replaced by its text: "{2, 2}" rather
+** than "table: 0x...".  Anything else is left for 'print'. */
+static void show_list(lua_State *L, int i) {
+  if (!lua_istable(L, i) || lua_getmetatable(L, i)) return;
+  lua_Integer n = luaL_len(L, i);
+  if (n > 16) return;
+  lua_pushnil(L); /* a sequence of scalars and nothing else */
+  while (lua_next(L, i)) {
+    int t = lua_type(L, -1);
+    lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+    lua_pop(L, 1);
+    if (k < 1 || k > n || (t != LUA_TNUMBER && t != LUA_TSTRING && t != LUA_TBOOLEAN)) {
+      lua_pop(L, 1);
+      return;
+    }
+  }
+  luaL_checkstack(L, 2 * (int)n + 2, "too many values to print");
+  int top = lua_gettop(L);
+  lua_pushliteral(L, "{");
+  for (lua_Integer k = 1; k <= n; k++) {
+    if (k > 1) lua_pushliteral(L, ", ");
+    if (lua_geti(L, i, k) == LUA_TSTRING) {
+      lua_pushfstring(L, "\"%s\"", lua_tostring(L, -1));
+      lua_remove(L, -2);
+    } else {
+      luaL_tolstring(L, -1, NULL);
+      lua_remove(L, -2);
+    }
+  }
+  lua_pushliteral(L, "}");
+  lua_concat(L, lua_gettop(L) - top);
+  lua_replace(L, i);
+}
+
 /* Prints whatever the statement returned, with the global 'print'. */
 static void l_print(lua_State *L) {
   int n = lua_gettop(L);
   if (n > 0) {
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    for (int i = 1; i <= n; i++) show_list(L, i);
     lua_getglobal(L, "print");
     lua_insert(L, 1);
     if (lua_pcall(L, n, 0, 0) != LUA_OK)
@@ -572,15 +632,19 @@ static int grids_landed(void) {
 ** of success becomes a failure: the run did not do what it said.  The
 ** original os.exit is upvalue 1. */
 static int l_os_exit(lua_State *L) {
-  if (!grids_landed()) {
-    int ok = lua_isnoneornil(L, 1) ||
-             (lua_isboolean(L, 1) ? lua_toboolean(L, 1)
-                                  : luaL_optinteger(L, 1, EXIT_SUCCESS) == EXIT_SUCCESS);
-    if (ok) {
-      lua_settop(L, lua_gettop(L) < 1 ? 1 : lua_gettop(L));
-      lua_pushboolean(L, 0);
-      lua_replace(L, 1);
-    }
+  int ok = lua_isnoneornil(L, 1) ||
+           (lua_isboolean(L, 1) ? lua_toboolean(L, 1)
+                                : luaL_optinteger(L, 1, EXIT_SUCCESS) == EXIT_SUCCESS);
+  if (!grids_landed() && ok) {
+    lua_settop(L, lua_gettop(L) < 1 ? 1 : lua_gettop(L));
+    lua_pushboolean(L, 0);
+    lua_replace(L, 1);
+    ok = 0;
+  }
+  if (!ok && stopped) { /* a script that caught the Ctrl-C and gave up */
+    lua_settop(L, lua_gettop(L) < 1 ? 1 : lua_gettop(L));
+    lua_pushinteger(L, 130);
+    lua_replace(L, 1);
   }
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -656,5 +720,6 @@ int main(int argc, char **argv) {
   report(L, status);
   lua_close(L); /* runs the __gc of tensors, freeing device memory */
   if (!grids_landed()) result = 0; /* a grid a script left writing */
-  return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
+  if (result && status == LUA_OK) return EXIT_SUCCESS;
+  return stopped ? 130 : EXIT_FAILURE;
 }

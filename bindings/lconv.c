@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "lgan_int.h"
+#ifdef GAN_HAVE_CUDA
+#include "gan_cuda.h"
+#endif
 #include "metrics.h"
 
 #define T(i) lgan_checktensor(L, i)
@@ -28,24 +31,36 @@ static int l_conv2d_workspace(lua_State *L) {
   return 2;
 }
 
+/* After a convolution: if cuDNN failed and the CUDA backend moved the
+** convolutions to its im2col kernels (gan_cuda.h), one warning saying so. */
+static int said_fallback(void) {
+#ifdef GAN_HAVE_CUDA
+  const char *why = gan_cuda_conv_fallback();
+  if (why != NULL)
+    lua_writestringerror("gan: warning: %s; the convolutions on cuda run on gan's im2col "
+                         "kernels from now on\n", why);
+#endif
+  return 0;
+}
+
 /* conv2d_forward(out, x, w, b|nil, stride, pad, ws|nil) */
 static int l_conv2d_forward(lua_State *L) {
   LGAN_CHECK(L, gan_conv2d_forward(T(1), T(2), T(3), OPT(4), INT(5), INT(6), OPT(7)));
-  return 0;
+  return said_fallback();
 }
 
 /* conv2d_backward(dx|nil, dw|nil, db|nil, dout, x, w, stride, pad, ws|nil) */
 static int l_conv2d_backward(lua_State *L) {
   LGAN_CHECK(L, gan_conv2d_backward(OPT(1), OPT(2), OPT(3), T(4), T(5), T(6), INT(7),
                                     INT(8), OPT(9)));
-  return 0;
+  return said_fallback();
 }
 
 /* conv_transpose2d_forward(out, x, w, b|nil, stride, pad, ws|nil) */
 static int l_conv_transpose2d_forward(lua_State *L) {
   LGAN_CHECK(L, gan_conv_transpose2d_forward(T(1), T(2), T(3), OPT(4), INT(5), INT(6),
                                              OPT(7)));
-  return 0;
+  return said_fallback();
 }
 
 /* conv_transpose2d_backward(dx|nil, dw|nil, db|nil, dout, x, w, stride, pad,
@@ -53,7 +68,7 @@ static int l_conv_transpose2d_forward(lua_State *L) {
 static int l_conv_transpose2d_backward(lua_State *L) {
   LGAN_CHECK(L, gan_conv_transpose2d_backward(OPT(1), OPT(2), OPT(3), T(4), T(5), T(6),
                                               INT(7), INT(8), OPT(9)));
-  return 0;
+  return said_fallback();
 }
 
 /* augment_params(params, flip, max_shift): draws, for each row of the cpu

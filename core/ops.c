@@ -442,9 +442,8 @@ gan_status gan_batchnorm_forward(gan_tensor *y, gan_tensor *mean,
   const char *names[] = {"mean", "rstd", "running mean", "running variance",
                          "gamma", "beta"};
   TRY(bn_shapes(op, x, pc, names, 6, &B, &C, &S));
-  if (training && B * S < 2)
-    return gan_error(GAN_EARG, "batchnorm: training needs more than one value per "
-                     "channel (input is %s)", shp(x));
+  /* one value per channel (a batch of 1 in a dense layer) is allowed, as in
+  ** Keras: its variance is 0, so y = beta and dx = 0 (PyTorch refuses it) */
   IFACE(y).batchnorm_forward(CTX(y), y->data, mean->data, rstd->data,
                              run_mean->data, run_var->data, x->data, gamma->data,
                              beta->data, B, C, S, momentum, eps, training);

@@ -177,17 +177,32 @@ static int cuda_init(cuda_ctx *c) {
   return c->scratch != NULL;
 }
 
+/* Why cudaGetDeviceCount gave no GPU, in words: without a driver the
+** runtime says "CUDA driver version is insufficient", which on a machine
+** with no GPU at all misleads. */
+static const char *no_gpu_reason(cudaError_t e, char *buf, size_t size) {
+  int driver = 0;
+  if (e == cudaErrorNoDevice) return "no CUDA GPU found";
+  if (e == cudaErrorInsufficientDriver) {
+    if (cudaDriverGetVersion(&driver) != cudaSuccess || driver == 0)
+      return "no NVIDIA driver installed";
+    snprintf(buf, size, "the NVIDIA driver supports CUDA %d.%d, older than the CUDA %d.%d "
+             "that gan was built with: update the driver", driver / 1000,
+             driver % 1000 / 10, CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
+    return buf;
+  }
+  snprintf(buf, size, "no usable CUDA GPU: %s", cudaGetErrorString(e));
+  return buf;
+}
+
 static gan_backend *cuda_create(void) {
   int n = 0;
+  char why[160];
   cudaError_t e = cudaGetDeviceCount(&n);
+  if (e == cudaSuccess && n == 0) e = cudaErrorNoDevice;
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    gan_error(GAN_EBACKEND, "no CUDA GPU found (%s)", cudaGetErrorString(e));
-    return NULL;
-  }
-  if (n == 0) {
-    gan_error(GAN_EBACKEND, "no CUDA GPU found (%s)",
-              cudaGetErrorString(cudaErrorNoDevice));
+    gan_error(GAN_EBACKEND, "%s", no_gpu_reason(e, why, sizeof why));
     return NULL;
   }
   cuda_backend *cb = (cuda_backend *)calloc(1, sizeof *cb);
@@ -257,9 +272,10 @@ extern "C" const char *gan_backends_describe(void) {
   cudaDeviceProp prop;
   if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, 0);
   if (e != cudaSuccess) {
+    char why[160];
     (void)cudaGetLastError();
-    snprintf(buf, sizeof buf, "backends: cpu, cuda (no GPU found: %s; %s)",
-             cudaGetErrorString(e), cudnn_short());
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (%s; %s)", no_gpu_reason(e, why, sizeof why),
+             cudnn_short());
   } else {
     snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s)", prop.name,
              prop.major, prop.minor, cudnn_short());
@@ -314,6 +330,14 @@ extern "C" gan_status gan_cuda_set_conv(const char *mode) {
   if (c == NULL) return GAN_EBACKEND;
   c->conv_impl = m;
   return GAN_OK;
+}
+
+extern "C" const char *gan_cuda_conv_fallback(void) {
+  if (instance == NULL) return NULL; /* (no backend is made to ask) */
+  cuda_ctx *c = (cuda_ctx *)instance->ctx;
+  if (c->dnn_fallback[0] == '\0' || c->dnn_fallback_said) return NULL;
+  c->dnn_fallback_said = 1;
+  return c->dnn_fallback;
 }
 
 extern "C" gan_status gan_cuda_set_conv_workspace(size_t bytes) {

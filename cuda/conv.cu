@@ -33,6 +33,7 @@
 ** The workspace argument of the slots is not used: conv2d_workspace asks
 ** for none, and both paths keep theirs in the context.
 */
+#include <stdio.h>
 #include <string.h>
 
 #include "common.cuh"
@@ -128,6 +129,26 @@ static int on_cudnn(cuda_ctx *c) {
 #endif
 }
 
+/* After a failed cuDNN call: in AUTO mode, when the failure is cuDNN's own
+** and nothing was pending before it ('before'), the failure is cleared, kept
+** for gan_cuda_conv_fallback, and the convolutions move to im2col, where the
+** caller makes the call again (1).  Otherwise the failure stands (0).  A
+** call that failed wrote nothing: cuDNN checks its arguments, and a launch
+** that fails runs nothing. */
+#if GAN_HAVE_CUDNN
+static int dnn_fall_back(cuda_ctx *c, gan_status before) {
+  if (c->conv_impl != CONV_AUTO || before != GAN_OK || c->status != GAN_EBACKEND ||
+      strncmp(c->errmsg, "cudnn", 5) != 0)
+    return 0;
+  snprintf(c->dnn_fallback, sizeof c->dnn_fallback, "%s", c->errmsg);
+  c->dnn_fallback_said = 0;
+  c->status = GAN_OK;
+  c->errmsg[0] = '\0';
+  c->conv_impl = CONV_IM2COL;
+  return 1;
+}
+#endif
+
 /* --- the three operations of one convolution, on either path ----------------
 ** Each returns 0 after a failure (recorded in the context). */
 
@@ -138,7 +159,9 @@ static int conv_forward(cuda_ctx *c, const gan_conv2d_desc *d, float *y, const f
   if (dnn < 0) return 0;
   if (dnn == 0) return im2col_forward(c, d, y, x, w, bias);
 #if GAN_HAVE_CUDNN
-  if (!dnn_forward(c, d, y, x, w)) return 0;
+  const gan_status before = c->status;
+  if (!dnn_forward(c, d, y, x, w))
+    return dnn_fall_back(c, before) && im2col_forward(c, d, y, x, w, bias);
   if (bias) add_bias(c, y, bias, d->B, d->K, (size_t)d->P * d->Q);
 #endif
   return 1;
@@ -151,7 +174,9 @@ static int conv_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x,
   if (dnn < 0) return 0;
   if (dnn == 0) return im2col_backward_data(c, d, x, y, w, bias);
 #if GAN_HAVE_CUDNN
-  if (!dnn_backward_data(c, d, x, y, w)) return 0;
+  const gan_status before = c->status;
+  if (!dnn_backward_data(c, d, x, y, w))
+    return dnn_fall_back(c, before) && im2col_backward_data(c, d, x, y, w, bias);
   if (bias) add_bias(c, x, bias, d->B, d->C, (size_t)d->H * d->W);
 #endif
   return 1;
@@ -164,7 +189,9 @@ static int conv_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw
   if (dnn < 0) return 0;
   if (dnn == 0) return im2col_backward_filter(c, d, dw, x, y);
 #if GAN_HAVE_CUDNN
-  return dnn_backward_filter(c, d, dw, x, y);
+  const gan_status before = c->status;
+  if (dnn_backward_filter(c, d, dw, x, y)) return 1;
+  return dnn_fall_back(c, before) && im2col_backward_filter(c, d, dw, x, y);
 #else
   return 0;
 #endif

@@ -49,6 +49,12 @@ gan_status gan_cuda_set_conv_workspace(size_t bytes);
 ** it loads the library but creates nothing on a device. */
 const char *gan_cuda_cudnn(void);
 
+/* In "auto" mode a cuDNN call that fails (an algorithm its heuristics
+** offered that does not run, say) moves the convolutions to im2col, where
+** the same call is made again, rather than failing the run.  The first call
+** after that returns cuDNN's failure, once, for a warning; NULL otherwise. */
+const char *gan_cuda_conv_fallback(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -38,7 +38,8 @@ if (opts.checkpoint == "") == (opts.fake == "") then
   fail("give one of --checkpoint FILE and --fake DIR", 2)
 end
 
-gan.device(opts.device)
+local okdev, deverr = pcall(gan.device, opts.device)
+if not okdev then fail(("--device %s: %s"):format(opts.device, deverr)) end
 gan.seed(opts.seed)
 
 ---------------------------------------------------------------------------

@@ -35,7 +35,8 @@ local function fail(msg, code)
 end
 if opts.checkpoint == "" then fail("--checkpoint FILE is required", 2) end
 
-gan.device(opts.device)
+local okdev, deverr = pcall(gan.device, opts.device)
+if not okdev then fail(("--device %s: %s"):format(opts.device, deverr)) end
 local ok, ck = pcall(gan.load, opts.checkpoint)
 if not ok then fail(ck) end
 if not ck.G then fail(("checkpoint '%s' has no generator G"):format(opts.checkpoint)) end
@@ -115,9 +116,10 @@ else
   local per = opts.interpolate > 0 and opts.interpolate or 1
   local name = opts.interpolate > 0 and "strip" or "sample"
   for i = 1, x:size(1) // per do
-    save(x:rows((i - 1) * per + 1, per), ("%s/%s_%04d.png"):format(opts.out, name, i), per)
+    save(x:rows((i - 1) * per + 1, per), ("%s/%s_%04d.png"):format(opts.out:gsub("/+$", ""),
+                                                                   name, i), per)
   end
-  written = opts.out .. "/"
+  written = opts.out:gsub("/*$", "/")
 end
 io.stderr:write(("sample: %d %s from %s (epoch %d) to %s\n"):format(
   opts.n, opts.interpolate > 0 and ("strips of %d"):format(opts.interpolate) or "images",

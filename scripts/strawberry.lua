@@ -84,9 +84,10 @@ end)
 -- Options (the seed's values are the defaults)
 ---------------------------------------------------------------------------
 local script = arg and arg[0] or "scripts/strawberry.lua"
-local root = train.script_dir(train.script_dir(script))
+local root = train.project_root(script)
 local function default_data()
-  for _, d in ipairs{root .. "/data/strawberries", root .. "/../shared/data/strawberries"} do
+  for _, rel in ipairs{"data/strawberries", "../shared/data/strawberries"} do
+    local d = train.join(root, rel)
     if train.exists(d) then return d end
   end
   return ""
@@ -112,8 +113,8 @@ local run = train.start(spec, arg, "scripts/strawberry.lua",
   "The seed's dense GAN: G 100-256-512-1024-S*S*3, D S*S*3-1024-512-256-1.")
 local opts = run.opts                        -- also --resume, --save-every, --watch
 if opts.data == "" then
-  io.stderr:write("strawberry.lua: no training images: put photos in ", root,
-                  "/data/strawberries/ or pass --data DIR\n")
+  io.stderr:write(run.prog, ": no training images: put photos in ",
+                  train.join(root, "data/strawberries/"), " or pass --data DIR\n")
   os.exit(2)
 end
 
@@ -126,13 +127,14 @@ local pixels = S * S * 3
 ---------------------------------------------------------------------------
 local ok, data = pcall(gan.images.load, opts.data, {size = S})  -- (N, 3, S, S) on dev
 if not ok then
-  io.stderr:write("strawberry.lua: ", data:gsub("^[^:]*:%d+: ", ""), "\n")
+  io.stderr:write(run.prog, ": ", data:gsub("^[^:]*:%d+: ", ""), "\n")
   os.exit(1)
 end
 local loader = gan.data.loader(data, B)
 B = loader.batch                                        -- at most N
-io.stderr:write(("data: %d images of %dx%d from %s, %d batches of %d per epoch, on %s\n")
-  :format(data:size(1), S, S, opts.data, loader.steps, B, dev))
+io.stderr:write(("data: %s of %dx%d from %s, %s of %d per epoch, on %s\n")
+  :format(train.count(data:size(1), "image"), S, S, opts.data,
+          train.count(loader.steps, "batch", "batches"), B, dev))
 
 ---------------------------------------------------------------------------
 -- The models, as in the report

@@ -57,6 +57,12 @@ describe("the gan program", function()
     assert.truthy(err:find("nosuch"), err)
   end)
 
+  it("prints a short list of values as one (t:shape()), other tables as print does", function()
+    local code, out = run({}, 'x = gan.zeros(2, 3)\nx:shape()\n{1, "a", true}\n{1, k = 2}\n')
+    assert.equal(0, code)
+    assert.truthy(out:find('^{2, 3}\n{1, "a", true}\ntable: 0x'), out)
+  end)
+
   it("interrupts the next REPL line at once after a run that deferred Ctrl-C failed", function()
     -- line 1 turns deferred mode on (as run:fit does) and fails; line 2
     -- loops for 4 s and gets Ctrl-C after 1.5 s
@@ -71,9 +77,37 @@ describe("the gan program", function()
     local out = util.read(dir .. "/out") or ""
     util.rmdir(dir)
     assert.truthy(out:find("run failed", 1, true), out)
-    assert.truthy(out:find("interrupted!", 1, true), out)
+    assert.truthy(out:find("interrupted (Ctrl-C) at stdin:", 1, true), out)
     assert.falsy(out:find("not interrupted", 1, true), out)
     assert.truthy(out:find("alive", 1, true), out)
+  end)
+
+  it("exits 130 when Ctrl-C stops a script, also one that catches it and exits 1", function()
+    local dir = util.tmpdir()
+    util.write(dir .. "/busy.lua", 'local function spin() local t = os.clock() '
+      .. 'while os.clock() - t < 6 do end end\n'
+      .. 'if arg[1] == "catch" then\n'
+      .. '  local ok, err = pcall(spin)\n'
+      .. '  io.stderr:write("caught: ", tostring(err), "\\n")\n'
+      .. '  os.exit(1)\n'
+      .. 'end\n'
+      .. 'spin()\n')
+    for _, mode in ipairs{"plain", "catch"} do
+      local cmd = ("(%s %s %s 2> %s & echo $! > %s; wait $!; echo $? > %s) & sleep 1.5; "
+        .. "kill -INT $(cat %s); wait"):format(util.quote(util.bin), util.quote(dir .. "/busy.lua"),
+        mode, util.quote(dir .. "/err"), util.quote(dir .. "/pid"), util.quote(dir .. "/code"),
+        util.quote(dir .. "/pid"))
+      os.execute("bash -c " .. util.quote(cmd))
+      local err = util.read(dir .. "/err") or ""
+      assert.equal("130", (util.read(dir .. "/code") or ""):match("%d+"), mode .. ": " .. err)
+      if mode == "plain" then
+        assert.truthy(err:find("interrupted (Ctrl-C) at " .. dir .. "/busy.lua:", 1, true), err)
+        assert.falsy(err:find("traceback", 1, true), err)
+      else
+        assert.truthy(err:find("caught: ", 1, true), err)
+      end
+    end
+    util.rmdir(dir)
   end)
 
   it("-i runs a script then the REPL with its globals", function()
@@ -173,6 +207,11 @@ describe("scripts/strawberry.lua", function()
       assert.truthy(out:find(o, 1, true), o)
     end
     assert.truthy(out:find("default: 500", 1, true))
+    -- a flag shows how to turn it off, and its default in words
+    assert.truthy(out:find("--keras-predict, --no-keras-predict ", 1, true), out)
+    assert.truthy(out:find("(default: on)", 1, true), out)
+    assert.truthy(out:find("--watch, --no-watch ", 1, true), out)
+    assert.falsy(out:find("(default: true)", 1, true), out)
   end)
 
   it("says where to put images when the data folder is missing", function()

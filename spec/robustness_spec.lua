@@ -431,6 +431,22 @@ describe("misuse of the Lua API", function()
     os.remove(path)
   end)
 
+  it("bad constructor arguments and bad models to save are named, at the caller's line", function()
+    local ok, err = pcall(gan.nn.Linear, 0, 3)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'Linear' %(positive integer expected%)", err)
+    assert.falsy(err:find("nn.lua", 1, true), err)
+    assert.error_matches(function() gan.nn.LeakyReLU("x") end,
+                         "bad argument #1 to 'LeakyReLU' %(a finite number expected%)")
+    assert.error_matches(function() gan.nn.BatchNorm(8, {momentum = "a"}) end, "option 'momentum'")
+    assert.error_matches(function() gan.nn.Dropout(1) end, "p in %[0, 1%) expected")
+    assert.error_matches(function() gan.save("/nonexistent/x.ckpt", {models = {G = 3}}) end,
+                         "models.G is a number, not a module of gan.nn")
+    assert.error_matches(function()
+      gan.save("/nonexistent/x.ckpt", {models = {G = gan.nn.Linear(2, 2)}, optims = {G = "adam"}})
+    end, "optims.G is a string, not a gan.optim optimizer")
+  end)
+
   it("a freed tensor, a view of one, and a model or optimizer holding one are refused", function()
     local t = gan.zeros(4, 2)
     local v = t:rows(2, 2)

@@ -576,7 +576,29 @@ static void bn_values(void) {
   RELEASE(&x, &y, &mean, &rstd, &rm, &rv, &gamma, &beta);
 }
 
+/* One value per channel (batch 1, dense), as Keras allows: the variance is
+** 0, so y = beta, dx = 0, dbeta = dy, dgamma = 0. */
+static void bn_single(void) {
+  enum { C = 3 };
+  gan_tensor x = UNIFORM(-1, 1, 1, C), y = ZEROS(1, C), mean = ZEROS(C), rstd = ZEROS(C),
+             rm = ZEROS(C), rv = ZEROS(C), gamma = UNIFORM(0.5f, 2, C),
+             beta = UNIFORM(-1, 1, C), dy = UNIFORM(-1, 1, 1, C), dx = ZEROS(1, C),
+             dg = ZEROS(C), db = ZEROS(C);
+  OK(gan_batchnorm_forward(&y, &mean, &rstd, &rm, &rv, &x, &gamma, &beta, 0.8f,
+                           BN_EPS, 1));
+  OK(gan_batchnorm_backward(&dx, &dg, &db, &dy, &x, &gamma, &mean, &rstd, 1));
+  for (int c = 0; c < C; c++) {
+    CHECK(fabsf(y.data[c] - beta.data[c]) < 1e-6f, "batchnorm of 1 value: y[%d] = %g, expected beta %g",
+          c, y.data[c], beta.data[c]);
+    CHECK(fabsf(dx.data[c]) < 1e-6f && fabsf(dg.data[c]) < 1e-6f && db.data[c] == dy.data[c],
+          "batchnorm of 1 value: dx %g, dgamma %g, dbeta %g (expected 0, 0, %g)",
+          dx.data[c], dg.data[c], db.data[c], dy.data[c]);
+  }
+  RELEASE(&x, &y, &mean, &rstd, &rm, &rv, &gamma, &beta, &dy, &dx, &dg, &db);
+}
+
 static void test_batchnorm(void) {
+  bn_single();
   bn_gradients("batchnorm (4,5) train", SHAPE(4, 5), 1);
   bn_gradients("batchnorm (3,4,2,3) train", SHAPE(3, 4, 2, 3), 1);
   bn_gradients("batchnorm (4,5) eval", SHAPE(4, 5), 0);

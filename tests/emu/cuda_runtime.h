@@ -54,10 +54,13 @@ typedef enum cudaError {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorNotReady = 600,
 } cudaError_t;
+
+#define CUDART_VERSION 13000
 
 typedef enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -78,6 +81,7 @@ struct cudaDeviceProp {
 };
 
 cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaDriverGetVersion(int *v);
 cudaError_t cudaSetDevice(int d);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d);
 cudaError_t cudaGetLastError(void);

@@ -87,8 +87,15 @@ echo "emu: 1. bench/gpu.sh --smoke" >&2
 run="$out/run"
 rm -rf "$run"
 images "$run/photos" 100 16 3
+mkdir -p "$run/out"
 (cd "$root" && GAN="$out/gan" TEST_CUDA="$out/test_cuda_emu" TEST_CUDA_EMU=1 DATA="$run/photos" \
-  OUT= bench/gpu.sh --smoke) || status=1
+  OUT="$run/out" bench/gpu.sh --smoke) || status=1
+# what a device run brings back: the table (written after every part) and the logs
+for f in gpu_bench.md gpu_logs.tgz; do
+  [ -s "$run/out/$f" ] || { echo "emu: bench/gpu.sh --smoke wrote no \$OUT/$f" >&2; status=1; }
+done
+grep -q "passed, 0 failed" "$run/out/gpu_bench.md" ||
+  { echo "emu: \$OUT/gpu_bench.md has no test_cuda summary" >&2; status=1; }
 # 2.
 echo "emu: 2. scripts/strawberry.lua on cuda and on cpu" >&2
 images "$run/data" 20 8 1

@@ -269,6 +269,18 @@ function checkpoint.save(path, state)
     rng = state.rng or gan.rng_state(), opts = state.opts, range = state.range,
     extra = state.extra, models = {}, optims = {},
   }
+  for name, m in pairs(state.models) do
+    if type(name) ~= "string" or type(m) ~= "table" or type(m.parameters) ~= "function" then
+      error(("bad argument #2 to 'save' (models.%s is a %s, not a module of gan.nn)"):format(
+        tostring(name), type(m)), 2)
+    end
+  end
+  for name, o in pairs(state.optims or {}) do
+    if type(name) ~= "string" or type(o) ~= "table" or type(o.params) ~= "table" then
+      error(("bad argument #2 to 'save' (optims.%s is a %s, not a gan.optim optimizer)"):format(
+        tostring(name), type(o)), 2)
+    end
+  end
   local entries = {{name = "meta"}}
   for _, name in ipairs(sorted_keys(state.models)) do
     local m = state.models[name]

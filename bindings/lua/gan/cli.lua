@@ -23,11 +23,13 @@ function cli.usage(spec, prog, about)
   lines[#lines + 1] = ""
   for _, o in ipairs(spec) do
     local name, default, help = o[1]:gsub("_", "-"), o[2], o[3]
-    local flag = type(default) == "boolean" and ("--" .. name)
+    local flag = type(default) == "boolean" and ("--%s, --no-%s"):format(name, name)
                  or ("--%s %s"):format(name, o.meta or (math.type(default) and "N" or "X"))
     if type(default) == "string" and not o.meta then flag = ("--%s %s"):format(name, "S") end
-    local dflt = default == nil and "" or (" (default: %s)"):format(
-      type(default) == "string" and (default == "" and "none" or default) or tostring(default))
+    local shown = default
+    if type(default) == "boolean" then shown = default and "on" or "off"
+    elseif default == "" then shown = "none" end
+    local dflt = default == nil and "" or (" (default: %s)"):format(tostring(shown))
     lines[#lines + 1] = ("  %-24s %s%s"):format(flag, help or "", dflt)
   end
   return table.concat(lines, "\n")

@@ -104,6 +104,13 @@ function Module:__tostring() return "nn." .. self.name end
 function Module:backward_input(x, g) return self:backward(x, g, true) end
 
 -- Defines a module class: nn.Name(...) calls init.
+-- A constructor's argument check: the error points at the caller's line
+-- (check_arg, init, the class's __call, the caller).
+local function check_arg(ok, i, fname, what)
+  if not ok then error(("bad argument #%d to '%s' (%s)"):format(i, fname, what), 4) end
+end
+nn._check_arg = check_arg
+
 local function class(name, parent)
   local cls = setmetatable({}, {__index = parent or Module})
   cls.__index = cls
@@ -127,10 +134,8 @@ end
 local Linear = class "Linear"
 
 function Linear:init(n_in, n_out, opts)
-  assert(math.type(n_in) == "integer" and n_in > 0,
-         "bad argument #1 to 'Linear' (positive integer expected)")
-  assert(math.type(n_out) == "integer" and n_out > 0,
-         "bad argument #2 to 'Linear' (positive integer expected)")
+  check_arg(math.type(n_in) == "integer" and n_in > 0, 1, "Linear", "positive integer expected")
+  check_arg(math.type(n_out) == "integer" and n_out > 0, 2, "Linear", "positive integer expected")
   opts = opts or {}
   local device = opts.device or gan.device()
   self.n_in, self.n_out = n_in, n_out
@@ -200,7 +205,12 @@ end
 ---------------------------------------------------------------------------
 local function activation(name, kind, default_alpha)
   local cls = class(name)
-  function cls:init(alpha) self.alpha = alpha or default_alpha or 0 end
+  function cls:init(alpha)
+    alpha = alpha or default_alpha or 0
+    check_arg(type(alpha) == "number" and alpha == alpha and math.abs(alpha) < math.huge, 1,
+              name, "a finite number expected")
+    self.alpha = alpha
+  end
   function cls:forward(x)
     check_tensor(x, 1, "forward")
     self.output = like(self.output, x)
@@ -231,8 +241,7 @@ local Dropout = class "Dropout"
 
 function Dropout:init(p)
   p = p or 0.5
-  assert(type(p) == "number" and p >= 0 and p < 1,
-         "bad argument #1 to 'Dropout' (p in [0, 1) expected)")
+  check_arg(type(p) == "number" and p >= 0 and p < 1, 1, "Dropout", "p in [0, 1) expected")
   self.p = p
 end
 
@@ -272,21 +281,18 @@ end
 local BatchNorm = class "BatchNorm"
 
 function BatchNorm:init(n, opts)
-  assert(math.type(n) == "integer" and n > 0,
-         "bad argument #1 to 'BatchNorm' (positive integer expected)")
+  check_arg(math.type(n) == "integer" and n > 0, 1, "BatchNorm", "positive integer expected")
   opts = opts or {}
   local device = opts.device or gan.device()
   self.n = n
   self.momentum = opts.momentum or 0.99
   self.eps = opts.eps or 1e-3
-  if type(self.momentum) ~= "number" or not (self.momentum >= 0 and self.momentum <= 1) then
-    error(("BatchNorm: option 'momentum' must be a number in [0, 1], not %s"):format(
-      tostring(self.momentum)), 3)
-  end
-  if type(self.eps) ~= "number" or not (self.eps > 0 and self.eps < math.huge) then
-    error(("BatchNorm: option 'eps' must be a positive finite number, not %s"):format(
-      tostring(self.eps)), 3)
-  end
+  check_arg(type(self.momentum) == "number" and self.momentum >= 0 and self.momentum <= 1,
+            2, "BatchNorm", ("option 'momentum' must be a number in [0, 1], not %s"):format(
+              tostring(self.momentum)))
+  check_arg(type(self.eps) == "number" and self.eps > 0 and self.eps < math.huge, 2,
+            "BatchNorm", ("option 'eps' must be a positive finite number, not %s"):format(
+              tostring(self.eps)))
   self.gamma = gan.ones(n, device)
   self.beta = gan.zeros(n, device)
   self.grad_gamma = gan.zeros(n, device)

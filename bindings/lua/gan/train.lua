@@ -64,6 +64,26 @@ function train.script_dir(script)
   return (script or ""):match("^(.*)[/\\][^/\\]*$") or "."
 end
 
+-- The folder above the one that holds a script, for paths relative to the
+-- project: "scripts/x.lua" -> ".", "x.lua" (run from scripts/) -> "..",
+-- "/p/scripts/x.lua" -> "/p".
+function train.project_root(script)
+  local dir = train.script_dir(script)
+  if dir == "." then return ".." end
+  return dir:match("^(.*)[/\\][^/\\]*$") or "."
+end
+
+-- root .. "/" .. rel, without a leading "./": what messages show.
+function train.join(root, rel)
+  if root == "." then return rel end
+  return root .. "/" .. rel
+end
+
+-- "1 epoch", "4 epochs" (or the plural given: "batches")
+function train.count(n, word, plural)
+  return ("%d %s"):format(n, n == 1 and word or plural or word .. "s")
+end
+
 function train.exists(path)
   return gan.C.is_dir(path)
 end
@@ -260,8 +280,9 @@ Run.__index = Run
 -- The spec needs out, epochs, sample_every and seed; device is optional.
 -- On --resume DIR the checkpoint DIR/checkpoints/last.ckpt is read (and
 -- checked) here: its options are the run's, but those given on the command
--- line win.  Then: the generator is seeded, the device selected, the run
--- folder made and OUT/config.lua written with the options as resolved.
+-- line win.  Then the generator is seeded and the device selected.  The run
+-- folder and OUT/config.lua (the options as resolved) are made by run:fit,
+-- once the data and the models are known to be good.
 function train.start(spec, args, prog, about)
   if reloading then
     error("train.start ran again while reloading: with --watch, call train.loop above it", 0)
@@ -298,21 +319,64 @@ function train.start(spec, args, prog, about)
       if given[k] or SESSION[k] or merged[k] == nil then merged[k] = v end
     end
     if not given.out then merged.out = opts.resume end
-    self.opts, self.resume_ck = merged, ck
-    io.stderr:write(("resume: %s at epoch %d, step %d\n"):format(path, ck.meta.epoch,
-                                                                 ck.meta.step))
+    self.opts, self.resume_ck, self.resumed = merged, ck, true
+    -- the epoch as "interrupted at epoch E" named it: the one in progress
+    local done, partial = ck.meta.epoch, (ck.meta.extra or {}).partial
+    io.stderr:write(("resume: %s at epoch %d, step %d (%s)\n"):format(path,
+      partial and done + 1 or done, ck.meta.step, partial and "part way" or "its end"))
+    if given.epochs and merged.epochs < done then
+      fail(prog, ("--epochs %d: the run in %s has done %d epochs already (give more "
+        .. "to train on)"):format(merged.epochs, opts.resume, done), 2)
+    end
   end
   opts = self.opts
   gan.seed(opts.seed)
-  if opts.device then gan.device(opts.device) end
+  if opts.device then
+    local ok, err = pcall(gan.device, opts.device)
+    if not ok then fail(prog, ("--device %s: %s"):format(opts.device, err:gsub("^[^:\n]*:%d+: ", ""))) end
+  end
+  return self
+end
+
+-- A new run (not --resume) in a folder that holds an earlier one (its
+-- loss.csv or last checkpoint) moves that one aside, whole, to OUT.1 (or
+-- OUT.2, ...) and says so: running the same command twice, or again after
+-- Ctrl-C without --resume, loses nothing.
+function Run:keep_earlier_run()
+  local out = self.opts.out:gsub("(.)/+$", "%1")
+  local f = io.open(out .. "/loss.csv", "rb") or io.open(out .. "/checkpoints/last.ckpt", "rb")
+  if not f then return end
+  f:close()
+  local n, to = 0, nil
+  repeat
+    n = n + 1
+    to = ("%s.%d"):format(out, n)
+    local g = io.open(to, "rb")  -- a file or a folder of that name
+    if g then g:close() end
+  until not g and not gan.C.is_dir(to)
+  local ok, err = os.rename(out, to)
+  if not ok then
+    fail(self.prog, ("--out %s holds an earlier run, which could not be moved aside to %s "
+      .. "(%s): continue it with --resume %s, or give another --out"):format(out, to, err, out))
+  end
+  say(self.prog, ("--out %s held an earlier run: it is kept as %s (continue it with "
+    .. "--resume %s)"):format(out, to, to))
+end
+
+-- The run folder and OUT/config.lua, once the data, the models and any
+-- checkpoint have been checked: a run refused before this changes nothing.
+function Run:make_folder()
+  local opts = self.opts
+  if not self.resumed then self:keep_earlier_run() end
   local ok, err = pcall(function()
     train.mkdir(opts.out .. "/samples")
     train.mkdir(opts.out .. "/checkpoints")
     train.write_atomic(opts.out .. "/config.lua", "-- the options of this run, as resolved\n"
                        .. "return " .. checkpoint.serialize(opts) .. "\n")
   end)
-  if not ok then fail(prog, err) end
-  return self
+  if not ok then
+    fail(self.prog, ("--out %s: %s"):format(opts.out, tostring(err):gsub("^[^:\n]*:%d+: ", "")))
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -508,6 +572,13 @@ function Run:fit(r)
     self.resume_ck, ck.tensors = nil, nil
     collectgarbage()  -- the file's copy of every tensor, now in the models
   end
+  if ck and st.epoch >= opts.epochs then  -- the checkpoint fits, and is done
+    io.stderr:write(("nothing to train: the run in %s has done its %d epochs (give "
+      .. "--epochs N, more than %d, to train on)\n"):format(opts.resume, st.epoch, st.epoch))
+    os.exit(0)
+  end
+  self:make_folder()
+  local first_step = st.step
   local log
   self:writing(function() log = train.csv(out .. "/loss.csv", LOSS_COLUMNS, ck and st.epoch) end)
   self.fns = make_loop(registered, r)
@@ -560,8 +631,9 @@ function Run:fit(r)
         local kept = self.saved and ("the last good checkpoint is kept: %s (epoch %d)")
                        :format(self.saved.path, self.saved.epoch)
                      or "no checkpoint had been written yet"
+        local v = bad == "D loss" and d_loss or g_loss
         fail(prog, ("%s is %s at epoch %d, step %d: training diverged (try a lower --lr); %s")
-          :format(bad, tostring(bad == "D loss" and d_loss or g_loss), epoch, step, kept))
+          :format(bad, v ~= v and "NaN" or tostring(v), epoch, step, kept))
       end
       low = d_loss < D_WINS_LOSS and low + 1 or 0
       if low >= D_WINS_STEPS and not warned then
@@ -634,8 +706,12 @@ function Run:fit(r)
   log:close()
   if gan.defer_interrupts then gan.defer_interrupts(false) end
   local total = gan.C.clock() - t_run
-  io.stderr:write(("done: %d epochs, %d steps in %.1f s (%s) after %.1f s of start-up; "
-    .. "samples in %s/samples, report %s/report.html\n"):format(st.epoch, st.step, total,
+  -- on --resume, the steps of this session are the ones the time is for
+  local now = st.step - first_step
+  io.stderr:write(("done: %s, %s%s in %.1f s (%s) after %.1f s of start-up; "
+    .. "samples in %s/samples, report %s/report.html\n"):format(
+    train.count(st.epoch, "epoch"), train.count(st.step, "step"),
+    now ~= st.step and (" (%d of them now)"):format(now) or "", total,
     self:spent_text(total), startup, out, out))
   return st
 end
