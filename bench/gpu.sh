@@ -14,7 +14,7 @@
 # rewritten to $OUT after every part, with every part's log in
 # $OUT/gpu_logs.tgz, so a device machine's limit cutting the script short
 # still brings back what was measured.  Under the device tool, run it as
-#   bench/gpu.sh 2>&1 | tee $OUT/gpu.log
+#   set -o pipefail; bench/gpu.sh 2>&1 | tee $OUT/gpu.log
 #
 # --smoke checks the harness, not the GPU: every part once, at 16x16, 1
 # step a round, 1 epoch of each run.  tests/emu/run.sh runs it on the host
@@ -114,7 +114,7 @@ within() {
     echo "  skipped: the --budget of $budget s is spent" >&2
     return 125
   fi
-  timeout -k 5 "$cap" "$@"
+  timeout -k 20 "$cap" "$@"  # (-k: a checkpoint being written on SIGTERM)
 }
 # what a part's exit status says, for the table
 rc_text() {
@@ -205,7 +205,7 @@ save_out() {
   { date -u; nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
     echo "after $(( $(date +%s) - t_begin )) s of a --budget of $budget s"; echo; table; } \
     > "$OUT/gpu_bench.md"
-  tar czf "$OUT/gpu_logs.tgz" -C "$log" --exclude='*.ckpt' --exclude='*.png' --exclude='*.html' . \
+  tar czf "$OUT/gpu_logs.tgz" -C "$log" --exclude='*.ckpt*' --exclude='*.png' --exclude='*.html' . \
     2>/dev/null
 }
 echo "## benchmark ($rounds rounds of $steps steps, ${size}x${size}x3, batch 100)"
@@ -250,7 +250,7 @@ wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $rc -eq 125 ] && wa
 parts=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run.log" | tail -1)
 startup=$(sed -n 's/^done: .* after \([0-9.]*\) s of start-up.*/\1/p' "$log/run.log" | tail -1)
 [ -n "$parts" ] && parts="start-up ${startup:-?} s, $parts" && echo "seed run: $wall s in all; $parts"
-rm -f "$log"/run/checkpoints/*.ckpt  # 1.2 GB each
+rm -f "$log"/run/checkpoints/*.ckpt*  # 1.2 GB each (and a .tmp a kill left)
 save_out
 
 echo "## the step's floor (bench/floor.lua: cuBLAS at the step's shapes, Adam at the device's bandwidth)"
@@ -268,7 +268,7 @@ save_out
 
 echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
 t0=$(date +%s.%N)
-within 240 "$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" \
+GAN_CUDA_CONV=$conv within 240 "$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" \
   --width 32 --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
   > "$log/dcgan.log" 2>&1
 drc=$?

@@ -24,7 +24,7 @@ for lib in $(ldd build/gan | awk '$3 ~ /^\// { print $3 }'); do
 done
 data=${DATA:-../shared/data/strawberries}
 if [ -d "$data" ]; then
-  mkdir -p .gpu/data && cp -r "$data" .gpu/data/strawberries
+  mkdir -p .gpu/data && cp -r --no-preserve=mode "$data" .gpu/data/strawberries
 else
   echo "pack_gpu.sh: no photos at $data (set DATA): the seed and DCGAN runs will fail" >&2
 fi

@@ -553,7 +553,11 @@ static int loadline(lua_State *L) {
 ** a few values), without a metatable, replaced by its text: "{2, 2}" rather
 ** than "table: 0x...".  Anything else is left for 'print'. */
 static void show_list(lua_State *L, int i) {
-  if (!lua_istable(L, i) || lua_getmetatable(L, i)) return;
+  if (!lua_istable(L, i)) return;
+  if (lua_getmetatable(L, i)) { /* a module, a checkpoint...: print's */
+    lua_pop(L, 1);
+    return;
+  }
   lua_Integer n = luaL_len(L, i);
   if (n > 16) return;
   lua_pushnil(L); /* a sequence of scalars and nothing else */

@@ -225,7 +225,7 @@ static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be)
         luaL_argerror(L, first, lua_pushfstring(L, "dimension %d is not a positive "
                                                 "integer", i + 1));
     }
-    return ndim;
+    return check_numel(L, first, ndim, shape);
   }
   for (int i = first; i <= top; i++) {
     luaL_argcheck(L, ndim < GAN_MAX_DIMS, i, "at most 4 dimensions");

@@ -58,9 +58,11 @@ describe("the gan program", function()
   end)
 
   it("prints a short list of values as one (t:shape()), other tables as print does", function()
-    local code, out = run({}, 'x = gan.zeros(2, 3)\nx:shape()\n{1, "a", true}\n{1, k = 2}\n')
+    local code, out, err = run({}, 'x = gan.zeros(2, 3)\nx:shape()\n{1, "a", true}\n{1, k = 2}\n'
+      .. 'gan.nn.Linear(2, 3)\nsetmetatable({}, {})\nprint("end")\n')
     assert.equal(0, code)
-    assert.truthy(out:find('^{2, 3}\n{1, "a", true}\ntable: 0x'), out)
+    assert.truthy(out:find('^{2, 3}\n{1, "a", true}\ntable: 0x%x+\nnn.Linear%(2 %-> 3%)\ntable: 0x%x+\nend\n$'),
+                  out .. err)
   end)
 
   it("interrupts the next REPL line at once after a run that deferred Ctrl-C failed", function()
@@ -208,7 +210,7 @@ describe("scripts/strawberry.lua", function()
     end
     assert.truthy(out:find("default: 500", 1, true))
     -- a flag shows how to turn it off, and its default in words
-    assert.truthy(out:find("--keras-predict, --no-keras-predict ", 1, true), out)
+    assert.truthy(out:find("--keras-predict, --no-keras-predict\n", 1, true), out)
     assert.truthy(out:find("(default: on)", 1, true), out)
     assert.truthy(out:find("--watch, --no-watch ", 1, true), out)
     assert.falsy(out:find("(default: true)", 1, true), out)

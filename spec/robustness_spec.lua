@@ -345,6 +345,9 @@ describe("misuse of the Lua API", function()
     -- a shape whose product wraps around to 4
     assert.error_matches(function() x:rows(1, 4):view(4611686018427387905, 4) end,
                          "tensor too large")
+    assert.error_matches(function() x:rows(1, 4):view{4611686018427387905, 4} end,
+                         "tensor too large")
+    assert.error_matches(function() gan.zeros{1 << 21, 1 << 20} end, "tensor too large")
     assert.error_matches(function() gan.nn.Reshape((1 << 62) + 1, 4):forward(gan.zeros(1, 4)) end,
                          "cannot view 1x4 as")
     assert.error_matches(function() gan.C.index(1 << 61) end, "must be in 1..2^40")
@@ -391,6 +394,15 @@ describe("misuse of the Lua API", function()
     local z = gan.randn(1, 2, 5, 5)
     local cwant = c:forward(c:forward(z):clone()):clone()
     assert.near(0, gan.max_abs_diff(c:forward(c:forward(z)), cwant), 1e-6)
+    -- and one layer used twice in a row, forward and backward
+    for _, layer in ipairs{gan.nn.Linear(4, 4), gan.nn.Conv2d(2, 2, 3, {padding = 1}),
+                           gan.nn.ConvTranspose2d(2, 2, 3, {padding = 1})} do
+      local twice = gan.nn.Sequential(layer, layer)
+      local input = layer.name == "Linear" and a or z
+      local y = twice:forward(input)
+      local gi = twice:backward(input, gan.ones(y:shape()))
+      assert.equal(input:numel(), gi:numel())
+    end
   end)
 
   it("non-finite values give an error, not a read before the buffer", function()

@@ -192,6 +192,26 @@ describe("a training run", function()
     for _, d in ipairs{out, out .. ".1", out .. ".2"} do util.rmdir(d) end
   end)
 
+  it("--resume A --out B keeps a run in B aside and carries A's loss.csv; a bare header is no run",
+     function()
+    local a, b = finished(2), finished(1)
+    local code, _, err = util.run({script, "--resume", a, "--out", b, "--epochs", "3"})
+    assert.equal(0, code, err)
+    assert.truthy(err:find("kept as " .. b .. ".1", 1, true), err)
+    assert.equal(1, gan.load(b .. ".1/checkpoints/last.ckpt").epoch)
+    local csv = util.read(b .. "/loss.csv")
+    assert.equal(util.read(a .. "/loss.csv"), csv:match("^(.-\n2,[^\n]*\n)"))
+    assert.truthy(csv:find("\n3,12,", 1, true), csv)
+    assert.equal(2, gan.load(a .. "/checkpoints/last.ckpt").epoch)  -- A as it was
+    -- a folder whose run failed at its first step: only loss.csv's header
+    local c = util.tmpdir()
+    util.write(c .. "/loss.csv", "epoch,step,d_loss,g_loss,d_real,d_fake\n")
+    code, _, err = util.run(R.tiny(script, data, c, {"--epochs", "1"}))
+    assert.equal(0, code, err)
+    assert.falsy(err:find("earlier run", 1, true), err)
+    for _, d in ipairs{a, b, b .. ".1", c} do util.rmdir(d) end
+  end)
+
   it("a refused run changes nothing in the folder: not config.lua, not the run", function()
     local out = finished(1)
     local code, err

@@ -30,6 +30,7 @@ function cli.usage(spec, prog, about)
     if type(default) == "boolean" then shown = default and "on" or "off"
     elseif default == "" then shown = "none" end
     local dflt = default == nil and "" or (" (default: %s)"):format(tostring(shown))
+    if #flag > 24 then flag = flag .. "\n" .. (" "):rep(26) end  -- help under it
     lines[#lines + 1] = ("  %-24s %s%s"):format(flag, help or "", dflt)
   end
   return table.concat(lines, "\n")

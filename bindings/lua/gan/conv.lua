@@ -164,6 +164,7 @@ end
 
 function Conv2d:backward(x, g, need_input_grad)
   check_grad(self, x, g, "backward")
+  if g == self.grad_input then self.grad_input = nil end -- not in place
   local gi = nil
   if need_input_grad ~= false then
     self.grad_input = like(self.grad_input, x)
@@ -176,6 +177,7 @@ end
 
 function Conv2d:backward_input(x, g)
   check_grad(self, x, g, "backward_input")
+  if g == self.grad_input then self.grad_input = nil end -- not in place
   self.grad_input = like(self.grad_input, x)
   C.conv2d_backward(self.grad_input, nil, nil, g, x, self.weight, self.stride,
                     self.padding, workspace(self, g, x, false))
@@ -238,6 +240,7 @@ end
 
 function ConvTranspose2d:backward(x, g, need_input_grad)
   check_grad(self, x, g, "backward")
+  if g == self.grad_input then self.grad_input = nil end -- not in place
   local gi = nil
   if need_input_grad ~= false then
     self.grad_input = like(self.grad_input, x)
@@ -250,6 +253,7 @@ end
 
 function ConvTranspose2d:backward_input(x, g)
   check_grad(self, x, g, "backward_input")
+  if g == self.grad_input then self.grad_input = nil end -- not in place
   self.grad_input = like(self.grad_input, x)
   C.conv_transpose2d_backward(self.grad_input, nil, nil, g, x, self.weight, self.stride,
                               self.padding, workspace(self, g, x, true))

@@ -342,11 +342,23 @@ end
 -- loss.csv or last checkpoint) moves that one aside, whole, to OUT.1 (or
 -- OUT.2, ...) and says so: running the same command twice, or again after
 -- Ctrl-C without --resume, loses nothing.
+local function unslashed(path) return (path:gsub("(.)/+$", "%1")) end
+
+-- A folder holds a run when it has a checkpoint, or a loss.csv with a row
+-- (a run that failed at its first step left only the header: nothing to keep).
+local function holds_run(out)
+  local f = io.open(out .. "/checkpoints/last.ckpt", "rb")
+  if f then
+    f:close()
+    return true
+  end
+  local csv = read_file(out .. "/loss.csv") or ""
+  return csv:find("\n[^\n]", 1) ~= nil
+end
+
 function Run:keep_earlier_run()
-  local out = self.opts.out:gsub("(.)/+$", "%1")
-  local f = io.open(out .. "/loss.csv", "rb") or io.open(out .. "/checkpoints/last.ckpt", "rb")
-  if not f then return end
-  f:close()
+  local out = unslashed(self.opts.out)
+  if not holds_run(out) then return end
   local n, to = 0, nil
   repeat
     n = n + 1
@@ -365,14 +377,19 @@ end
 
 -- The run folder and OUT/config.lua, once the data, the models and any
 -- checkpoint have been checked: a run refused before this changes nothing.
+-- A resume into another --out (--resume A --out B) is a new folder too: a
+-- run in B is kept aside, and B starts with A's loss.csv.
 function Run:make_folder()
   local opts = self.opts
-  if not self.resumed then self:keep_earlier_run() end
+  local elsewhere = self.resumed and unslashed(opts.out) ~= unslashed(opts.resume)
+  if not self.resumed or elsewhere then self:keep_earlier_run() end
   local ok, err = pcall(function()
     train.mkdir(opts.out .. "/samples")
     train.mkdir(opts.out .. "/checkpoints")
     train.write_atomic(opts.out .. "/config.lua", "-- the options of this run, as resolved\n"
                        .. "return " .. checkpoint.serialize(opts) .. "\n")
+    local csv = elsewhere and read_file(opts.resume .. "/loss.csv")
+    if csv then train.write_atomic(opts.out .. "/loss.csv", csv) end
   end)
   if not ok then
     fail(self.prog, ("--out %s: %s"):format(opts.out, tostring(err):gsub("^[^:\n]*:%d+: ", "")))
