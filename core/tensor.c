@@ -44,10 +44,14 @@ gan_status gan_tensor_rows(gan_tensor *view, const gan_tensor *parent,
                            int64_t first, int64_t count) {
   if (!parent->data) return gan_error(GAN_EARG, "rows: the tensor is freed");
   if (parent->ndim < 1) return gan_error(GAN_EARG, "rows: a scalar has no rows");
-  /* as a difference: first + count can overflow */
-  if (first < 0 || count < 1 || first > parent->shape[0] || count > parent->shape[0] - first)
-    return gan_error(GAN_EARG, "rows: %lld rows from row %lld do not fit in the %lld rows",
-                     (long long)count, (long long)first + 1, (long long)parent->shape[0]);
+  if (first < 0)
+    return gan_error(GAN_EARG, "rows: row %lld is before row 1", (long long)first + 1);
+  /* as a difference: first + count can overflow (and the message's row is
+  ** unsigned: first + 1 can too) */
+  if (count < 1 || first > parent->shape[0] || count > parent->shape[0] - first)
+    return gan_error(GAN_EARG, "rows: %lld rows from row %llu do not fit in the %lld rows",
+                     (long long)count, (unsigned long long)first + 1,
+                     (long long)parent->shape[0]);
   int64_t cols = gan_tensor_cols(parent);
   *view = *parent;
   view->shape[0] = count;
