@@ -22,7 +22,7 @@ local spec = {
   {"samples", 10, "images per grid", min = 1},
   {"rounds", 15, "sample steps of each way", min = 1},
   {"gap", 0.2, "seconds the main thread is busy between sample steps", min = 0},
-  {"out", "", "folder for the grids (default: a temporary one)"},
+  {"out", "", "folder for the grids (none: a temporary one)"},
 }
 local opts = gan.cli.parse(spec, arg or {}, "bench/sample_step.lua",
   "Times a run's sample step with the PNG written in the loop and on a thread.")

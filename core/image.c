@@ -336,6 +336,13 @@ static void to_planar(const float *in, int S, gan_range range, float *out) {
   }
 }
 
+/* sc->why for a file stb could not read, with stb's reason when it gave one */
+static void corrupt(scratch *sc, img_format fmt) {
+  const char *r = stbi_failure_reason();
+  snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s%s%s%s", FORMAT_NAME[fmt],
+           r && *r ? " (" : "", r && *r ? r : "", r && *r ? ")" : "");
+}
+
 /* decode_file's second half (below): the pixels of an image whose header
 ** passed, with w x h the size it declared. */
 static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
@@ -362,8 +369,7 @@ static gan_status decode_pixels(scratch *sc, FILE *in, const char *name, int S,
                "than its %dx%d pixels (a decompression bomb?)",
                FORMAT_NAME[fmt], w, h);
     else
-      snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s (%s)",
-               FORMAT_NAME[fmt], stbi_failure_reason());
+      corrupt(sc, fmt);
     return GAN_EFORMAT;
   }
   swap = swap && is16;
@@ -442,8 +448,7 @@ static gan_status decode_file(scratch *sc, FILE *in, const char *name, int S,
   /* stbi_info_from_file and stbi_is_16_bit_from_file rewind after use */
   gan_stb_cap(INFO_CAP);
   if (!stbi_info_from_file(in, &w, &h, &comp)) {
-    snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s (%s)",
-             FORMAT_NAME[fmt], stbi_failure_reason());
+    corrupt(sc, fmt);
     return GAN_EFORMAT;
   }
   if (too_big(sc, w, h)) return GAN_EFORMAT;
@@ -748,8 +753,8 @@ gan_status gan_images_load(const char *dir, const gan_image_opts *opts,
   pathlist_free(&pl);
 
   if (s == GAN_OK && got == 0)
-    s = gan_error(GAN_EFORMAT, "no usable image in '%s' (%zu files skipped)",
-                  dir, bad);
+    s = gan_error(GAN_EFORMAT, "no usable image in '%s' (%zu file%s skipped)",
+                  dir, bad, bad == 1 ? "" : "s");
   if (s != GAN_OK) {
     free(out);
     return s;

@@ -14,7 +14,8 @@
 --      models, optimizers and data stay.  So keep the loop first and nothing
 --      costly above it.
 --   2. the options (train.start): parsed, or taken from the checkpoint on
---      --resume; the run folder is made there.
+--      --resume.  The run folder is made later, by run:fit, once the data
+--      and the models are good.
 --   3. the data and the models, then run:fit, which trains and writes the run
 --      folder: OUT/config.lua, OUT/loss.csv, OUT/samples/epoch_NNNN.png,
 --      OUT/checkpoints/last.ckpt (and epoch_NNNN.ckpt with --save-every),
@@ -127,6 +128,7 @@ local pixels = S * S * 3
 ---------------------------------------------------------------------------
 local ok, data = pcall(gan.images.load, opts.data, {size = S})  -- (N, 3, S, S) on dev
 if not ok then
+  if data:find("interrupted!", 1, true) then error(data, 0) end  -- Ctrl-C: gan says it
   io.stderr:write(run.prog, ": ", data:gsub("^[^:]*:%d+: ", ""), "\n")
   os.exit(1)
 end

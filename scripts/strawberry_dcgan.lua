@@ -126,6 +126,7 @@ local S, Z, B, W = opts.size, opts.latent, opts.batch, opts.width
 ---------------------------------------------------------------------------
 local ok, data = pcall(gan.images.load, opts.data, {size = S, range = "-1,1"})
 if not ok then
+  if data:find("interrupted!", 1, true) then error(data, 0) end  -- Ctrl-C: gan says it
   io.stderr:write(run.prog, ": ", data:gsub("^[^:]*:%d+: ", ""), "\n")
   os.exit(1)
 end

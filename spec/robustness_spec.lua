@@ -132,6 +132,7 @@ describe("broken and hostile image files", function()
                              .. "': ([^\n]*)")
       assert.truthy(line, name .. " not named in:\n" .. err)
       assert.truthy(line:find(reason, 1, true), name .. ": " .. line)
+      assert.falsy(line:find("()", 1, true), name .. ": an empty reason in " .. line)
     end
     assert.truthy(err:find("skipped 7 of 10 files in '" .. dir .. "'", 1, true), err)
   end)

@@ -303,7 +303,7 @@ static void test_errors(void) {
   nwarn = 0;
   s = gan_images_load(at("textonly"), &o, &data, &n, &skipped);
   CHECK(s == GAN_EFORMAT);
-  CHECK(strstr(gan_errmsg(), "(1 files skipped)") != NULL);
+  CHECK(strstr(gan_errmsg(), "(1 file skipped)") != NULL);
   CHECK(nwarn == 1 && warned_about("readme.txt", NULL));
 
   s = gan_images_load(at("missing"), &o, &data, &n, &skipped);

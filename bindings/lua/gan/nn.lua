@@ -289,10 +289,10 @@ function BatchNorm:init(n, opts)
   self.eps = opts.eps or 1e-3
   check_arg(type(self.momentum) == "number" and self.momentum >= 0 and self.momentum <= 1,
             2, "BatchNorm", ("option 'momentum' must be a number in [0, 1], not %s"):format(
-              tostring(self.momentum)))
+              self.momentum ~= self.momentum and "NaN" or tostring(self.momentum)))
   check_arg(type(self.eps) == "number" and self.eps > 0 and self.eps < math.huge, 2,
             "BatchNorm", ("option 'eps' must be a positive finite number, not %s"):format(
-              tostring(self.eps)))
+              self.eps ~= self.eps and "NaN" or tostring(self.eps)))
   self.gamma = gan.ones(n, device)
   self.beta = gan.zeros(n, device)
   self.grad_gamma = gan.zeros(n, device)

@@ -21,7 +21,7 @@ local function check_number(opts, key, lo, hi, level)
   local v = opts[key]
   if type(v) ~= "number" or not (v >= lo and v <= hi) or v == math.huge then
     error(("Adam: option '%s' must be a finite number in [%g, %g], not %s"):format(
-      key, lo, hi, tostring(v)), level + 1)
+      key, lo, hi, v ~= v and "NaN" or tostring(v)), level + 1)
   end
 end
 
