@@ -721,7 +721,6 @@ function Run:fit(r)
   end
   self:writing(gan.images.flush)
   log:close()
-  if gan.defer_interrupts then gan.defer_interrupts(false) end
   local total = gan.C.clock() - t_run
   -- on --resume, the steps of this session are the ones the time is for
   local now = st.step - first_step
@@ -730,6 +729,9 @@ function Run:fit(r)
     train.count(st.epoch, "epoch"), train.count(st.step, "step"),
     now ~= st.step and (" (%d of them now)"):format(now) or "", total,
     self:spent_text(total), startup, out, out))
+  -- only now: a Ctrl-C or SIGTERM after the last step finds the run done,
+  -- not a process killed before its last line
+  if gan.defer_interrupts then gan.defer_interrupts(false) end
   return st
 end
 
