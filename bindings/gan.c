@@ -229,10 +229,11 @@ static int msghandler(lua_State *L) {
   if (stopped && at != NULL) {
     size_t n = (size_t)(at - msg);
     while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == ':')) n--;
-    lua_pushfstring(L, "interrupted (Ctrl-C)%s%s", n ? " at " : "", "");
+    lua_pushliteral(L, "interrupted (Ctrl-C)");
     if (n) {
+      lua_pushliteral(L, " at ");
       lua_pushlstring(L, msg, n);
-      lua_concat(L, 2);
+      lua_concat(L, 3);
     }
     return 1;
   }
@@ -639,15 +640,13 @@ static int l_os_exit(lua_State *L) {
   int ok = lua_isnoneornil(L, 1) ||
            (lua_isboolean(L, 1) ? lua_toboolean(L, 1)
                                 : luaL_optinteger(L, 1, EXIT_SUCCESS) == EXIT_SUCCESS);
-  if (!grids_landed() && ok) {
-    lua_settop(L, lua_gettop(L) < 1 ? 1 : lua_gettop(L));
-    lua_pushboolean(L, 0);
-    lua_replace(L, 1);
-    ok = 0;
-  }
-  if (!ok && stopped) { /* a script that caught the Ctrl-C and gave up */
-    lua_settop(L, lua_gettop(L) < 1 ? 1 : lua_gettop(L));
-    lua_pushinteger(L, 130);
+  /* a failed grid fails a run that said success; a script that caught the
+  ** Ctrl-C and gave up exits 130 */
+  int fail_grid = !grids_landed() && ok;
+  if (fail_grid || (!ok && stopped)) {
+    if (lua_gettop(L) < 1) lua_settop(L, 1);
+    if (stopped) lua_pushinteger(L, 130);
+    else lua_pushboolean(L, 0);
     lua_replace(L, 1);
   }
   lua_pushvalue(L, lua_upvalueindex(1));

@@ -191,21 +191,20 @@ static int l_rng_state(lua_State *L) {
 
 /* --- constructors ------------------------------------------------------ */
 
-/* Reads a shape from the arguments first..top: numbers, or one table, then
-** an optional device name.  Returns ndim; 'be' gets the backend. */
-/* ndim, if the shape's product is at most 2^40 (the tensor limit, which
-** also keeps a view's element count from overflowing); else an error */
-static int check_numel(lua_State *L, int arg, int ndim, const int64_t *shape) {
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) {
-    if (n > ((int64_t)1 << 40) / shape[i])
-      luaL_argerror(L, arg, "tensor too large (over 2^40 elements)");
-    n *= shape[i];
-  }
+/* ndim, once gan_shape_numel has put the shape's element count in *numel
+** (at most 2^40, which also keeps a view's count from overflowing); else an
+** error naming the argument */
+static int check_numel(lua_State *L, int arg, int ndim, const int64_t *shape,
+                       int64_t *numel) {
+  if (gan_shape_numel(ndim, shape, numel) != GAN_OK) luaL_argerror(L, arg, gan_errmsg());
   return ndim;
 }
 
-static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be) {
+/* Reads a shape from the arguments first..top: numbers, or one table, then
+** an optional device name.  Returns ndim; 'be' gets the backend and
+** 'numel' the element count. */
+static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be,
+                      int64_t *numel) {
   int top = lua_gettop(L), ndim = 0;
   *be = NULL;
   if (top >= first && lua_type(L, top) == LUA_TSTRING) {
@@ -225,7 +224,7 @@ static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be)
         luaL_argerror(L, first, lua_pushfstring(L, "dimension %d is not a positive "
                                                 "integer", i + 1));
     }
-    return check_numel(L, first, ndim, shape);
+    return check_numel(L, first, ndim, shape, numel);
   }
   for (int i = first; i <= top; i++) {
     luaL_argcheck(L, ndim < GAN_MAX_DIMS, i, "at most 4 dimensions");
@@ -234,13 +233,14 @@ static int read_shape(lua_State *L, int first, int64_t *shape, gan_backend **be)
     shape[ndim++] = d;
   }
   luaL_argcheck(L, ndim > 0, first, "shape expected (e.g. 2, 3 or {2, 3})");
-  return check_numel(L, first, ndim, shape);
+  return check_numel(L, first, ndim, shape, numel);
 }
 
 static int l_empty(lua_State *L) {
   int64_t shape[GAN_MAX_DIMS];
   gan_backend *be;
-  int ndim = read_shape(L, 1, shape, &be);
+  int64_t numel;
+  int ndim = read_shape(L, 1, shape, &be, &numel);
   lgan_newtensor(L, be, ndim, shape);
   return 1;
 }
@@ -491,9 +491,8 @@ static int t_view(lua_State *L) {
   gan_tensor *t = lgan_checktensor(L, 1);
   int64_t shape[GAN_MAX_DIMS];
   gan_backend *be;
-  int ndim = read_shape(L, 2, shape, &be);
-  int64_t numel = 1;
-  for (int i = 0; i < ndim; i++) numel *= shape[i];
+  int64_t numel;
+  int ndim = read_shape(L, 2, shape, &be, &numel);
   if (numel != t->numel) {
     char b[64];
     return luaL_error(L, "view: tensor %s has %I elements, the new shape %I",

@@ -9,20 +9,28 @@
 
 void gan_tensor_init(gan_tensor *t) { memset(t, 0, sizeof *t); }
 
-gan_status gan_tensor_alloc(gan_tensor *t, gan_backend *be, int ndim,
-                            const int64_t *shape) {
+gan_status gan_shape_numel(int ndim, const int64_t *shape, int64_t *numel) {
   if (ndim < 0 || ndim > GAN_MAX_DIMS)
     return gan_error(GAN_EARG, "a tensor has 0 to %d dimensions, not %d",
                      GAN_MAX_DIMS, ndim);
-  int64_t numel = 1;
+  int64_t n = 1;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] <= 0)
       return gan_error(GAN_EARG, "dimension %d of a tensor must be positive, not %lld",
                        i + 1, (long long)shape[i]);
-    if (numel > ((int64_t)1 << 40) / shape[i])
+    if (n > ((int64_t)1 << 40) / shape[i])
       return gan_error(GAN_EARG, "tensor too large (over 2^40 elements)");
-    numel *= shape[i];
+    n *= shape[i];
   }
+  *numel = n;
+  return GAN_OK;
+}
+
+gan_status gan_tensor_alloc(gan_tensor *t, gan_backend *be, int ndim,
+                            const int64_t *shape) {
+  int64_t numel;
+  gan_status st = gan_shape_numel(ndim, shape, &numel);
+  if (st != GAN_OK) return st;
   float *data = be->iface.alloc(be->ctx, (size_t)numel * sizeof(float));
   if (!data) return GAN_ENOMEM; /* the backend named the bytes */
   gan_tensor_release(t);

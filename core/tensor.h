@@ -37,6 +37,10 @@ typedef struct gan_tensor {
 
 void gan_tensor_init(gan_tensor *t);
 
+/* The element count of a shape of ndim positive dimensions, at most 2^40
+** (the tensor limit, which keeps products of sizes from overflowing). */
+gan_status gan_shape_numel(int ndim, const int64_t *shape, int64_t *numel);
+
 /* Allocates an uninitialised tensor of the given shape on 'be'. */
 gan_status gan_tensor_alloc(gan_tensor *t, gan_backend *be, int ndim,
                             const int64_t *shape);

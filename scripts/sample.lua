@@ -110,16 +110,16 @@ if opts.out:lower():match("%.png$") then
   save(x, opts.out, cols)
   written = opts.out
 else
-  local okdir, err = gan.C.mkdir_p(opts.out)
+  local dir = opts.out:gsub("(.)/+$", "%1")
+  local okdir, err = gan.C.mkdir_p(dir)
   if not okdir then fail(err) end
   -- one image per file; a walk is one strip per file
   local per = opts.interpolate > 0 and opts.interpolate or 1
   local name = opts.interpolate > 0 and "strip" or "sample"
   for i = 1, x:size(1) // per do
-    save(x:rows((i - 1) * per + 1, per), ("%s/%s_%04d.png"):format(opts.out:gsub("/+$", ""),
-                                                                   name, i), per)
+    save(x:rows((i - 1) * per + 1, per), ("%s/%s_%04d.png"):format(dir, name, i), per)
   end
-  written = opts.out:gsub("/*$", "/")
+  written = dir .. "/"
 end
 io.stderr:write(("sample: %d %s from %s (epoch %d) to %s\n"):format(
   opts.n, opts.interpolate > 0 and ("strips of %d"):format(opts.interpolate) or "images",

@@ -85,17 +85,9 @@ end)
 -- Options (the seed's values are the defaults)
 ---------------------------------------------------------------------------
 local script = arg and arg[0] or "scripts/strawberry.lua"
-local root = train.project_root(script)
-local function default_data()
-  for _, rel in ipairs{"data/strawberries", "../shared/data/strawberries"} do
-    local d = train.join(root, rel)
-    if train.exists(d) then return d end
-  end
-  return ""
-end
 
 local spec = {
-  {"data", default_data(), "folder of training images (searched recursively)", meta = "DIR"},
+  {"data", train.default_data(script), "folder of training images (searched recursively)", meta = "DIR"},
   {"size", 128, "images are resized to SIZE x SIZE", min = 4, max = 1024},
   {"epochs", 500, "passes over the data", min = 1},
   {"batch", 100, "images per batch", min = 1},
@@ -114,9 +106,8 @@ local run = train.start(spec, arg, "scripts/strawberry.lua",
   "The seed's dense GAN: G 100-256-512-1024-S*S*3, D S*S*3-1024-512-256-1.")
 local opts = run.opts                        -- also --resume, --save-every, --watch
 if opts.data == "" then
-  io.stderr:write(run.prog, ": no training images: put photos in ",
-                  train.join(root, "data/strawberries/"), " or pass --data DIR\n")
-  os.exit(2)
+  run:fail(("no training images: put photos in %s or pass --data DIR"):format(
+    train.join(train.project_root(script), "data/strawberries/")), 2)
 end
 
 local dev = gan.device()                     -- train.start seeded and selected it
@@ -127,11 +118,7 @@ local pixels = S * S * 3
 -- Data: every image, resized to S x S, in [0, 1] (the seed's scaling)
 ---------------------------------------------------------------------------
 local ok, data = pcall(gan.images.load, opts.data, {size = S})  -- (N, 3, S, S) on dev
-if not ok then
-  if data:find("interrupted!", 1, true) then error(data, 0) end  -- Ctrl-C: gan says it
-  io.stderr:write(run.prog, ": ", data:gsub("^[^:]*:%d+: ", ""), "\n")
-  os.exit(1)
-end
+if not ok then run:fail(data) end
 local loader = gan.data.loader(data, B)
 B = loader.batch                                        -- at most N
 io.stderr:write(("data: %s of %dx%d from %s, %s of %d per epoch, on %s\n")

@@ -81,17 +81,9 @@ end)
 -- Options (the paper's values are the defaults)
 ---------------------------------------------------------------------------
 local script = arg and arg[0] or "scripts/strawberry_dcgan.lua"
-local root = train.project_root(script)
-local function default_data()
-  for _, rel in ipairs{"data/strawberries", "../shared/data/strawberries"} do
-    local d = train.join(root, rel)
-    if train.exists(d) then return d end
-  end
-  return ""
-end
 
 local spec = {
-  {"data", default_data(), "folder of training images (searched recursively)", meta = "DIR"},
+  {"data", train.default_data(script), "folder of training images (searched recursively)", meta = "DIR"},
   {"size", 64, "images are resized to SIZE x SIZE", choices = {16, 32, 64, 128}},
   {"width", 64, "base channel count: G's last and D's first block (the paper: 64)", min = 1},
   {"epochs", 300, "passes over the data", min = 1},
@@ -113,9 +105,8 @@ local run = train.start(spec, arg, "scripts/strawberry_dcgan.lua",
   "A DCGAN: G latent -> ConvTranspose2d/BatchNorm2d/ReLU blocks -> tanh; D Conv2d/LeakyReLU blocks -> a logit.")
 local opts = run.opts                        -- also --resume, --save-every, --watch
 if opts.data == "" then
-  io.stderr:write(run.prog, ": no training images: put photos in ",
-                  train.join(root, "data/strawberries/"), " or pass --data DIR\n")
-  os.exit(2)
+  run:fail(("no training images: put photos in %s or pass --data DIR"):format(
+    train.join(train.project_root(script), "data/strawberries/")), 2)
 end
 
 local dev = gan.device()                     -- train.start seeded and selected it
@@ -125,11 +116,7 @@ local S, Z, B, W = opts.size, opts.latent, opts.batch, opts.width
 -- Data: every image, resized to S x S, in [-1, 1] (tanh's range)
 ---------------------------------------------------------------------------
 local ok, data = pcall(gan.images.load, opts.data, {size = S, range = "-1,1"})
-if not ok then
-  if data:find("interrupted!", 1, true) then error(data, 0) end  -- Ctrl-C: gan says it
-  io.stderr:write(run.prog, ": ", data:gsub("^[^:]*:%d+: ", ""), "\n")
-  os.exit(1)
-end
+if not ok then run:fail(data) end
 local loader = gan.data.loader(data, B)
 B = loader.batch
 io.stderr:write(("data: %s of %dx%d from %s, %s of %d per epoch, on %s\n")

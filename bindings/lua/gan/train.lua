@@ -84,6 +84,17 @@ function train.count(n, word, plural)
   return ("%d %s"):format(n, n == 1 and word or plural or word .. "s")
 end
 
+-- The photos a script trains on unless told: data/strawberries in the
+-- project, else ../shared/data/strawberries beside it; "" if neither.
+function train.default_data(script)
+  local root = train.project_root(script)
+  for _, rel in ipairs{"data/strawberries", "../shared/data/strawberries"} do
+    local d = train.join(root, rel)
+    if train.exists(d) then return d end
+  end
+  return ""
+end
+
 function train.exists(path)
   return gan.C.is_dir(path)
 end
@@ -273,8 +284,22 @@ local function fail(prog, msg, code)
   os.exit(code or 1)
 end
 
+-- err as a user reads it: without the "file:line: " of the Lua code that
+-- raised it.  A Ctrl-C is raised again instead: gan says it, exiting 130.
+local function plain(err)
+  err = tostring(err)
+  if err:find("interrupted!", 1, true) then error(err, 0) end
+  return (err:gsub("^[^:\n]*:%d+: ", ""))
+end
+
 local Run = {}
 Run.__index = Run
+
+-- run:fail(err [, code]): "PROG: message" and exit (1 unless told), for a
+-- script's own checks (a data folder that does not load, say)
+function Run:fail(err, code)
+  fail(self.prog, plain(err), code)
+end
 
 -- train.start(spec, args, prog, about) -> run, whose run.opts are the options.
 -- The spec needs out, epochs, sample_every and seed; device is optional.
@@ -325,15 +350,21 @@ function train.start(spec, args, prog, about)
     io.stderr:write(("resume: %s at epoch %d, step %d (%s)\n"):format(path,
       partial and done + 1 or done, ck.meta.step, partial and "part way" or "its end"))
     if given.epochs and merged.epochs < done then
-      fail(prog, ("--epochs %d: the run in %s has done %d epochs already (give more "
-        .. "to train on)"):format(merged.epochs, opts.resume, done), 2)
+      fail(prog, ("--epochs %d: the run in %s has done %s already (give more "
+        .. "to train on)"):format(merged.epochs, opts.resume, train.count(done, "epoch")), 2)
+    end
+    if merged.epochs <= done then  -- before the script loads photos and models
+      io.stderr:write(("nothing to train: the run in %s has done its %s (give "
+        .. "--epochs N, more than %d, to train on)\n"):format(opts.resume,
+        train.count(done, "epoch"), done))
+      os.exit(0)
     end
   end
   opts = self.opts
   gan.seed(opts.seed)
   if opts.device then
     local ok, err = pcall(gan.device, opts.device)
-    if not ok then fail(prog, ("--device %s: %s"):format(opts.device, err:gsub("^[^:\n]*:%d+: ", ""))) end
+    if not ok then fail(prog, ("--device %s: %s"):format(opts.device, plain(err))) end
   end
   return self
 end
@@ -392,7 +423,7 @@ function Run:make_folder()
     if csv then train.write_atomic(opts.out .. "/loss.csv", csv) end
   end)
   if not ok then
-    fail(self.prog, ("--out %s: %s"):format(opts.out, tostring(err):gsub("^[^:\n]*:%d+: ", "")))
+    fail(self.prog, ("--out %s: %s"):format(opts.out, plain(err)))
   end
 end
 
@@ -451,12 +482,11 @@ function Run:writing(f, ...)
   local what = self.WRITES[f] or "other"
   self.spent[what] = (self.spent[what] or 0) + gan.C.clock() - t
   if ok then return end
-  err = tostring(err)
-  if err:find("interrupted!", 1, true) then error(err, 0) end  -- a second Ctrl-C
+  err = plain(err)  -- (a second Ctrl-C is raised again)
   local kept = self.saved and ("the last checkpoint is kept: %s (epoch %d)")
                  :format(self.saved.path, self.saved.epoch)
                or "no checkpoint had been written yet"
-  fail(self.prog, ("%s; %s"):format((err:gsub("^[^:\n]*:%d+: ", "")), kept))
+  fail(self.prog, ("%s; %s"):format(err, kept))
 end
 
 -- What Run:writing's time counts under (anything else: "other"), and the
@@ -588,11 +618,6 @@ function Run:fit(r)
     self.saved = {path = ck.path, epoch = st.epoch}
     self.resume_ck, ck.tensors = nil, nil
     collectgarbage()  -- the file's copy of every tensor, now in the models
-  end
-  if ck and st.epoch >= opts.epochs then  -- the checkpoint fits, and is done
-    io.stderr:write(("nothing to train: the run in %s has done its %d epochs (give "
-      .. "--epochs N, more than %d, to train on)\n"):format(opts.resume, st.epoch, st.epoch))
-    os.exit(0)
   end
   self:make_folder()
   local first_step = st.step
