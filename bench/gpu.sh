@@ -81,10 +81,11 @@ TEST_CUDA=${TEST_CUDA:-build/tests/test_cuda}
 torch_ld=${LD_LIBRARY_PATH:-}   # PyTorch keeps its own cuBLAS (below)
 [ -x "$GAN" ] || { echo "gpu.sh: $GAN not found: run ./build.sh first" >&2; exit 2; }
 
-# cuBLAS for gan: the toolkit's, else PyTorch's nvidia-cublas wheel, when the
-# loader does not find libcublas.so.13 by itself (a device machine's
-# toolkit may not be on its path)
-if ! "$GAN" --version >/dev/null 2>&1; then
+# cuBLAS for gan (loaded at run time, cuda/blas.cu): the toolkit's, else
+# PyTorch's nvidia-cublas wheel, when gan does not find libcublas.so.13 by
+# itself (a device machine's toolkit may not be where gan looks)
+"$GAN" --version >/dev/null 2>&1 || { echo "gpu.sh: $GAN does not start:" >&2; "$GAN" --version; exit 2; }
+if ! "$GAN" -e 'assert(gan.cublas())' >/dev/null 2>&1; then
   d=$({ ls -d /usr/local/cuda*/lib64 /usr/local/cuda*/lib /usr/local/cuda*/targets/*/lib 2>/dev/null
         $PY -c 'import glob, site
 for p in site.getsitepackages() + [site.getusersitepackages()]:
@@ -93,7 +94,8 @@ for p in site.getsitepackages() + [site.getusersitepackages()]:
       head -1)
   [ -n "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" &&
     echo "gpu.sh: cuBLAS from $d"
-  "$GAN" --version >/dev/null 2>&1 || { echo "gpu.sh: $GAN does not start:" >&2; "$GAN" --version; exit 2; }
+  "$GAN" -e 'assert(gan.cublas())' >/dev/null 2>&1 ||
+    { echo "gpu.sh: $GAN finds no cuBLAS:" >&2; "$GAN" -e 'print(select(2, gan.cublas()))'; exit 2; }
 fi
 
 log=$(mktemp -d)
@@ -143,6 +145,7 @@ c.sort(key=lambda f: ("cu12" in f, f))  # the CUDA 13 one first
 print(os.path.dirname(c[0]) if c else "")' 2>/dev/null)
   [ -n "$d" ] && export GAN_CUDNN=$d
 fi
+echo "cublas: $("$GAN" -e 'print(gan.cublas())')"
 echo "cudnn: $("$GAN" -e 'print(gan.cudnn())')"
 
 echo "## correctness"

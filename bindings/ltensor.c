@@ -113,7 +113,12 @@ static int l_device(lua_State *L) {
     if (strcmp(name, "auto") == 0) {
       be = gan_backend_cuda();
       if (!be) {
-        lua_writestringerror("gan: no GPU, using the cpu (%s)\n", gan_errmsg());
+        /* no GPU, or one that the backend could not set up (no cuBLAS) */
+        const char *why = gan_errmsg();
+        lua_writestringerror("%s\n", lua_pushfstring(L, "gan: %s, using the cpu (%s)",
+                             strstr(why, "initialisation") ? "cannot use the GPU" : "no GPU",
+                             why));
+        lua_pop(L, 1);
         be = gan_backend_cpu();
       }
     } else {
@@ -148,23 +153,31 @@ static int l_precision(lua_State *L) {
   return 1;
 }
 
-/* gan.cudnn() -> "cuDNN 9.19.0 (path)", the library the GPU's convolutions
-** run on, or nil and why it could not be loaded (or was not built in). */
-static int l_cudnn(lua_State *L) {
+/* gan.cublas() -> "cuBLAS 13.0.2 (path)", the library the GPU's matrix
+** products run on, and gan.cudnn() -> "cuDNN 9.19.0 (path)", the one its
+** convolutions run on; or nil and why it could not be loaded (or was not
+** built in).  Neither needs a GPU. */
 #ifdef GAN_HAVE_CUDA
-  const char *d = gan_cuda_cudnn();
-  if (d != NULL) {
-    lua_pushstring(L, d);
+static int found_or_why(lua_State *L, const char *found) {
+  if (found != NULL) {
+    lua_pushstring(L, found);
     return 1;
   }
   luaL_pushfail(L);
   lua_pushstring(L, gan_errmsg());
-#else
-  luaL_pushfail(L);
-  lua_pushstring(L, "the CUDA backend is not built into this gan");
-#endif
   return 2;
 }
+static int l_cublas(lua_State *L) { return found_or_why(L, gan_cuda_cublas()); }
+static int l_cudnn(lua_State *L) { return found_or_why(L, gan_cuda_cudnn()); }
+#else
+static int l_not_built(lua_State *L) {
+  luaL_pushfail(L);
+  lua_pushstring(L, "the CUDA backend is not built into this gan");
+  return 2;
+}
+#define l_cublas l_not_built
+#define l_cudnn l_not_built
+#endif
 
 /* gan.synchronize([device]): waits for the queued work of a backend (for
 ** timings; the CPU has none) and raises a pending asynchronous error. */
@@ -804,7 +817,7 @@ static const luaL_Reg module_funcs[] = {
     {"equal", l_equal},   {"max_abs_diff", l_max_abs_diff},
     {"seed", l_seed},     {"rng_state", l_rng_state},
     {"device", l_device}, {"memory", l_memory}, {"precision", l_precision},
-    {"cudnn", l_cudnn},   {"reader", l_reader},
+    {"cublas", l_cublas}, {"cudnn", l_cudnn},   {"reader", l_reader},
     {"synchronize", l_synchronize},
     {NULL, NULL}};
 

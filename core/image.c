@@ -336,11 +336,43 @@ static void to_planar(const float *in, int S, gan_range range, float *out) {
   }
 }
 
-/* sc->why for a file stb could not read, with stb's reason when it gave one */
+/* stb's failure reason ("outofdata", "bad codelengths", ...) in words: 1
+** for data that end too soon, 2 for damaged compressed data, 0 for the
+** rest (damaged headers, markers and chunks, each with its own word). */
+static int stb_kind(const char *r) {
+  static const char *const cut[] = {"outofdata", "not enough pixels", "read past buffer",
+                                    "no IDAT", "no SOF", NULL};
+  static const char *const packed[] = {
+      "bad codelengths", "bad code lengths", "bad huffman code", "bad dist", "bad sizes",
+      "bad zlib header", "zlib corrupt", "no preset dict", "bad compression",
+      "output buffer limit", "bad AC huff", "bad DC huff", "can't merge dc and ac",
+      "invalid filter", NULL};
+  for (int i = 0; cut[i]; i++)
+    if (strcmp(r, cut[i]) == 0) return 1;
+  for (int i = 0; packed[i]; i++)
+    if (strcmp(r, packed[i]) == 0) return 2;
+  return 0;
+}
+
+/* sc->why for a file stb could not read: what that means, in words, and
+** stb's own word for it (for a bug report) when it gave one */
 static void corrupt(scratch *sc, img_format fmt) {
+  static const char *const said[] = {"corrupt %s: its structure is damaged (stb_image: %s)",
+                                     "truncated %s: its data end too soon (stb_image: %s)",
+                                     "corrupt %s: its compressed data are damaged (stb_image: %s)"};
   const char *r = stbi_failure_reason();
-  snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s%s%s%s", FORMAT_NAME[fmt],
-           r && *r ? " (" : "", r && *r ? r : "", r && *r ? ")" : "");
+  if (r == NULL || *r == '\0') {
+    snprintf(sc->why, sizeof sc->why, "corrupt or truncated %s", FORMAT_NAME[fmt]);
+    return;
+  }
+  /* stb quotes a PNG chunk's type as it found it, garbage bytes and all:
+  ** printable ASCII only in a message */
+  char word[64];
+  size_t n = 0;
+  for (; r[n] != '\0' && n + 1 < sizeof word; n++)
+    word[n] = r[n] >= 0x20 && r[n] < 0x7f ? r[n] : '?';
+  word[n] = '\0';
+  snprintf(sc->why, sizeof sc->why, said[stb_kind(r)], FORMAT_NAME[fmt], word);
 }
 
 /* decode_file's second half (below): the pixels of an image whose header

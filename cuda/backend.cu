@@ -4,10 +4,11 @@
 **
 ** One instance per process, created on the first gan_backend_cuda() call:
 ** device 0 (CUDA_VISIBLE_DEVICES picks which one that is), a non-blocking
-** stream, a cuBLAS handle bound to that stream with a workspace from our
-** pool (so that cuBLAS allocates nothing behind the pool's back), and the
-** reduction scratch.  On a machine without a GPU or a driver the first call
-** returns NULL with a message and prints nothing; so does every later one.
+** stream, cuBLAS (loaded then, see blas.cu) and a handle bound to that
+** stream with a workspace from our pool (so that cuBLAS allocates nothing
+** behind the pool's back), and the reduction scratch.  On a machine without
+** a GPU or a driver the first call returns NULL with a message and prints
+** nothing; so does every later one.
 ** The instance is never destroyed: the driver reclaims it at exit, and
 ** tearing cuBLAS down from an atexit handler after the driver can crash.
 **
@@ -59,8 +60,11 @@ int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what) {
 int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what) {
   if (s == CUBLAS_STATUS_SUCCESS) return 1;
   (void)cudaGetLastError();
-  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, cublasGetStatusName(s),
-            cublasGetStatusString(s));
+  if (c->cublas != NULL)
+    cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, c->cublas->status_name(s),
+              c->cublas->status_string(s));
+  else
+    cuda_fail(c, GAN_EBACKEND, "%s failed: cublasStatus_t %d", what, (int)s);
   return 0;
 }
 
@@ -91,7 +95,7 @@ gan_status cuda_status(cudaError_t e, const char *what) {
 static void cuda_destroy(cuda_backend *cb) {
   cuda_ctx *c = &cb->ctx;
   if (c->stream) cudaStreamSynchronize(c->stream);
-  if (c->blas) cublasDestroy(c->blas);
+  if (c->blas) c->cublas->destroy(c->blas);
   cuda_adam_release(c);
   cuda_upload_release(c);
 #if GAN_HAVE_CUDNN
@@ -155,17 +159,23 @@ static int cuda_init(cuda_ctx *c) {
   c->cc_major = prop.major;
   c->cc_minor = prop.minor;
   c->sm_count = prop.multiProcessorCount;
+  c->cublas = blas_library();
+  if (c->cublas == NULL) {
+    cuda_fail(c, GAN_EBACKEND, "%s", gan_errmsg());
+    return 0;
+  }
+  const blas_api *b = c->cublas;
   if (!cuda_ok(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
                "cudaStreamCreateWithFlags") ||
-      !blas_ok(c, cublasCreate(&c->blas), "cublasCreate") ||
-      !blas_ok(c, cublasSetStream(c->blas, c->stream), "cublasSetStream") ||
-      !blas_ok(c, cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"))
+      !blas_ok(c, b->create(&c->blas), "cublasCreate") ||
+      !blas_ok(c, b->set_stream(c->blas, c->stream), "cublasSetStream") ||
+      !blas_ok(c, b->set_math_mode(c->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"))
     return 0;
   /* after cublasSetStream, which resets the workspace to cuBLAS's own */
   c->blas_ws_bytes = BLAS_WORKSPACE;
   c->blas_ws = cuda_pool_alloc(c, c->blas_ws_bytes);
   if (c->blas_ws == NULL ||
-      !blas_ok(c, cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes),
+      !blas_ok(c, b->set_workspace(c->blas, c->blas_ws, c->blas_ws_bytes),
                "cublasSetWorkspace"))
     return 0;
   c->scratch = (double *)cuda_pool_alloc(c, (REDUCE_MAX_BLOCKS + 1) * sizeof(double));
@@ -241,6 +251,16 @@ extern "C" const char *gan_cuda_cudnn(void) {
 }
 #endif
 
+/* "cuBLAS 13.0.2", or that there is none, for the line below when a GPU is
+** there (without one the backend never loads it). */
+static const char *cublas_short(void) {
+  static char s[64];
+  const char *v = cuda_cublas_brief();
+  if (v == NULL) return "cuBLAS not found";
+  snprintf(s, sizeof s, "cuBLAS %s", v);
+  return s;
+}
+
 /* "cuDNN 9.19.0", or that there is none, for the line below: the library
 ** is found, its sub-libraries are not loaded (seconds from a cold disk;
 ** the first convolution or gan.cudnn() checks them). */
@@ -262,8 +282,8 @@ extern "C" const char *gan_backends_describe(void) {
   static char buf[512];
   if (instance != NULL) {
     const cuda_ctx *c = (const cuda_ctx *)instance->ctx;
-    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s)", c->gpu_name,
-             c->cc_major, c->cc_minor, cudnn_short());
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s; %s)", c->gpu_name,
+             c->cc_major, c->cc_minor, cublas_short(), cudnn_short());
     return buf;
   }
   int n = 0;
@@ -277,8 +297,8 @@ extern "C" const char *gan_backends_describe(void) {
     snprintf(buf, sizeof buf, "backends: cpu, cuda (%s; %s)", no_gpu_reason(e, why, sizeof why),
              cudnn_short());
   } else {
-    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s)", prop.name,
-             prop.major, prop.minor, cudnn_short());
+    snprintf(buf, sizeof buf, "backends: cpu, cuda (GPU: %s, sm_%d%d; %s; %s)", prop.name,
+             prop.major, prop.minor, cublas_short(), cudnn_short());
   }
   return buf;
 }
@@ -299,11 +319,11 @@ extern "C" gan_status gan_cuda_set_precision(const char *mode) {
                      mode ? mode : "(null)");
   cuda_ctx *c = cuda_instance_ctx();
   if (c == NULL) return GAN_EBACKEND; /* message already set */
-  cublasStatus_t s =
-      cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+  cublasStatus_t s = c->cublas->set_math_mode(
+      c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
   if (s != CUBLAS_STATUS_SUCCESS)
     return gan_error(GAN_EBACKEND, "cublasSetMathMode failed: %s",
-                     cublasGetStatusName(s));
+                     c->cublas->status_name(s));
   c->tf32 = tf32;
   return GAN_OK;
 }

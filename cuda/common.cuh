@@ -93,6 +93,39 @@ typedef struct upload_slot {
   cudaEvent_t done; /* recorded after the copy that last read 'host' */
 } upload_slot;
 
+/* --- libraries loaded at run time (dl.cu) -----------------------------------
+** 'why' collects the failed tries, "; " between them. */
+/* Appends "; " and the formatted text to 'why' (of 'size' bytes). */
+void dl_why(char *why, size_t size, const char *fmt, ...) GAN_PRINTF(3, 4);
+/* dlopen(name) for its symbols alone; NULL with dlerror()'s words in 'why'. */
+void *dl_open(const char *name, char *why, size_t size);
+/* The environment variable 'var' names a library file or the folder that
+** holds 'soname': the file to try, in buf; returns the variable's value,
+** or NULL when it is not set (or empty). */
+const char *dl_env_file(const char *var, const char *soname, char *buf, size_t size);
+
+/* --- cuBLAS, loaded at run time (blas.cu says why and where) --------------
+** Each entry point is looked up by its exported name: cublas_v2.h's
+** cublasCreate and the like are macros for the _v2 symbols. */
+#define BLAS_FUNCS(X)                                                         \
+  X(get_property, cublasGetProperty) X(create, cublasCreate_v2)              \
+  X(destroy, cublasDestroy_v2) X(set_stream, cublasSetStream_v2)             \
+  X(set_workspace, cublasSetWorkspace_v2) X(set_math_mode, cublasSetMathMode) \
+  X(sgemm, cublasSgemm_v2) X(status_name, cublasGetStatusName)               \
+  X(status_string, cublasGetStatusString)
+
+typedef struct blas_api {
+#define BLAS_MEMBER(m, f) decltype(&::f) m;
+  BLAS_FUNCS(BLAS_MEMBER)
+#undef BLAS_MEMBER
+} blas_api;
+
+/* The library, found and checked the first time; NULL with the places it
+** tried as gan_errmsg() when there is none.  Needs no GPU. */
+const blas_api *blas_library(void);
+/* "13.0.2", or NULL as blas_library */
+const char *cuda_cublas_brief(void);
+
 /* --- the context --------------------------------------------------------- */
 #define REDUCE_THREADS 256
 #define REDUCE_MAX_BLOCKS 1024 /* partial sums of one reduction */
@@ -103,6 +136,7 @@ typedef struct cuda_ctx {
   int cc_major, cc_minor, sm_count;
 
   cudaStream_t stream;
+  const struct blas_api *cublas; /* the loaded library's entry points (blas.cu) */
   cublasHandle_t blas;
   void *blas_ws; /* cuBLAS workspace, from the pool */
   size_t blas_ws_bytes;

@@ -8,11 +8,8 @@
 ** in the context (cuda_ctx.dnn), created at the first convolution.
 */
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cudnn.cuh"
 
@@ -28,29 +25,12 @@ static struct {
   char why[1024];
 } loaded;
 
-/* Appends "; " and the formatted text to loaded.why. */
-static void why_add(const char *fmt, ...) GAN_PRINTF(1, 2);
-static void why_add(const char *fmt, ...) {
-  size_t n = strlen(loaded.why);
-  if (n > 0 && n + 2 < sizeof loaded.why) {
-    memcpy(loaded.why + n, "; ", 3);
-    n += 2;
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(loaded.why + n, sizeof loaded.why - n, fmt, ap);
-  va_end(ap);
-}
+#define why_add(...) dl_why(loaded.why, sizeof loaded.why, __VA_ARGS__)
 
 /* Tries one file or soname; 1 when it is a usable cuDNN 9. */
 static int try_open(const char *name) {
-  void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL) {
-    const char *e = dlerror(); /* it names the file */
-    if (e) why_add("%s", e);
-    else why_add("%s: not found", name);
-    return 0;
-  }
+  void *lib = dl_open(name, loaded.why, sizeof loaded.why);
+  if (lib == NULL) return 0;
   dnn_api a;
 #define DNN_LOOKUP(f)                                   \
   a.f = (decltype(a.f))dlsym(lib, #f);                  \
@@ -85,15 +65,9 @@ static int try_open(const char *name) {
 static void find_library(void) {
   if (!loaded.tried) {
     loaded.tried = 1;
-    const char *env = getenv("GAN_CUDNN");
-    if (env != NULL && env[0] != '\0') {
-      /* the library file, or the folder that holds it: that alone */
-      char name[600];
-      struct stat st;
-      if (stat(env, &st) == 0 && S_ISDIR(st.st_mode))
-        snprintf(name, sizeof name, "%s/libcudnn.so.9", env);
-      else
-        snprintf(name, sizeof name, "%s", env);
+    char name[600];
+    const char *env = dl_env_file("GAN_CUDNN", "libcudnn.so.9", name, sizeof name);
+    if (env != NULL) { /* the library file, or the folder that holds it: that alone */
       if (!try_open(name)) why_add("(GAN_CUDNN is %s)", env);
     } else {
       (void)(try_open("libcudnn.so.9") ||

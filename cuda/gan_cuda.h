@@ -43,6 +43,11 @@ gan_status gan_cuda_set_conv(const char *mode);
 ** product per block.  At least one sample's worth is always taken. */
 gan_status gan_cuda_set_conv_workspace(size_t bytes);
 
+/* cuBLAS, which the matrix products run on: "cuBLAS 13.0.2 (libcublas.so.13)"
+** once the library loads (blas.cu says where it looks; GAN_CUBLAS
+** overrides), else NULL with the reason as gan_errmsg().  Needs no GPU. */
+const char *gan_cuda_cublas(void);
+
 /* cuDNN, which the convolutions run on: "cuDNN 9.19.0 (libcudnn.so.9)"
 ** once the library loads (cudnn.cuh says where it looks; GAN_CUDNN
 ** overrides), else NULL with the reason as gan_errmsg().  Needs no GPU:

@@ -35,7 +35,8 @@ void cuda_gemm(cuda_ctx *c, cublasOperation_t opa, cublasOperation_t opb, int m,
     return;
   }
   blas_ok(c,
-          cublasSgemm(c->blas, opa, opb, m, n, k, &alpha, A, lda, B, ldb, &beta, C, ldc),
+          c->cublas->sgemm(c->blas, opa, opb, m, n, k, &alpha, A, lda, B, ldb, &beta, C,
+                           ldc),
           "cublasSgemm");
 }
 

@@ -13,7 +13,9 @@
 --  - the memorisation check: each sample's L2 distance to its nearest real
 --    image, against the same distance for real images left out of the
 --    reference set in turn (gan.metrics.memorisation).
--- Everything is computed at --size (default: the run's size) in [0, 1].
+-- Everything is computed at --size (default: the run's size, or 64 for
+-- --fake) in [0, 1]: the images of both folders are resized to it, and the
+-- first line says so.
 local gan = require "gan"
 
 local spec = {
@@ -46,12 +48,15 @@ gan.seed(opts.seed)
 -- The samples, in [0, 1] on the cpu
 ---------------------------------------------------------------------------
 local fake, what, S
+-- where S comes from, for the line that says what was compared
+local size_from = opts.size > 0 and "--size" or "the default: set --size"
 if opts.checkpoint ~= "" then
   local ok, ck = pcall(gan.load, opts.checkpoint)
   if not ok then fail(ck) end
   if not ck.G then fail(("checkpoint '%s' has no generator G"):format(opts.checkpoint)) end
   if not ck.noise then fail(("checkpoint '%s' has no sample noise"):format(opts.checkpoint)) end
   S = opts.size > 0 and opts.size or (ck.opts and ck.opts.size) or 64
+  if opts.size == 0 and ck.opts and ck.opts.size then size_from = "the run's --size" end
   local shape = ck.noise:shape()
   shape[1] = math.min(opts.n, 100)
   local z = gan.empty(shape)
@@ -84,7 +89,8 @@ local ok, real = pcall(gan.images.load, opts.real, {size = S, device = "cpu"})
 if not ok then fail(real) end
 local N = real:size(1)
 if N < 4 then fail(("%s has %d images: the floor needs at least 4"):format(opts.real, N)) end
-print(("evaluate: %s; %d real images from %s; at %dx%d"):format(what, N, opts.real, S, S))
+print(("evaluate: %s; %d real images from %s; every image read at %dx%d (%s)"):format(
+  what, N, opts.real, S, S, size_from))
 
 ---------------------------------------------------------------------------
 -- SWD: samples against the real images, and two halves of the real ones

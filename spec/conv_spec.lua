@@ -250,6 +250,29 @@ describe("convolutional modules", function()
     assert.error_matches(function() nn.ConvTranspose2d(2, 2, 3, {stride = 2, output_padding = 2}) end,
       "output_padding")
   end)
+
+  it("points a bad constructor argument at the caller's line", function()
+    local dir = util.tmpdir()
+    for _, case in ipairs{
+      {"nn.BatchNorm2d(0)", "bad argument #1 to 'BatchNorm2d' %(positive integer expected%)"},
+      {"nn.BatchNorm2d(4, {momentum = 2})", "'BatchNorm2d' %(option 'momentum'"},
+      {"nn.BatchNorm2d(4, {gamma_std = 'x'})", "'BatchNorm2d' %(option 'gamma_std'"},
+      {"nn.BatchNorm2d(4, 3)", "'BatchNorm2d' %(options table expected, got number%)"},
+      {"nn.BatchNorm(4, {eps = 0})", "'BatchNorm' %(option 'eps'"},
+      {"nn.Conv2d(0, 4, 3)", "'Conv2d' %(input channels"},
+      {"nn.Conv2d(3, 4, 3, {padding = -1})", "'Conv2d' %(padding"},
+      {"nn.ConvTranspose2d(2, 2, 3, {stride = 2, output_padding = 2})",
+       "'ConvTranspose2d' %(output_padding"},
+    } do
+      local path = dir .. "/t.lua"
+      util.write(path, "local nn = gan.nn\n" .. case[1] .. "\n")
+      local code, _, err = util.run({path})
+      assert.equal(1, code, err)
+      assert.truthy(err:find("^gan: " .. path:gsub("%p", "%%%0") .. ":2: "), err)
+      assert.truthy(err:find(case[2]), err)
+    end
+    util.rmdir(dir)
+  end)
 end)
 
 describe("a DCGAN training step", function()

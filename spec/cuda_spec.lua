@@ -13,6 +13,63 @@ local has_gpu, why = pcall(gan.zeros, 1, "cuda")
 local why_none = tostring(select(2, gan.cudnn()) or "")
 local cudnn_built = not (why_none:find("not built") or why_none:find("built without"))
 
+-- cuBLAS is loaded at run time, when the backend is made, not linked:
+-- these need no GPU.
+describe("cuBLAS loading", function()
+  local built = not tostring(select(2, gan.cublas()) or ""):find("not built")
+  local function probe(env)
+    local code, out, err = util.run({"-e", "print(gan.cublas())"}, nil, env)
+    assert.equal(0, code, err)
+    return out
+  end
+  local toolkit = "/usr/local/cuda/lib/libcublas.so.13"
+  if not util.read(toolkit) then toolkit = "/usr/local/cuda/lib64/libcublas.so.13" end
+
+  it("is not linked into gan, which starts without it", function()
+    local code, out = util.run({"--version"}, nil, {GAN_CUBLAS = "/nonexistent/cublas"})
+    assert.equal(0, code)
+    assert.truthy(out:find("backends: cpu", 1, true), out)
+    local p = io.popen("readelf -d '" .. util.bin .. "' 2>&1")
+    local dyn = p:read("a")
+    p:close()
+    assert.truthy(dyn:find("NEEDED", 1, true), dyn) -- readelf read it
+    assert.falsy(dyn:find("libcublas", 1, true), dyn)
+  end)
+
+  it("says why when the library is not there, naming GAN_CUBLAS", function()
+    local out = probe{GAN_CUBLAS = "/nonexistent/cublas"}
+    if not built then
+      assert.truthy(out:find("not built", 1, true), out)
+      return
+    end
+    assert.truthy(out:find("^nil\tcuBLAS 13 could not be loaded: "), out)
+    assert.truthy(out:find("/nonexistent/cublas: cannot open", 1, true), out)
+    assert.truthy(out:find("(GAN_CUBLAS is /nonexistent/cublas)", 1, true), out)
+    -- a library that is not cuBLAS: the entry point it lacks
+    local libm = "/lib/x86_64-linux-gnu/libm.so.6"
+    if util.read(libm) then
+      out = probe{GAN_CUBLAS = libm}
+      assert.truthy(out:find(libm .. " lacks cublasGetProperty", 1, true), out)
+    end
+  end)
+
+  it("finds every entry point it uses in the toolkit's cuBLAS 13", function()
+    if not built or not util.read(toolkit) then
+      pending("no CUDA in this build, or no " .. toolkit .. " here")
+      return
+    end
+    -- the file, then its folder
+    local out = probe{GAN_CUBLAS = toolkit}
+    assert.truthy(out:find("^cuBLAS 13%.%d+%.%d+ %(" .. toolkit:gsub("%p", "%%%0") .. "%)"), out)
+    local dir = toolkit:match("^(.*)/")
+    out = probe{GAN_CUBLAS = dir}
+    assert.truthy(out:find("^cuBLAS 13%.%d+%.%d+ %(" .. dir:gsub("%p", "%%%0") .. "/libcublas%.so%.13%)"), out)
+    -- and with no GAN_CUBLAS, by the places it looks
+    out = probe{GAN_CUBLAS = ""}
+    assert.truthy(out:find("^cuBLAS 13%.%d+%.%d+ %("), out)
+  end)
+end)
+
 -- cuDNN is loaded at run time, not linked: these need no GPU.
 describe("cuDNN loading", function()
   local function probe(env)

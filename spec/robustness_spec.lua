@@ -123,7 +123,7 @@ describe("broken and hostile image files", function()
     assert.is_true(near({0, 0, 1}, px[3]))
     local why = {
       ["cut.jpg"] = "truncated JPEG", ["cut_end.jpg"] = "truncated JPEG",
-      ["cut.png"] = "corrupt or truncated PNG", ["garbage.png"] = "corrupt or truncated PNG",
+      ["cut.png"] = "truncated PNG: its data end too soon", ["garbage.png"] = "corrupt PNG: its",
       ["garbage.jpg"] = "JPEG", ["bomb.png"] = "it declares 100000x100000 pixels, more than",
       ["zlib_bomb.png"] = "decompression bomb",
     }
@@ -133,6 +133,7 @@ describe("broken and hostile image files", function()
       assert.truthy(line, name .. " not named in:\n" .. err)
       assert.truthy(line:find(reason, 1, true), name .. ": " .. line)
       assert.falsy(line:find("()", 1, true), name .. ": an empty reason in " .. line)
+      assert.falsy(line:find("[%c\128-\255]"), name .. ": a byte that is not printable in " .. line)
     end
     assert.truthy(err:find("skipped 7 of 10 files in '" .. dir .. "'", 1, true), err)
   end)

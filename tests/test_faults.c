@@ -271,7 +271,12 @@ static void test_hostile_images(void) {
   /* a header, then garbage */
   n = png_header(buf, 64, 64);
   for (size_t i = 0; i < 200; i++) buf[n + i] = (unsigned char)(i * 37 + 11);
-  CHECK(refused(buf, n + 200, "corrupt or truncated PNG"));
+  CHECK(refused(buf, n + 200, "corrupt PNG: its structure is damaged (stb_image: "));
+  /* stb's word quotes the chunk's type as found: printable bytes only */
+  for (const char *q = gan_errmsg(); *q; q++) CHECK(*q >= 0x20 && *q < 0x7f);
+  /* the same header, then an IDAT chunk cut short */
+  memcpy(buf + n, "\0\0\0\x64IDAT\x78\x9c\x01\x02", 12);
+  CHECK(refused(buf, n + 12, "truncated PNG: its data end too soon (stb_image: outofdata)"));
 
   /* a zlib bomb: 1x1 declared, an IDAT that inflates to 8 MB of zeros */
   n = png_header(buf, 1, 1);

@@ -17,7 +17,19 @@ typedef enum {
   CUBLAS_TF32_TENSOR_OP_MATH = 3,
 } cublasMath_t;
 typedef struct emu_blas *cublasHandle_t;
+typedef enum { MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL } libraryPropertyType;
+#define CUBLAS_VER_MAJOR 13
 
+/* As in cuBLAS: C linkage (cuda/blas.cu looks them up by name, in the
+** program itself, which tests/emu/run.sh links with -rdynamic), and
+** cublasCreate and the like are macros for the _v2 entry points. */
+#define cublasCreate cublasCreate_v2
+#define cublasDestroy cublasDestroy_v2
+#define cublasSetStream cublasSetStream_v2
+#define cublasSetWorkspace cublasSetWorkspace_v2
+#define cublasSgemm cublasSgemm_v2
+extern "C" {
+cublasStatus_t cublasGetProperty(libraryPropertyType type, int *value);
 cublasStatus_t cublasCreate(cublasHandle_t *h);
 cublasStatus_t cublasDestroy(cublasHandle_t h);
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s);
@@ -28,4 +40,5 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                            const float *B, int ldb, const float *beta, float *C, int ldc);
 const char *cublasGetStatusName(cublasStatus_t s);
 const char *cublasGetStatusString(cublasStatus_t s);
+}
 #endif

@@ -422,6 +422,10 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
 
 /* --- cuBLAS ------------------------------------------------------------- */
 struct emu_blas { cublasMath_t math; };
+cublasStatus_t cublasGetProperty(libraryPropertyType type, int *value) {
+  *value = type == MAJOR_VERSION ? CUBLAS_VER_MAJOR : 0;
+  return CUBLAS_STATUS_SUCCESS;
+}
 cublasStatus_t cublasCreate(cublasHandle_t *h) {
   *h = new emu_blas{CUBLAS_DEFAULT_MATH};
   return CUBLAS_STATUS_SUCCESS;

@@ -25,7 +25,10 @@
 #   EMU_REVERSE=1 tests/emu/run.sh     threads of each block in reverse order
 #   SAN=-fsanitize=address,undefined tests/emu/run.sh
 #
-# Exit status 0 only if all three pass.
+#   4. a GPU whose cuBLAS cannot be loaded (GAN_CUBLAS names a missing
+#      file): --device auto says so and trains on the cpu, and --device
+#      cuda is an error that says where it looked.
+# Exit status 0 only if all four pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
@@ -69,7 +72,8 @@ for f in "$root"/bindings/*.c "$out/src/gan_lua_sources.c"; do
     -I"$root/cuda" -c "$f" -o "$out/bin/$b.o"
 done
 for p in "${pids[@]}"; do wait "$p"; done
-g++ $san "$out"/obj/*.o "$out/bin/test_cuda.o" -o "$out/test_cuda_emu" $blaslib -fopenmp -lm
+g++ $san "$out"/obj/*.o "$out/bin/test_cuda.o" -o "$out/test_cuda_emu" $blaslib -fopenmp \
+  -ldl -lm -rdynamic
 g++ $san "$out"/obj/*.o $(ls "$out"/bin/*.o | grep -v test_cuda.o) -o "$out/gan" \
   "$lualib" $blaslib -fopenmp -ldl -lm -rdynamic
 echo "emu: built $out/test_cuda_emu and $out/gan" >&2
@@ -155,4 +159,13 @@ done
     per.copy_h2d, per.copy_d2h, per.copy_d2h_bytes, per.event_sync, per.malloc))
   if #bad > 0 then print('a training step: ' .. table.concat(bad, '; ')) os.exit(1) end" ||
   status=1
+# 4.
+echo "emu: 4. a GPU without cuBLAS (GAN_CUBLAS names a missing file)" >&2
+msg=$(GAN_CUBLAS=/nonexistent/cublas "$out/gan" -e 'gan.device("auto") print(gan.device())
+  local ok, err = pcall(gan.device, "cuda") print(ok, err)' 2>&1) || status=1
+echo "$msg"
+for want in "gan: cannot use the GPU, using the cpu (CUDA backend initialisation: cuBLAS 13 could not be loaded: /nonexistent/cublas: cannot open" \
+            "(GAN_CUBLAS is /nonexistent/cublas))" "^cpu\$" "^false.*device 'cuda' is not available: CUDA backend initialisation: cuBLAS 13"; do
+  echo "$msg" | grep -q -- "$want" || { echo "emu: no line matching: $want" >&2; status=1; }
+done
 exit $status

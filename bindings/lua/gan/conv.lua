@@ -28,10 +28,12 @@ local C = gan.C
 
 local class, like, buffer, shape_str = nn._class, nn._like, nn._buffer, nn.shape_str
 
+-- The constructors' checks: the error points at the constructor's caller
+-- (positive, conv_init, the class's init, its __call, the caller).
 local function positive(v, i, fname, what)
   if math.type(v) ~= "integer" or v < 1 then
     error(("bad argument #%d to '%s' (%s: positive integer expected, got %s)"):format(
-      i, fname, what, tostring(v)), 0)
+      i, fname, what, tostring(v)), 5)
   end
   return v
 end
@@ -70,13 +72,13 @@ local function conv_init(self, fname, n_in, n_out, k, opts)
   positive(kw, 3, fname, "kernel size")
   opts = opts or {}
   if type(opts) ~= "table" then
-    error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 0)
+    error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 4)
   end
   local stride, padding = opts.stride or 1, opts.padding or 0
   positive(stride, 4, fname, "stride")
   if math.type(padding) ~= "integer" or padding < 0 then
     error(("bad argument #4 to '%s' (padding: integer >= 0 expected, got %s)"):format(
-      fname, tostring(padding)), 0)
+      fname, tostring(padding)), 4)
   end
   self.n_in, self.n_out, self.kh, self.kw = n_in, n_out, kh, kw
   self.stride, self.padding = stride, padding
@@ -194,7 +196,7 @@ function ConvTranspose2d:init(n_in, n_out, k, opts)
   local op = opts.output_padding or 0
   if math.type(op) ~= "integer" or op < 0 or op >= self.stride then
     error(("bad argument #4 to 'ConvTranspose2d' (output_padding: integer in 0..stride-1 "
-           .. "expected, got %s)"):format(tostring(op)), 0)
+           .. "expected, got %s)"):format(tostring(op)), 3)
   end
   self.output_padding = op
   self.weight = gan.empty(n_in, n_out, self.kh, self.kw, self.device):normal(0, opts.std or 0.02)
@@ -266,10 +268,10 @@ end
 local BatchNorm2d = class("BatchNorm2d", nn.BatchNorm)
 
 function BatchNorm2d:init(n, opts)
-  opts = opts or {}
-  nn.BatchNorm.init(self, n, {momentum = opts.momentum or 0.9, eps = opts.eps or 1e-5,
-                              device = opts.device})
-  local std = opts.gamma_std or 0.02
+  self:_setup(n, opts, {momentum = 0.9, eps = 1e-5})
+  local std = opts and opts.gamma_std or 0.02
+  nn._check_arg(type(std) == "number" and std >= 0 and std < math.huge, 2, "BatchNorm2d",
+                "option 'gamma_std' must be a finite number >= 0, not " .. tostring(std))
   if std > 0 then self.gamma:normal(1, std) end
 end
 

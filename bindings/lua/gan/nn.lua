@@ -106,8 +106,11 @@ function Module:backward_input(x, g) return self:backward(x, g, true) end
 -- Defines a module class: nn.Name(...) calls init.
 -- A constructor's argument check: the error points at the caller's line
 -- (check_arg, init, the class's __call, the caller).
-local function check_arg(ok, i, fname, what)
-  if not ok then error(("bad argument #%d to '%s' (%s)"):format(i, fname, what), 4) end
+-- 'extra': calls between the constructor's init and check_arg, if any.
+local function check_arg(ok, i, fname, what, extra)
+  if not ok then
+    error(("bad argument #%d to '%s' (%s)"):format(i, fname, what), 4 + (extra or 0))
+  end
 end
 nn._check_arg = check_arg
 
@@ -280,19 +283,25 @@ end
 ---------------------------------------------------------------------------
 local BatchNorm = class "BatchNorm"
 
-function BatchNorm:init(n, opts)
-  check_arg(math.type(n) == "integer" and n > 0, 1, "BatchNorm", "positive integer expected")
+-- The checks and the tensors of BatchNorm and of its subclasses, whose init
+-- calls this directly (the errors point at the constructor's caller).
+-- 'defaults': momentum and eps when opts has none.
+function BatchNorm:_setup(n, opts, defaults)
+  local fname = self.name
+  check_arg(math.type(n) == "integer" and n > 0, 1, fname, "positive integer expected", 1)
+  check_arg(opts == nil or type(opts) == "table", 2, fname,
+            "options table expected, got " .. type(opts), 1)
   opts = opts or {}
   local device = opts.device or gan.device()
   self.n = n
-  self.momentum = opts.momentum or 0.99
-  self.eps = opts.eps or 1e-3
+  self.momentum = opts.momentum or defaults.momentum
+  self.eps = opts.eps or defaults.eps
   check_arg(type(self.momentum) == "number" and self.momentum >= 0 and self.momentum <= 1,
-            2, "BatchNorm", ("option 'momentum' must be a number in [0, 1], not %s"):format(
-              self.momentum ~= self.momentum and "NaN" or tostring(self.momentum)))
+            2, fname, ("option 'momentum' must be a number in [0, 1], not %s"):format(
+              self.momentum ~= self.momentum and "NaN" or tostring(self.momentum)), 1)
   check_arg(type(self.eps) == "number" and self.eps > 0 and self.eps < math.huge, 2,
-            "BatchNorm", ("option 'eps' must be a positive finite number, not %s"):format(
-              self.eps ~= self.eps and "NaN" or tostring(self.eps)))
+            fname, ("option 'eps' must be a positive finite number, not %s"):format(
+              self.eps ~= self.eps and "NaN" or tostring(self.eps)), 1)
   self.gamma = gan.ones(n, device)
   self.beta = gan.zeros(n, device)
   self.grad_gamma = gan.zeros(n, device)
@@ -301,6 +310,10 @@ function BatchNorm:init(n, opts)
   self.running_var = gan.ones(n, device)
   self.mean = gan.zeros(n, device)
   self.rstd = gan.zeros(n, device)
+end
+
+function BatchNorm:init(n, opts)
+  self:_setup(n, opts, {momentum = 0.99, eps = 1e-3})
 end
 
 function BatchNorm:__tostring()
