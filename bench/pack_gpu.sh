@@ -7,9 +7,10 @@
 # .gpu/VERSION names the commit it was built from: pack right before a run.
 #   bench/pack_gpu.sh            then carry .gpu, and on the device run:
 #   LD_LIBRARY_PATH=$PWD/.gpu/lib GAN=.gpu/gan TEST_CUDA=.gpu/tests/test_cuda bench/gpu.sh
-# The CUDA libraries (cuBLAS, cudart) are NOT packed: they come from the
-# device's own CUDA toolkit, whose major version must match the one this
-# binary was built with (nvcc --version here); otherwise build there.
+# cuBLAS and cuDNN are NOT packed (gan loads them at run time; cudart is
+# linked in): they come from the device's own CUDA toolkit or PyTorch's
+# wheels, whose major version must match the one this binary was built with
+# (nvcc --version here); otherwise build there.
 set -eu
 cd "$(dirname "$0")/.."
 [ -x build/gan ] || { echo "pack_gpu.sh: run ./build.sh first" >&2; exit 2; }

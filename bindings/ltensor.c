@@ -115,9 +115,13 @@ static int l_device(lua_State *L) {
       if (!be) {
         /* no GPU, or one that the backend could not set up (no cuBLAS) */
         const char *why = gan_errmsg();
+#ifdef GAN_HAVE_CUDA
+        int found = gan_cuda_gpu_found();
+#else
+        int found = 0;
+#endif
         lua_writestringerror("%s\n", lua_pushfstring(L, "gan: %s, using the cpu (%s)",
-                             strstr(why, "initialisation") ? "cannot use the GPU" : "no GPU",
-                             why));
+                             found ? "cannot use the GPU" : "no GPU", why));
         lua_pop(L, 1);
         be = gan_backend_cpu();
       }

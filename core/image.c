@@ -340,13 +340,12 @@ static void to_planar(const float *in, int S, gan_range range, float *out) {
 ** for data that end too soon, 2 for damaged compressed data, 0 for the
 ** rest (damaged headers, markers and chunks, each with its own word). */
 static int stb_kind(const char *r) {
-  static const char *const cut[] = {"outofdata", "not enough pixels", "read past buffer",
-                                    "no IDAT", "no SOF", NULL};
+  static const char *const cut[] = {"outofdata", "read past buffer", NULL};
   static const char *const packed[] = {
       "bad codelengths", "bad code lengths", "bad huffman code", "bad dist", "bad sizes",
       "bad zlib header", "zlib corrupt", "no preset dict", "bad compression",
       "output buffer limit", "bad AC huff", "bad DC huff", "can't merge dc and ac",
-      "invalid filter", NULL};
+      "invalid filter", "not enough pixels", NULL};
   for (int i = 0; cut[i]; i++)
     if (strcmp(r, cut[i]) == 0) return 1;
   for (int i = 0; packed[i]; i++)

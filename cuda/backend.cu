@@ -243,6 +243,13 @@ extern "C" gan_backend *gan_backend_cuda(void) {
 
 extern "C" const char *gan_backends_built(void) { return "cpu, cuda"; }
 
+extern "C" int gan_cuda_gpu_found(void) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) (void)cudaGetLastError();
+  return e == cudaSuccess && n > 0;
+}
+
 #if !GAN_HAVE_CUDNN
 extern "C" const char *gan_cuda_cudnn(void) {
   gan_error(GAN_EBACKEND, "this gan was built without cuDNN (GAN_USE_CUDNN=OFF, or "

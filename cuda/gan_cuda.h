@@ -43,6 +43,10 @@ gan_status gan_cuda_set_conv(const char *mode);
 ** product per block.  At least one sample's worth is always taken. */
 gan_status gan_cuda_set_conv_workspace(size_t bytes);
 
+/* 1 when the driver reports a CUDA GPU, whether or not the backend could be
+** set up on it (no cuBLAS, say); 0 otherwise.  Creates nothing. */
+int gan_cuda_gpu_found(void);
+
 /* cuBLAS, which the matrix products run on: "cuBLAS 13.0.2 (libcublas.so.13)"
 ** once the library loads (blas.cu says where it looks; GAN_CUBLAS
 ** overrides), else NULL with the reason as gan_errmsg().  Needs no GPU. */

@@ -14,8 +14,8 @@
 --    image, against the same distance for real images left out of the
 --    reference set in turn (gan.metrics.memorisation).
 -- Everything is computed at --size (default: the run's size, or 64 for
--- --fake) in [0, 1]: the images of both folders are resized to it, and the
--- first line says so.
+-- --fake) in [0, 1]: the images read are resized to it, and the first line
+-- says so.
 local gan = require "gan"
 
 local spec = {
@@ -89,7 +89,7 @@ local ok, real = pcall(gan.images.load, opts.real, {size = S, device = "cpu"})
 if not ok then fail(real) end
 local N = real:size(1)
 if N < 4 then fail(("%s has %d images: the floor needs at least 4"):format(opts.real, N)) end
-print(("evaluate: %s; %d real images from %s; every image read at %dx%d (%s)"):format(
+print(("evaluate: %s; %d real images from %s; compared at %dx%d (%s)"):format(
   what, N, opts.real, S, S, size_from))
 
 ---------------------------------------------------------------------------

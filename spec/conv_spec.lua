@@ -263,14 +263,34 @@ describe("convolutional modules", function()
       {"nn.Conv2d(3, 4, 3, {padding = -1})", "'Conv2d' %(padding"},
       {"nn.ConvTranspose2d(2, 2, 3, {stride = 2, output_padding = 2})",
        "'ConvTranspose2d' %(output_padding"},
+      {"nn.Reshape(4, 0)", "bad argument #2 to 'Reshape' %(dimension"},
+      {"nn.Augment{translate = 2}", "bad option 'translate' to 'Augment'"},
+      {"nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 0))", "bad argument #2 to 'Linear'"},
     } do
       local path = dir .. "/t.lua"
+      -- at the top level, and one function deep: the constructor's line
       util.write(path, "local nn = gan.nn\n" .. case[1] .. "\n")
       local code, _, err = util.run({path})
       assert.equal(1, code, err)
       assert.truthy(err:find("^gan: " .. path:gsub("%p", "%%%0") .. ":2: "), err)
       assert.truthy(err:find(case[2]), err)
+      util.write(path, "local nn = gan.nn\nlocal function f()\n  " .. case[1] .. "\nend\nf()\n")
+      code, _, err = util.run({path})
+      assert.equal(1, code, err)
+      assert.truthy(err:find("^gan: " .. path:gsub("%p", "%%%0") .. ":3: "), err)
     end
+    -- under pcall (a C caller) no position at all, and never one of gan's files
+    local ok, err = pcall(nn.Reshape, 0)
+    assert.is_false(ok)
+    assert.equal("bad argument #1 to 'Reshape' (dimension: positive integer expected, got 0)", err)
+    -- a checkpoint whose model cannot be rebuilt: the reason, with no position
+    local m = nn.Conv2d(3, 4, 3, {device = "cpu"})
+    m.describe = function() return {"Conv2d", 0, 4, 3} end
+    gan.save(dir .. "/bad.ckpt", {models = {G = nn.Sequential(m)}})
+    ok, err = pcall(gan.load, dir .. "/bad.ckpt")
+    assert.is_false(ok)
+    assert.equal(("checkpoint '%s/bad.ckpt': model G cannot be rebuilt: bad argument #1 to "
+                  .. "'Conv2d' (input channels: positive integer expected, got 0)"):format(dir), err)
     util.rmdir(dir)
   end)
 end)

@@ -22,8 +22,13 @@ describe("cuBLAS loading", function()
     assert.equal(0, code, err)
     return out
   end
+  local function exists(path)
+    local f = io.open(path, "rb")
+    if f then f:close() end
+    return f ~= nil
+  end
   local toolkit = "/usr/local/cuda/lib/libcublas.so.13"
-  if not util.read(toolkit) then toolkit = "/usr/local/cuda/lib64/libcublas.so.13" end
+  if not exists(toolkit) then toolkit = "/usr/local/cuda/lib64/libcublas.so.13" end
 
   it("is not linked into gan, which starts without it", function()
     local code, out = util.run({"--version"}, nil, {GAN_CUBLAS = "/nonexistent/cublas"})
@@ -32,7 +37,10 @@ describe("cuBLAS loading", function()
     local p = io.popen("readelf -d '" .. util.bin .. "' 2>&1")
     local dyn = p:read("a")
     p:close()
-    assert.truthy(dyn:find("NEEDED", 1, true), dyn) -- readelf read it
+    if not dyn:find("NEEDED", 1, true) then
+      pending("readelf (binutils) could not read " .. util.bin .. ": " .. dyn)
+      return
+    end
     assert.falsy(dyn:find("libcublas", 1, true), dyn)
   end)
 
@@ -47,14 +55,14 @@ describe("cuBLAS loading", function()
     assert.truthy(out:find("(GAN_CUBLAS is /nonexistent/cublas)", 1, true), out)
     -- a library that is not cuBLAS: the entry point it lacks
     local libm = "/lib/x86_64-linux-gnu/libm.so.6"
-    if util.read(libm) then
+    if exists(libm) then
       out = probe{GAN_CUBLAS = libm}
       assert.truthy(out:find(libm .. " lacks cublasGetProperty", 1, true), out)
     end
   end)
 
   it("finds every entry point it uses in the toolkit's cuBLAS 13", function()
-    if not built or not util.read(toolkit) then
+    if not built or not exists(toolkit) then
       pending("no CUDA in this build, or no " .. toolkit .. " here")
       return
     end

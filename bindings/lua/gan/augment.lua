@@ -56,12 +56,13 @@ local Augment = nn._class "Augment"
 function Augment:init(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
-    error(("bad argument #1 to 'Augment' (options table expected, got %s)"):format(type(opts)), 0)
+    nn._arg_error(("bad argument #1 to 'Augment' (options table expected, got %s)"):format(
+      type(opts)))
   end
   local t = opts.translate or 0
   if type(t) ~= "number" or t < 0 or t > 0.5 then
-    error(("bad option 'translate' to 'Augment' (a fraction in [0, 0.5] expected, got %s)")
-      :format(tostring(t)), 0)
+    nn._arg_error(("bad option 'translate' to 'Augment' (a fraction in [0, 0.5] expected, "
+                   .. "got %s)"):format(tostring(t)))
   end
   self.flip, self.translate = opts.flip == true, t
 end

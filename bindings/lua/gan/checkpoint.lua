@@ -450,7 +450,9 @@ function checkpoint.load(path)
     local ok, m = pcall(checkpoint.build, info.describe)
     if not ok then
       gan.rng_state(rng)
-      error(("checkpoint '%s': model %s cannot be rebuilt: %s"):format(path, name, m), 0)
+      -- the message without a position inside gan's modules, if it has one
+      error(("checkpoint '%s': model %s cannot be rebuilt: %s"):format(path, name,
+        (tostring(m):gsub("^[^\n]-:%d+: ", ""))), 0)
     end
     models[name] = m
   end

@@ -27,13 +27,14 @@ local nn = require "gan.nn"
 local C = gan.C
 
 local class, like, buffer, shape_str = nn._class, nn._like, nn._buffer, nn.shape_str
+local arg_error = nn._arg_error
 
 -- The constructors' checks: the error points at the constructor's caller
--- (positive, conv_init, the class's init, its __call, the caller).
+-- (nn._arg_error).
 local function positive(v, i, fname, what)
   if math.type(v) ~= "integer" or v < 1 then
-    error(("bad argument #%d to '%s' (%s: positive integer expected, got %s)"):format(
-      i, fname, what, tostring(v)), 5)
+    arg_error(("bad argument #%d to '%s' (%s: positive integer expected, got %s)"):format(
+      i, fname, what, tostring(v)))
   end
   return v
 end
@@ -72,13 +73,14 @@ local function conv_init(self, fname, n_in, n_out, k, opts)
   positive(kw, 3, fname, "kernel size")
   opts = opts or {}
   if type(opts) ~= "table" then
-    error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 4)
+    arg_error(("bad argument #4 to '%s' (options table expected, got %s)"):format(fname,
+                                                                                  type(opts)))
   end
   local stride, padding = opts.stride or 1, opts.padding or 0
   positive(stride, 4, fname, "stride")
   if math.type(padding) ~= "integer" or padding < 0 then
-    error(("bad argument #4 to '%s' (padding: integer >= 0 expected, got %s)"):format(
-      fname, tostring(padding)), 4)
+    arg_error(("bad argument #4 to '%s' (padding: integer >= 0 expected, got %s)"):format(
+      fname, tostring(padding)))
   end
   self.n_in, self.n_out, self.kh, self.kw = n_in, n_out, kh, kw
   self.stride, self.padding = stride, padding
@@ -195,8 +197,8 @@ function ConvTranspose2d:init(n_in, n_out, k, opts)
   opts = conv_init(self, "ConvTranspose2d", n_in, n_out, k, opts)
   local op = opts.output_padding or 0
   if math.type(op) ~= "integer" or op < 0 or op >= self.stride then
-    error(("bad argument #4 to 'ConvTranspose2d' (output_padding: integer in 0..stride-1 "
-           .. "expected, got %s)"):format(tostring(op)), 3)
+    arg_error(("bad argument #4 to 'ConvTranspose2d' (output_padding: integer in 0..stride-1 "
+               .. "expected, got %s)"):format(tostring(op)))
   end
   self.output_padding = op
   self.weight = gan.empty(n_in, n_out, self.kh, self.kw, self.device):normal(0, opts.std or 0.02)
@@ -335,7 +337,7 @@ function Reshape:init(...)
   local dims = {...}
   if type(dims[1]) == "table" then dims = dims[1] end
   if #dims < 1 or #dims > 3 then
-    error("bad argument to 'Reshape' (1 to 3 dimensions expected, after the batch)", 0)
+    arg_error("bad argument to 'Reshape' (1 to 3 dimensions expected, after the batch)")
   end
   for i, d in ipairs(dims) do positive(d, i, "Reshape", "dimension") end
   self.dims = dims

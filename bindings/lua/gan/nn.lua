@@ -103,16 +103,29 @@ function Module:__tostring() return "nn." .. self.name end
 -- Modules without parameters: backward_input is backward.
 function Module:backward_input(x, g) return self:backward(x, g, true) end
 
--- Defines a module class: nn.Name(...) calls init.
--- A constructor's argument check: the error points at the caller's line
--- (check_arg, init, the class's __call, the caller).
--- 'extra': calls between the constructor's init and check_arg, if any.
-local function check_arg(ok, i, fname, what, extra)
-  if not ok then
-    error(("bad argument #%d to '%s' (%s)"):format(i, fname, what), 4 + (extra or 0))
+-- A constructor's bad argument: the error points at the first caller
+-- outside gan's own Lua files, however deep the check runs (a subclass's
+-- init, a helper, a Sequential rebuilt from a checkpoint), and carries no
+-- position when that caller is C (pcall): never a line of gan's own.
+local gan_files = debug.getinfo(1, "S").source:match("^(.*[/\\])nn%.lua$")
+local function arg_error(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if info == nil then level = 0 break end
+    if not (gan_files and info.source:sub(1, #gan_files) == gan_files) then break end
+    level = level + 1
   end
+  error(msg, level)
+end
+nn._arg_error = arg_error
+
+local function check_arg(ok, i, fname, what)
+  if not ok then arg_error(("bad argument #%d to '%s' (%s)"):format(i, fname, what)) end
 end
 nn._check_arg = check_arg
+
+-- Defines a module class: nn.Name(...) calls init.
 
 local function class(name, parent)
   local cls = setmetatable({}, {__index = parent or Module})
@@ -283,14 +296,13 @@ end
 ---------------------------------------------------------------------------
 local BatchNorm = class "BatchNorm"
 
--- The checks and the tensors of BatchNorm and of its subclasses, whose init
--- calls this directly (the errors point at the constructor's caller).
+-- The checks and the tensors of BatchNorm and of its subclasses.
 -- 'defaults': momentum and eps when opts has none.
 function BatchNorm:_setup(n, opts, defaults)
   local fname = self.name
-  check_arg(math.type(n) == "integer" and n > 0, 1, fname, "positive integer expected", 1)
+  check_arg(math.type(n) == "integer" and n > 0, 1, fname, "positive integer expected")
   check_arg(opts == nil or type(opts) == "table", 2, fname,
-            "options table expected, got " .. type(opts), 1)
+            "options table expected, got " .. type(opts))
   opts = opts or {}
   local device = opts.device or gan.device()
   self.n = n
@@ -298,10 +310,10 @@ function BatchNorm:_setup(n, opts, defaults)
   self.eps = opts.eps or defaults.eps
   check_arg(type(self.momentum) == "number" and self.momentum >= 0 and self.momentum <= 1,
             2, fname, ("option 'momentum' must be a number in [0, 1], not %s"):format(
-              self.momentum ~= self.momentum and "NaN" or tostring(self.momentum)), 1)
+              self.momentum ~= self.momentum and "NaN" or tostring(self.momentum)))
   check_arg(type(self.eps) == "number" and self.eps > 0 and self.eps < math.huge, 2,
             fname, ("option 'eps' must be a positive finite number, not %s"):format(
-              self.eps ~= self.eps and "NaN" or tostring(self.eps)), 1)
+              self.eps ~= self.eps and "NaN" or tostring(self.eps)))
   self.gamma = gan.ones(n, device)
   self.beta = gan.zeros(n, device)
   self.grad_gamma = gan.zeros(n, device)
