@@ -5,7 +5,8 @@
 ** as a fiber when the kernel has barriers; memory is host memory that the
 ** emulator tracks, so copies are checked for their direction and cuBLAS's
 ** operands for their bounds.  Events complete only when waited for, as on a
-** busy GPU.  Not a GPU: timing, concurrency and cuDNN are not modelled.
+** busy GPU.  cuDNN is cudnn_emu.cpp, a library of its own.  Not a GPU:
+** timing and concurrency are not modelled.
 */
 #ifndef EMU_CUDA_RUNTIME_H
 #define EMU_CUDA_RUNTIME_H

@@ -17,9 +17,14 @@
 #      allocation, no stream synchronisation, and nothing copied to the host
 #      but the step's 4 values (16 bytes, one reader); it prints the kernel
 #      launches and products per step.
+#   5. cuDNN's fallback: a DCGAN run with the convolutions on auto, whose
+#      cuDNN forward fails (EMU_CUDNN_FAIL=forward), warns once, moves to
+#      im2col and gives the losses of the same run on the CPU.
 # No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
-# ./build.sh installs).  cuDNN is not modelled, so the convolutions run on
-# cuda/im2col.cu (the build is GAN_HAVE_CUDNN=0).
+# ./build.sh installs).  cuDNN is cudnn_emu.cpp, built as $out/lib/
+# libcudnn.so.9 and loaded by cuda/cudnn.cu through GAN_CUDNN, as the real
+# one would be: test_cuda and gpu_steps run the convolutions on it and on
+# cuda/im2col.cu.
 #
 #   tests/emu/run.sh [BUILD_DIR]       (default /tmp/gan-emu)
 #   EMU_REVERSE=1 tests/emu/run.sh     threads of each block in reverse order
@@ -28,7 +33,7 @@
 #   4. a GPU whose cuBLAS cannot be loaded (GAN_CUBLAS names a missing
 #      file): --device auto says so and trains on the cpu, and --device
 #      cuda is an error that says where it looked.
-# Exit status 0 only if all four pass.
+# Exit status 0 only if all five pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
@@ -46,11 +51,15 @@ pids=()
 bg() { "$@" & pids+=($!); }
 for f in "$root"/cuda/*.cu; do
   b=$(basename "$f" .cu)
-  [ "$b" = cudnn ] && continue
   lua5.4 "$root/tests/emu/launch.lua" "$f" "$out/src/$b.cpp" "$root"/cuda/*.cuh
-  bg $cxx -DGAN_HAVE_CUDNN=0 -I"$root/tests/emu" -I"$root/cuda" -I"$root/core" \
+  bg $cxx -DGAN_HAVE_CUDNN=1 -I"$root/tests/emu" -I"$root/cuda" -I"$root/core" \
     -c "$out/src/$b.cpp" -o "$out/obj/cuda_$b.o"
 done
+# cuDNN: a library of its own, which the programs below load through GAN_CUDNN
+mkdir -p "$out/lib"
+bg $cxx -fPIC -shared $blas -I"$root/tests/emu" "$root/tests/emu/cudnn_emu.cpp" \
+  -o "$out/lib/libcudnn.so.9" $blaslib
+export GAN_CUDNN="$out/lib"
 # the fibers switch with _longjmp, between stacks: no fortify check of that;
 # under the sanitizers, with swapcontext only (EMU_UCONTEXT)
 emu_flags="-U_FORTIFY_SOURCE"
@@ -85,6 +94,28 @@ images() {
     gan.images.save_grid(gan.rand(1, 3, $3, $3), ('$1/%03d.png'):format(i)) end"
 }
 
+# same_losses A B LINES WHAT: two loss.csv files of LINES lines (the header
+# included) whose losses agree within 1e-3 relative
+same_losses() {
+  "$out/gan" -e "
+  local function rows(p)
+    local t = {}
+    for line in io.lines(p) do t[#t + 1] = line end
+    return t
+  end
+  local a, b = rows('$1'), rows('$2')
+  assert(#a == $3 and #b == $3, 'loss.csv: ' .. #a .. ' and ' .. #b .. ' lines, not $3')
+  local worst = 0
+  for i = 2, #a do
+    local x, y = {}, {}
+    for v in a[i]:gmatch('[^,]+') do x[#x + 1] = tonumber(v) end
+    for v in b[i]:gmatch('[^,]+') do y[#y + 1] = tonumber(v) end
+    for k = 3, #x do worst = math.max(worst, math.abs(x[k] - y[k]) / math.max(1e-3, math.abs(y[k]))) end
+  end
+  print(('$4: largest relative difference %.2e'):format(worst))
+  if worst > 1e-3 then os.exit(1) end"
+}
+
 status=0
 # 1. TEST_CUDA_EMU: test_cuda queues smaller products where it only needs a queue
 echo "emu: 1. bench/gpu.sh --smoke" >&2
@@ -107,23 +138,7 @@ for dev in cuda cpu; do
   (cd "$root" && "$out/gan" scripts/strawberry.lua --data "$run/data" --size 8 --batch 10 \
     --epochs 2 --samples 4 --out "$run/$dev" --device "$dev" 2>&1 | tail -1) || status=1
 done
-"$out/gan" -e "
-  local function rows(p)
-    local t = {}
-    for line in io.lines(p) do t[#t + 1] = line end
-    return t
-  end
-  local a, b = rows('$run/cuda/loss.csv'), rows('$run/cpu/loss.csv')
-  assert(#a == 3 and #b == 3, 'loss.csv: ' .. #a .. ' and ' .. #b .. ' lines')
-  local worst = 0
-  for i = 2, 3 do
-    local x, y = {}, {}
-    for v in a[i]:gmatch('[^,]+') do x[#x + 1] = tonumber(v) end
-    for v in b[i]:gmatch('[^,]+') do y[#y + 1] = tonumber(v) end
-    for k = 3, #x do worst = math.max(worst, math.abs(x[k] - y[k]) / math.max(1e-3, math.abs(y[k]))) end
-  end
-  print(('loss.csv on cuda vs cpu: largest relative difference %.2e'):format(worst))
-  if worst > 1e-3 then os.exit(1) end" || status=1
+same_losses "$run/cuda/loss.csv" "$run/cpu/loss.csv" 3 "loss.csv on cuda vs cpu" || status=1
 # 3.
 echo "emu: 3. one training step's calls, counted" >&2
 images "$run/b" 44 8 2
@@ -168,4 +183,17 @@ for want in "gan: cannot use the GPU, using the cpu (CUDA backend initialisation
             "(GAN_CUBLAS is /nonexistent/cublas))" "^cpu\$" "^false.*device 'cuda' is not available: CUDA backend initialisation: cuBLAS 13"; do
   echo "$msg" | grep -q -- "$want" || { echo "emu: no line matching: $want" >&2; status=1; }
 done
+# 5.
+echo "emu: 5. cuDNN's forward fails: auto falls back to im2col, with the CPU's losses" >&2
+images "$run/dc" 8 16 4
+for dev in cuda cpu; do
+  (cd "$root" && EMU_CUDNN_FAIL=forward "$out/gan" scripts/strawberry_dcgan.lua --data "$run/dc" \
+    --size 16 --width 4 --batch 4 --epochs 2 --samples 4 --no-flip --out "$run/dc_$dev" \
+    --device "$dev" > "$run/dc_$dev.txt" 2>&1) || { cat "$run/dc_$dev.txt"; status=1; }
+done
+n=$(grep -c "cudnnConvolutionForward failed: CUDNN_STATUS_EXECUTION_FAILED" "$run/dc_cuda.txt" || true)
+grep "gan: warning" "$run/dc_cuda.txt" || true
+[ "$n" = 1 ] || { echo "emu: the fallback was said $n times, not once" >&2; status=1; }
+same_losses "$run/dc_cuda/loss.csv" "$run/dc_cpu/loss.csv" 3 \
+  "DCGAN loss.csv, cuda after the fallback vs cpu" || status=1
 exit $status
