@@ -132,14 +132,19 @@ static int on_cudnn(cuda_ctx *c) {
 /* After a failed cuDNN call: in AUTO mode, when the failure is cuDNN's own
 ** and nothing was pending before it ('before'), the failure is cleared, kept
 ** for gan_cuda_conv_fallback, and the convolutions move to im2col, where the
-** caller makes the call again (1).  Otherwise the failure stands (0).  A
-** call that failed wrote nothing: cuDNN checks its arguments, and a launch
-** that fails runs nothing. */
+** caller makes the call again (1).  Otherwise the failure stands (0).  The
+** forward and backward-data calls overwrite their output, so the call made
+** again is right whatever the failed one wrote.  The filter gradient
+** accumulates ('accumulates'): it is made again only after a failure of
+** cuDNN's checks (CUDNN_STATUS_BAD_PARAM or NOT_SUPPORTED, and their
+** sub-codes: 2000-3999), which come before any work; after an execution
+** failure part of the gradient may have been added already. */
 #if GAN_HAVE_CUDNN
-static int dnn_fall_back(cuda_ctx *c, gan_status before) {
+static int dnn_fall_back(cuda_ctx *c, gan_status before, int accumulates) {
   if (c->conv_impl != CONV_AUTO || before != GAN_OK || c->status != GAN_EBACKEND ||
       strncmp(c->errmsg, "cudnn", 5) != 0)
     return 0;
+  if (accumulates && (c->dnn_status < 2000 || c->dnn_status >= 4000)) return 0;
   snprintf(c->dnn_fallback, sizeof c->dnn_fallback, "%s", c->errmsg);
   c->dnn_fallback_said = 0;
   c->status = GAN_OK;
@@ -161,7 +166,7 @@ static int conv_forward(cuda_ctx *c, const gan_conv2d_desc *d, float *y, const f
 #if GAN_HAVE_CUDNN
   const gan_status before = c->status;
   if (!dnn_forward(c, d, y, x, w))
-    return dnn_fall_back(c, before) && im2col_forward(c, d, y, x, w, bias);
+    return dnn_fall_back(c, before, 0) && im2col_forward(c, d, y, x, w, bias);
   if (bias) add_bias(c, y, bias, d->B, d->K, (size_t)d->P * d->Q);
 #endif
   return 1;
@@ -176,7 +181,7 @@ static int conv_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x,
 #if GAN_HAVE_CUDNN
   const gan_status before = c->status;
   if (!dnn_backward_data(c, d, x, y, w))
-    return dnn_fall_back(c, before) && im2col_backward_data(c, d, x, y, w, bias);
+    return dnn_fall_back(c, before, 0) && im2col_backward_data(c, d, x, y, w, bias);
   if (bias) add_bias(c, x, bias, d->B, d->C, (size_t)d->H * d->W);
 #endif
   return 1;
@@ -191,7 +196,7 @@ static int conv_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw
 #if GAN_HAVE_CUDNN
   const gan_status before = c->status;
   if (dnn_backward_filter(c, d, dw, x, y)) return 1;
-  return dnn_fall_back(c, before) && im2col_backward_filter(c, d, dw, x, y);
+  return dnn_fall_back(c, before, 1) && im2col_backward_filter(c, d, dw, x, y);
 #else
   return 0;
 #endif

@@ -102,6 +102,7 @@ int dnn_ok(cuda_ctx *c, cudnnStatus_t s, const char *what) {
   if (s == CUDNN_STATUS_SUCCESS) return 1;
   (void)cudaGetLastError();
   const char *msg = loaded.lib ? loaded.api.cudnnGetErrorString(s) : "?";
+  c->dnn_status = (int)s;
   cuda_fail(c, GAN_EBACKEND, "%s failed: %s (cudnnStatus_t %d)", what, msg, (int)s);
   return 0;
 }
@@ -196,8 +197,9 @@ static int plan_make(cuda_ctx *c, const dnn_api *a, dnn_plan *p,
                                                d->K, d->C, d->R, d->S),
               "cudnnSetFilter4dDescriptor"))
     return 0;
-  /* in fp32, FMA math only: CUDNN_DEFAULT_MATH lets cuDNN use TF32 tensor
-  ** cores on Ampere and later, as PyTorch's allow_tf32 does */
+  /* in fp32, FMA math only (CUDNN_DEFAULT_MATH would let cuDNN use TF32
+  ** tensor cores on Ampere and later, which is what PyTorch's allow_tf32
+  ** asks for); in tf32, tensor-op math, which allows them explicitly */
   cudnnMathType_t math = tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
   for (int k = 0; k < 3; k++) {
     if (!dnn_ok(c, a->cudnnCreateConvolutionDescriptor(&p->conv[k]),
@@ -222,22 +224,27 @@ typedef struct dnn_cand {
   int deterministic;
 } dnn_cand;
 
-/* The usable results, in the heuristics' order: successful, and with a math
-** type the precision allows -- never ALLOW_CONVERSION (fp16/bf16 inputs),
-** and tensor-op (TF32) math only in tf32. */
+/* The usable results: successful, never ALLOW_CONVERSION (fp16/bf16
+** inputs), in the heuristics' order -- except in fp32, where the entries
+** listed with tensor-op (TF32) math come last: their algorithm is tried on
+** the FMA descriptor, which keeps the kernels FMA (cuDNN answers
+** NOT_SUPPORTED where the algorithm has none), so fp32 never lacks a
+** candidate because the heuristics labelled them all for tensor ops. */
 template <class Perf>
 static int usable(const Perf *r, int n, int tf32, dnn_cand *out) {
   int k = 0;
-  for (int i = 0; i < n; i++) {
-    if (r[i].status != CUDNN_STATUS_SUCCESS) continue;
-    if (r[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
-    if (!tf32 && r[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
-    out[k].algo = (int)r[i].algo;
-    out[k].memory = r[i].memory;
-    out[k].math = r[i].mathType;
-    out[k].deterministic = r[i].determinism == CUDNN_DETERMINISTIC;
-    k++;
-  }
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++) {
+      if (r[i].status != CUDNN_STATUS_SUCCESS) continue;
+      if (r[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+      int late = !tf32 && r[i].mathType == CUDNN_TENSOR_OP_MATH;
+      if (late != pass) continue;
+      out[k].algo = (int)r[i].algo;
+      out[k].memory = r[i].memory;
+      out[k].math = late ? CUDNN_FMA_MATH : r[i].mathType;
+      out[k].deterministic = r[i].determinism == CUDNN_DETERMINISTIC;
+      k++;
+    }
   return k;
 }
 
@@ -256,28 +263,31 @@ static cudnnStatus_t ws_query(const dnn_api *a, cuda_dnn *n, dnn_plan *p, dnn_di
 
 /* Tries one candidate: its math type on the direction's descriptor (tf32
 ** only: fp32 keeps FMA), then its workspace as the documentation asks,
-** rather than the estimate.  1 if taken; 0 if its workspace is over
-** 'limit' or a call failed (then *failed is the failing status). */
+** rather than the estimate (in *ws).  1 if taken; 0 if its workspace is
+** over 'limit' or a call failed (then *failed is the failing status and
+** *ws is SIZE_MAX). */
 static int try_cand(const dnn_api *a, cuda_dnn *n, dnn_plan *p, dnn_dir dir,
-                    const dnn_cand *k, size_t limit, cudnnStatus_t *failed) {
-  size_t ws = 0;
+                    const dnn_cand *k, size_t limit, cudnnStatus_t *failed, size_t *ws) {
   cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+  *ws = SIZE_MAX;
   if (p->tf32) s = a->cudnnSetConvolutionMathType(p->conv[dir], k->math);
-  if (s == CUDNN_STATUS_SUCCESS) s = ws_query(a, n, p, dir, k->algo, &ws);
+  if (s == CUDNN_STATUS_SUCCESS) s = ws_query(a, n, p, dir, k->algo, ws);
   if (s != CUDNN_STATUS_SUCCESS) {
     *failed = s;
+    *ws = SIZE_MAX;
     return 0;
   }
-  if (ws > limit) return 0;
+  if (*ws > limit) return 0;
   p->algo[dir] = k->algo;
-  p->ws[dir] = ws;
+  p->ws[dir] = *ws;
   return 1;
 }
 
 /* Chooses the algorithm of one direction; 0 on failure (recorded).  In
 ** order: the heuristics' first deterministic candidate whose workspace is
-** at most DNN_WS_MAX, then the first of any kind within it, then the one
-** with the smallest workspace whatever its size. */
+** at most DNN_WS_MAX, then the first of any kind within it, then, of those
+** whose workspace query succeeded, the one with the smallest workspace
+** whatever its size. */
 static int plan_choose(cuda_ctx *c, cuda_dnn *n, dnn_plan *p, dnn_dir dir) {
   const dnn_api *a = n->api;
   enum { MAXC = 2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT };
@@ -287,6 +297,12 @@ static int plan_choose(cuda_ctx *c, cuda_dnn *n, dnn_plan *p, dnn_dir dir) {
   const char *what = dir == DNN_FWD ? "cudnnGetConvolutionForwardAlgorithm_v7"
                      : dir == DNN_BWD_DATA ? "cudnnGetConvolutionBackwardDataAlgorithm_v7"
                                            : "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
+  /* the heuristics see the precision's math type, not the one a failed
+  ** earlier choice left on the descriptor */
+  if (!dnn_ok(c, a->cudnnSetConvolutionMathType(p->conv[dir], p->tf32 ? CUDNN_TENSOR_OP_MATH
+                                                                      : CUDNN_FMA_MATH),
+              "cudnnSetConvolutionMathType"))
+    return 0;
   if (dir == DNN_FWD) {
     cudnnConvolutionFwdAlgoPerf_t r[MAXC];
     s = a->cudnnGetConvolutionForwardAlgorithm_v7(n->handle, p->x, p->w, p->conv[dir], p->y,
@@ -305,17 +321,21 @@ static int plan_choose(cuda_ctx *c, cuda_dnn *n, dnn_plan *p, dnn_dir dir) {
   }
   if (!dnn_ok(c, s, what)) return 0;
   cudnnStatus_t failed = CUDNN_STATUS_SUCCESS;
+  size_t ws[MAXC]; /* each candidate's queried workspace; SIZE_MAX: failed */
+  for (int i = 0; i < nc; i++) ws[i] = SIZE_MAX;
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < nc; i++)
       if ((pass == 1 || cand[i].deterministic) &&
-          try_cand(a, n, p, dir, &cand[i], DNN_WS_MAX, &failed))
+          try_cand(a, n, p, dir, &cand[i], DNN_WS_MAX, &failed, &ws[i]))
         return 1;
   int best = -1;
   for (int i = 0; i < nc; i++)
-    if (best < 0 || cand[i].memory < cand[best].memory) best = i;
-  if (best >= 0 && try_cand(a, n, p, dir, &cand[best], (size_t)-1, &failed)) return 1;
+    if (ws[i] != SIZE_MAX && (best < 0 || ws[i] < ws[best])) best = i;
+  size_t got_ws;
+  if (best >= 0 && try_cand(a, n, p, dir, &cand[best], SIZE_MAX, &failed, &got_ws)) return 1;
   if (failed != CUDNN_STATUS_SUCCESS) return dnn_ok(c, failed, what);
   const gan_conv2d_desc *d = &p->d;
+  c->dnn_status = CUDNN_STATUS_NOT_SUPPORTED; /* chosen before any work */
   cuda_fail(c, GAN_EBACKEND, "%s: no usable algorithm for x %dx%dx%dx%d, weight "
             "%dx%dx%dx%d, stride %d, padding %d (%d candidates, %d usable)", what, d->B,
             d->C, d->H, d->W, d->K, d->C, d->R, d->S, d->stride, d->pad, got, nc);
@@ -347,9 +367,11 @@ dnn_plan *dnn_plan_for(cuda_ctx *c, const gan_conv2d_desc *d, dnn_dir dir) {
 
 /* --- gan_cuda.h ------------------------------------------------------------- */
 
-/* "9.19.0" if a cuDNN 9 for this CUDA was found, without loading its
-** sub-libraries (for `gan --version`, which should stay quick); NULL if
-** none, or if a full check has failed.  Sets no error. */
+/* "9.19.0" if a cuDNN 9 for this CUDA was found, without the version
+** checks that load its ops and cnn sub-libraries (for `gan --version`,
+** which should stay quick; cudnnGetVersion itself loads the graph one, a
+** few megabytes); NULL if none, or if a full check has failed.  Sets no
+** error. */
 const char *cuda_cudnn_brief(void) {
   static char buf[32];
   find_library();

@@ -12,7 +12,11 @@
 ** looked up, each checked; the loaded library must be cuDNN 9 (the major
 ** version the header describes), built for this CUDA major version, and
 ** its sub-libraries (graph, ops, cnn: loaded by cuDNN on demand) must load
-** and agree, which their version checks force without a GPU.
+** and agree, which their version checks force without a GPU.  The engine
+** and heuristic libraries (libcudnn_engines_*, _heuristic) are loaded by
+** cuDNN at the first heuristics call or convolution: a missing one fails
+** there, with cuDNN's error, and under auto the convolutions fall back to
+** im2col (conv.cu).
 **
 ** Where it looks, in order:
 **   $GAN_CUDNN            the library file, or the folder that holds it
@@ -26,9 +30,10 @@
 ** cuDNN's heuristics (cudnnGet*Algorithm_v7) the first time that direction
 ** runs (plan_choose in cudnn.cu).  The choice prefers deterministic
 ** algorithms (the rest of the engine is deterministic run to run) with a
-** workspace of at most DNN_WS_MAX, and in fp32 it excludes tensor-core
-** (TF32) math, which cuDNN would otherwise allow
-** on Ampere and later under CUDNN_DEFAULT_MATH.  The one workspace is kept
+** workspace of at most DNN_WS_MAX.  In fp32 the descriptors carry
+** CUDNN_FMA_MATH, never changed: CUDNN_DEFAULT_MATH would let cuDNN use
+** TF32 tensor cores on Ampere and later.  In tf32 they carry the chosen
+** candidate's math type (CUDNN_TENSOR_OP_MATH while the heuristics run).  The one workspace is kept
 ** in the context and only grows, so steady-state training allocates nothing.
 */
 #ifndef GAN_CUDA_CUDNN_CUH

@@ -13,16 +13,20 @@
 **     on stderr);
 **   - the heuristics' list, the same for each direction: algorithm 0,
 **     FMA math but non-deterministic, no workspace; 1, deterministic but
-**     tensor-op (TF32) math, 2 KB; 2, deterministic FMA math, with a
-**     workspace of one sample's unfolded image; 3, not supported.  So fp32
-**     must take 2 and TF32 must take 1, and a plan that mixed them up would
-**     show: algorithm 1 rounds its operands to TF32 (10 mantissa bits), and
-**     only when the descriptor's math type allows tensor ops;
+**     tensor-op (TF32) math only, 2 KB (NOT_SUPPORTED on a descriptor
+**     without tensor-op math, as in cuDNN); 2, deterministic, with a
+**     workspace of one sample's unfolded image, listed twice, under the
+**     default math and under tensor-op math; 3, not supported.  So fp32
+**     (FMA descriptors) must take 2 and TF32 must take 1.  The operands
+**     are rounded to TF32 (10 mantissa bits) unless the descriptor's math
+**     type is FMA, so a plan that mixed the precisions up would show;
 **   - alpha and beta (beta = 0 reads nothing; the filter gradient
 **     accumulates with beta = 1); the workspace is scribbled on;
-**   - EMU_CUDNN_FAIL=forward|data|filter makes that operation fail with
-**     CUDNN_STATUS_EXECUTION_FAILED, writing nothing (the fallback to
-**     im2col, cuda/conv.cu).
+**   - EMU_CUDNN_FAIL=forward|data|filter makes that operation fail its
+**     checks (CUDNN_STATUS_NOT_SUPPORTED), writing nothing; with ":exec"
+**     appended, fail with CUDNN_STATUS_EXECUTION_FAILED after adding 1 to
+**     half of its output (the fallback to im2col, cuda/conv.cu, must not
+**     add a filter gradient twice).
 ** Not modelled: speed, and cuDNN's own numerics (the sums are double
 ** products on OpenBLAS, over each sample's unfolded image).
 */
@@ -180,17 +184,21 @@ static cudnnStatus_t heuristics(const char *fn, cudnnHandle_t h, const emu_dnn_t
   if (!shapes_ok(fn, h, x, w, c, y)) return CUDNN_STATUS_BAD_PARAM;
   if (requested < 1 || returned == NULL || perf == NULL)
     return bad(fn, "requestedAlgoCount below 1, or no result array");
-  static const cudnnMathType_t math[ALGOS] = {CUDNN_FMA_MATH, CUDNN_TENSOR_OP_MATH,
-                                               CUDNN_FMA_MATH, CUDNN_FMA_MATH};
-  int n = requested < ALGOS ? requested : ALGOS;
+  /* algorithm 2 is listed twice, under two math types, as cuDNN does */
+  static const struct { int algo; cudnnMathType_t math; } list[] = {
+      {0, CUDNN_FMA_MATH}, {1, CUDNN_TENSOR_OP_MATH}, {2, CUDNN_DEFAULT_MATH},
+      {2, CUDNN_TENSOR_OP_MATH}, {3, CUDNN_FMA_MATH}};
+  const int entries = (int)(sizeof list / sizeof list[0]);
+  int n = requested < entries ? requested : entries;
   for (int i = 0; i < n; i++) {
+    int a = list[i].algo;
     memset(&perf[i], 0, sizeof perf[i]);
-    perf[i].algo = i;
-    perf[i].status = i == 3 ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
+    perf[i].algo = a;
+    perf[i].status = a == 3 ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
     perf[i].time = -1.0f;
-    perf[i].memory = algo_ws(i, x, w, y);
-    perf[i].determinism = i == 0 ? CUDNN_NON_DETERMINISTIC : CUDNN_DETERMINISTIC;
-    perf[i].mathType = math[i];
+    perf[i].memory = algo_ws(a, x, w, y);
+    perf[i].determinism = a == 0 ? CUDNN_NON_DETERMINISTIC : CUDNN_DETERMINISTIC;
+    perf[i].mathType = list[i].math;
   }
   *returned = n;
   return CUDNN_STATUS_SUCCESS;
@@ -201,9 +209,11 @@ static cudnnStatus_t ws_size(const char *fn, cudnnHandle_t h, const emu_dnn_tens
                              const emu_dnn_tensor *y, int algo, size_t *bytes) {
   if (!shapes_ok(fn, h, x, w, c, y)) return CUDNN_STATUS_BAD_PARAM;
   if (algo < 0 || algo >= ALGOS - 1) return bad(fn, "an algorithm the heuristics did not offer");
-  /* the tensor-op algorithm only with tensor-op math, as cuDNN refuses it */
-  if (algo == 1 && c->math != CUDNN_TENSOR_OP_MATH)
-    return bad(fn, "algorithm 1 (tensor ops) on a descriptor without tensor-op math");
+  /* the tensor-op-only algorithm needs a descriptor that allows tensor
+  ** ops explicitly; cuDNN answers NOT_SUPPORTED otherwise */
+  if (algo == 1 && c->math != CUDNN_TENSOR_OP_MATH &&
+      c->math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+    return CUDNN_STATUS_NOT_SUPPORTED;
   *bytes = algo_ws(algo, x, w, y);
   return CUDNN_STATUS_SUCCESS;
 }
@@ -275,8 +285,9 @@ static float tf32(float v) {
 static int prepare(const char *fn, const char *fail, cudnnHandle_t h, const emu_dnn_tensor *x,
                    const emu_dnn_filter *w, const emu_dnn_conv *c, const emu_dnn_tensor *y,
                    int algo, void *ws, size_t ws_bytes, const void *alpha, const void *beta,
-                   cudnnStatus_t *st) {
+                   cudnnStatus_t *st, int *partial) {
   *st = CUDNN_STATUS_BAD_PARAM;
+  *partial = 0;
   if (!shapes_ok(fn, h, x, w, c, y)) return 0;
   if (alpha == NULL || beta == NULL) return bad(fn, "no alpha or beta"), 0;
   size_t need;
@@ -289,9 +300,16 @@ static int prepare(const char *fn, const char *fail, cudnnHandle_t h, const emu_
     return bad(fn, why), 0;
   }
   const char *f = getenv("EMU_CUDNN_FAIL");
-  if (f != NULL && strcmp(f, fail) == 0) {
-    *st = CUDNN_STATUS_EXECUTION_FAILED;
-    return 0;
+  if (f != NULL && strncmp(f, fail, strlen(fail)) == 0) {
+    if (strcmp(f + strlen(fail), ":exec") == 0) { /* after some of the work */
+      *st = CUDNN_STATUS_EXECUTION_FAILED;
+      *partial = 1;
+      return 0;
+    }
+    if (f[strlen(fail)] == '\0') { /* a check, before any work */
+      *st = CUDNN_STATUS_NOT_SUPPORTED;
+      return 0;
+    }
   }
   if (need > 0) memset(ws, 0xA5, need); /* nothing may rely on it */
   *st = CUDNN_STATUS_SUCCESS;
@@ -361,13 +379,23 @@ static cudnnStatus_t run(op o, cudnnHandle_t h, const void *alpha, const void *b
                                    "cudnnConvolutionBackwardFilter"};
   static const char *const fail[] = {"forward", "data", "filter"};
   cudnnStatus_t st;
-  if (!prepare(fn[o], fail[o], h, xd, wd, c, yd, algo, ws, ws_bytes, alpha, beta, &st))
-    return st;
+  int partial;
+  int ready = prepare(fn[o], fail[o], h, xd, wd, c, yd, algo, ws, ws_bytes, alpha, beta, &st,
+                      &partial);
+  if (!ready && !partial) return st; /* its checks failed: nothing touched */
   if (!operand_ok(fn[o], "x", o == DATA ? out : x, numel(xd)) ||
       !operand_ok(fn[o], "w", o == FILTER ? out : w, numel(wd)) ||
       !operand_ok(fn[o], "y", o == FWD ? out : y, numel(yd)))
-    return CUDNN_STATUS_EXECUTION_FAILED;
-  const int round = algo == 1; /* the tensor-op algorithm: TF32 operands */
+    return ready ? CUDNN_STATUS_EXECUTION_FAILED : st;
+  if (partial) { /* a failure after part of the output was written */
+    size_t n = o == FWD ? numel(yd) : o == DATA ? numel(xd) : numel(wd);
+    for (size_t i = 0; i < n / 2; i++) out[i] += 1.0f;
+    return st;
+  }
+  /* TF32 operands unless the descriptor asks for FMA math: tensor-op math,
+  ** and the default math too, let cuDNN use TF32 tensor cores on Ampere
+  ** and later */
+  const int round = c->math != CUDNN_FMA_MATH;
   std::vector<float> xv = o == DATA ? std::vector<float>() : read(x, numel(xd), round);
   std::vector<double> wv = widen(o == FILTER ? std::vector<float>() : read(w, numel(wd), round));
   std::vector<double> yv = widen(o == FWD ? std::vector<float>() : read(y, numel(yd), round));

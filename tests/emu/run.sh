@@ -18,8 +18,9 @@
 #      but the step's 4 values (16 bytes, one reader); it prints the kernel
 #      launches and products per step.
 #   5. cuDNN's fallback: a DCGAN run with the convolutions on auto, whose
-#      cuDNN forward fails (EMU_CUDNN_FAIL=forward), warns once, moves to
-#      im2col and gives the losses of the same run on the CPU.
+#      cuDNN forward or filter gradient fails its checks (EMU_CUDNN_FAIL),
+#      warns once, moves to im2col and gives the losses of the same run on
+#      the CPU; one whose filter gradient fails part way stops instead.
 # No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
 # ./build.sh installs).  cuDNN is cudnn_emu.cpp, built as $out/lib/
 # libcudnn.so.9 and loaded by cuda/cudnn.cu through GAN_CUDNN, as the real
@@ -184,16 +185,34 @@ for want in "gan: cannot use the GPU, using the cpu (CUDA backend initialisation
   echo "$msg" | grep -q -- "$want" || { echo "emu: no line matching: $want" >&2; status=1; }
 done
 # 5.
-echo "emu: 5. cuDNN's forward fails: auto falls back to im2col, with the CPU's losses" >&2
+echo "emu: 5. a cuDNN call fails: auto falls back to im2col, with the CPU's losses" >&2
 images "$run/dc" 8 16 4
-for dev in cuda cpu; do
-  (cd "$root" && EMU_CUDNN_FAIL=forward "$out/gan" scripts/strawberry_dcgan.lua --data "$run/dc" \
-    --size 16 --width 4 --batch 4 --epochs 2 --samples 4 --no-flip --out "$run/dc_$dev" \
-    --device "$dev" > "$run/dc_$dev.txt" 2>&1) || { cat "$run/dc_$dev.txt"; status=1; }
+# dcgan NAME DEVICE [VAR=VALUE...]: 2 epochs of the DCGAN into $run/dc_NAME
+dcgan() {
+  local name=$1 dev=$2
+  shift 2
+  (cd "$root" && env "$@" "$out/gan" scripts/strawberry_dcgan.lua --data "$run/dc" --size 16 \
+    --width 4 --batch 4 --epochs 2 --samples 4 --no-flip --out "$run/dc_$name" --device "$dev" \
+    > "$run/dc_$name.txt" 2>&1)
+}
+dcgan cpu cpu || { cat "$run/dc_cpu.txt"; status=1; }
+# a check fails (NOT_SUPPORTED), in the forward and in the accumulating
+# filter gradient: once each, the warning, then im2col and the CPU's losses
+for op in Forward:forward BackwardFilter:filter; do
+  dcgan "${op#*:}" cuda EMU_CUDNN_FAIL="${op#*:}" || { cat "$run/dc_${op#*:}.txt"; status=1; }
+  n=$(grep -c "cudnnConvolution${op%:*} failed: CUDNN_STATUS_NOT_SUPPORTED" \
+      "$run/dc_${op#*:}.txt" || true)
+  grep "gan: warning" "$run/dc_${op#*:}.txt" || true
+  [ "$n" = 1 ] || { echo "emu: the fallback was said $n times, not once" >&2; status=1; }
+  same_losses "$run/dc_${op#*:}/loss.csv" "$run/dc_cpu/loss.csv" 3 \
+    "DCGAN loss.csv, cuda after the ${op#*:} fallback vs cpu" || status=1
 done
-n=$(grep -c "cudnnConvolutionForward failed: CUDNN_STATUS_EXECUTION_FAILED" "$run/dc_cuda.txt" || true)
-grep "gan: warning" "$run/dc_cuda.txt" || true
-[ "$n" = 1 ] || { echo "emu: the fallback was said $n times, not once" >&2; status=1; }
-same_losses "$run/dc_cuda/loss.csv" "$run/dc_cpu/loss.csv" 3 \
-  "DCGAN loss.csv, cuda after the fallback vs cpu" || status=1
+# the filter gradient fails after part of its work (EXECUTION_FAILED): no
+# fallback, which would add that gradient twice, but the run stops
+if dcgan exec cuda EMU_CUDNN_FAIL=filter:exec; then
+  echo "emu: a filter gradient that failed part way did not stop the run" >&2; status=1
+fi
+grep -q "cudnnConvolutionBackwardFilter failed: CUDNN_STATUS_EXECUTION_FAILED" \
+  "$run/dc_exec.txt" && ! grep -q "gan: warning" "$run/dc_exec.txt" ||
+  { echo "emu: the run did not stop with cuDNN's error:" >&2; cat "$run/dc_exec.txt"; status=1; }
 exit $status
