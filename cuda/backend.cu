@@ -60,11 +60,9 @@ int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what) {
 int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what) {
   if (s == CUBLAS_STATUS_SUCCESS) return 1;
   (void)cudaGetLastError();
-  if (c->cublas != NULL)
-    cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, c->cublas->status_name(s),
-              c->cublas->status_string(s));
-  else
-    cuda_fail(c, GAN_EBACKEND, "%s failed: cublasStatus_t %d", what, (int)s);
+  /* (the context has cuBLAS before any cuBLAS call: cuda_init) */
+  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, c->cublas->status_name(s),
+            c->cublas->status_string(s));
   return 0;
 }
 
@@ -205,13 +203,20 @@ static const char *no_gpu_reason(cudaError_t e, char *buf, size_t size) {
   return buf;
 }
 
-static gan_backend *cuda_create(void) {
+/* Whether the driver reports a GPU: cudaSuccess, or why not (no GPU at all
+** is cudaErrorNoDevice); the runtime's last error is cleared. */
+static cudaError_t find_gpu(void) {
   int n = 0;
-  char why[160];
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e == cudaSuccess && n == 0) e = cudaErrorNoDevice;
+  if (e != cudaSuccess) (void)cudaGetLastError();
+  return e;
+}
+
+static gan_backend *cuda_create(void) {
+  char why[160];
+  cudaError_t e = find_gpu();
   if (e != cudaSuccess) {
-    (void)cudaGetLastError();
     gan_error(GAN_EBACKEND, "%s", no_gpu_reason(e, why, sizeof why));
     return NULL;
   }
@@ -243,12 +248,7 @@ extern "C" gan_backend *gan_backend_cuda(void) {
 
 extern "C" const char *gan_backends_built(void) { return "cpu, cuda"; }
 
-extern "C" int gan_cuda_gpu_found(void) {
-  int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) (void)cudaGetLastError();
-  return e == cudaSuccess && n > 0;
-}
+extern "C" int gan_cuda_gpu_found(void) { return find_gpu() == cudaSuccess; }
 
 #if !GAN_HAVE_CUDNN
 extern "C" const char *gan_cuda_cudnn(void) {
@@ -293,9 +293,7 @@ extern "C" const char *gan_backends_describe(void) {
              c->cc_major, c->cc_minor, cublas_short(), cudnn_short());
     return buf;
   }
-  int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e == cudaSuccess && n == 0) e = cudaErrorNoDevice;
+  cudaError_t e = find_gpu();
   cudaDeviceProp prop;
   if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, 0);
   if (e != cudaSuccess) {

@@ -161,7 +161,8 @@ typedef struct cuda_ctx {
   int conv_impl;        /* CONV_AUTO, CONV_CUDNN or CONV_IM2COL (conv.cu) */
   char dnn_fallback[1024]; /* why AUTO left cuDNN for im2col ("" if it has not) */
   int dnn_fallback_said;   /* gan_cuda_conv_fallback has returned it */
-  int dnn_status;          /* the last failing cudnnStatus_t (conv.cu's fallback) */
+  int dnn_status;          /* the failing cudnnStatus_t of the operation that
+                           ** failed; 0 if it was not cuDNN's (conv.cu) */
   struct cuda_dnn *dnn; /* cuDNN's handle, plans and workspace (cudnn.cu);
                         ** NULL until the first convolution */
   void *col_ws;         /* im2col.cu's workspace, from the pool */

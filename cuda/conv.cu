@@ -129,8 +129,9 @@ static int on_cudnn(cuda_ctx *c) {
 #endif
 }
 
-/* After a failed cuDNN call: in AUTO mode, when the failure is cuDNN's own
-** and nothing was pending before it ('before'), the failure is cleared, kept
+/* After a failed cuDNN operation: in AUTO mode, when the failure is cuDNN's
+** own (a cudnnStatus_t in c->dnn_status, which this reads and clears) and
+** nothing was pending before it ('before'), the failure is cleared, kept
 ** for gan_cuda_conv_fallback, and the convolutions move to im2col, where the
 ** caller makes the call again (1).  Otherwise the failure stands (0).  The
 ** forward and backward-data calls overwrite their output, so the call made
@@ -141,10 +142,11 @@ static int on_cudnn(cuda_ctx *c) {
 ** failure part of the gradient may have been added already. */
 #if GAN_HAVE_CUDNN
 static int dnn_fall_back(cuda_ctx *c, gan_status before, int accumulates) {
-  if (c->conv_impl != CONV_AUTO || before != GAN_OK || c->status != GAN_EBACKEND ||
-      strncmp(c->errmsg, "cudnn", 5) != 0)
+  const int s = c->dnn_status;
+  c->dnn_status = 0;
+  if (c->conv_impl != CONV_AUTO || before != GAN_OK || c->status != GAN_EBACKEND || s == 0)
     return 0;
-  if (accumulates && (c->dnn_status < 2000 || c->dnn_status >= 4000)) return 0;
+  if (accumulates && (s < 2000 || s >= 4000)) return 0;
   snprintf(c->dnn_fallback, sizeof c->dnn_fallback, "%s", c->errmsg);
   c->dnn_fallback_said = 0;
   c->status = GAN_OK;

@@ -269,12 +269,11 @@ static cudnnStatus_t ws_query(const dnn_api *a, cuda_dnn *n, dnn_plan *p, dnn_di
 static int try_cand(const dnn_api *a, cuda_dnn *n, dnn_plan *p, dnn_dir dir,
                     const dnn_cand *k, size_t limit, cudnnStatus_t *failed, size_t *ws) {
   cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
-  *ws = SIZE_MAX;
   if (p->tf32) s = a->cudnnSetConvolutionMathType(p->conv[dir], k->math);
   if (s == CUDNN_STATUS_SUCCESS) s = ws_query(a, n, p, dir, k->algo, ws);
   if (s != CUDNN_STATUS_SUCCESS) {
     *failed = s;
-    *ws = SIZE_MAX;
+    *ws = SIZE_MAX; /* (a query that failed may have written it) */
     return 0;
   }
   if (*ws > limit) return 0;
@@ -331,8 +330,7 @@ static int plan_choose(cuda_ctx *c, cuda_dnn *n, dnn_plan *p, dnn_dir dir) {
   int best = -1;
   for (int i = 0; i < nc; i++)
     if (ws[i] != SIZE_MAX && (best < 0 || ws[i] < ws[best])) best = i;
-  size_t got_ws;
-  if (best >= 0 && try_cand(a, n, p, dir, &cand[best], SIZE_MAX, &failed, &got_ws)) return 1;
+  if (best >= 0 && try_cand(a, n, p, dir, &cand[best], SIZE_MAX, &failed, &ws[best])) return 1;
   if (failed != CUDNN_STATUS_SUCCESS) return dnn_ok(c, failed, what);
   const gan_conv2d_desc *d = &p->d;
   c->dnn_status = CUDNN_STATUS_NOT_SUPPORTED; /* chosen before any work */

@@ -33,8 +33,9 @@
 ** workspace of at most DNN_WS_MAX.  In fp32 the descriptors carry
 ** CUDNN_FMA_MATH, never changed: CUDNN_DEFAULT_MATH would let cuDNN use
 ** TF32 tensor cores on Ampere and later.  In tf32 they carry the chosen
-** candidate's math type (CUDNN_TENSOR_OP_MATH while the heuristics run).  The one workspace is kept
-** in the context and only grows, so steady-state training allocates nothing.
+** candidate's math type (CUDNN_TENSOR_OP_MATH while the heuristics run).
+** The one workspace is kept in the context and only grows, so steady-state
+** training allocates nothing.
 */
 #ifndef GAN_CUDA_CUDNN_CUH
 #define GAN_CUDA_CUDNN_CUH

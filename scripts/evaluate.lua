@@ -32,7 +32,7 @@ local prog = "scripts/evaluate.lua"
 local opts = gan.cli.parse(spec, arg or {}, prog,
   "SWD against the real images and the real-vs-real floor, and a memorisation check.")
 local function fail(msg, code)
-  io.stderr:write(prog, ": ", (tostring(msg):gsub("^[^:]*:%d+: ", "")), "\n")
+  io.stderr:write(prog, ": ", gan.message(msg), "\n")
   os.exit(code or 1)
 end
 if opts.real == "" then fail("--real DIR is required", 2) end

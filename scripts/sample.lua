@@ -30,7 +30,7 @@ local prog = "scripts/sample.lua"
 local opts = gan.cli.parse(spec, arg or {}, prog,
   "Samples, or latent walks, from the generator G of a checkpoint.")
 local function fail(msg, code)
-  io.stderr:write(prog, ": ", tostring(msg):gsub("^[^:]*:%d+: ", ""), "\n")
+  io.stderr:write(prog, ": ", gan.message(msg), "\n")
   os.exit(code or 1)
 end
 if opts.checkpoint == "" then fail("--checkpoint FILE is required", 2) end

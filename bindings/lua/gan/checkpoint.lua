@@ -450,9 +450,8 @@ function checkpoint.load(path)
     local ok, m = pcall(checkpoint.build, info.describe)
     if not ok then
       gan.rng_state(rng)
-      -- the message without a position inside gan's modules, if it has one
       error(("checkpoint '%s': model %s cannot be rebuilt: %s"):format(path, name,
-        (tostring(m):gsub("^[^\n]-:%d+: ", ""))), 0)
+        gan.message(m)), 0)
     end
     models[name] = m
   end

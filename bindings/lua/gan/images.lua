@@ -33,7 +33,7 @@ function images.load(dir, opts)
       tostring(size)), 2)
   end
   local ok, x, skipped = pcall(gan.C.load_images, dir, size, parse_range(opts.range, "load"))
-  if not ok then error(x:gsub("^[^:]*:%d+: ", ""), 2) end  -- the message, at the caller
+  if not ok then error(gan.message(x), 2) end  -- the message, at the caller
   local device = opts.device or gan.device()
   if device ~= "cpu" then x = x:to(device) end
   return x, skipped

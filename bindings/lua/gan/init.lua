@@ -15,6 +15,12 @@ function gan.is_tensor(x)
   return getmetatable(x) == tensor_mt
 end
 
+-- gan.message(err): an error's text as a user reads it, without the
+-- "file:line: " that error() put in front of it
+function gan.message(err)
+  return (tostring(err):gsub("^[^:\n]*:%d+: ", ""))
+end
+
 gan.nn = require "gan.nn"
 require "gan.conv"             -- adds Conv2d, ConvTranspose2d, BatchNorm2d, Reshape, Flatten to gan.nn
 gan.optim = require "gan.optim"

@@ -287,9 +287,8 @@ end
 -- err as a user reads it: without the "file:line: " of the Lua code that
 -- raised it.  A Ctrl-C is raised again instead: gan says it, exiting 130.
 local function plain(err)
-  err = tostring(err)
-  if err:find("interrupted!", 1, true) then error(err, 0) end
-  return (err:gsub("^[^:\n]*:%d+: ", ""))
+  if tostring(err):find("interrupted!", 1, true) then error(err, 0) end
+  return gan.message(err)
 end
 
 local Run = {}
@@ -369,10 +368,6 @@ function train.start(spec, args, prog, about)
   return self
 end
 
--- A new run (not --resume) in a folder that holds an earlier one (its
--- loss.csv or last checkpoint) moves that one aside, whole, to OUT.1 (or
--- OUT.2, ...) and says so: running the same command twice, or again after
--- Ctrl-C without --resume, loses nothing.
 local function unslashed(path) return (path:gsub("(.)/+$", "%1")) end
 
 -- A folder holds a run when it has a checkpoint, or a loss.csv with a row
@@ -387,6 +382,10 @@ local function holds_run(out)
   return csv:find("\n[^\n]", 1) ~= nil
 end
 
+-- A new run (not --resume) in a folder that holds an earlier one (its
+-- loss.csv or last checkpoint) moves that one aside, whole, to OUT.1 (or
+-- OUT.2, ...) and says so: running the same command twice, or again after
+-- Ctrl-C without --resume, loses nothing.
 function Run:keep_earlier_run()
   local out = unslashed(self.opts.out)
   if not holds_run(out) then return end
