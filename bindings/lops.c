@@ -178,6 +178,22 @@ static int l_adam(lua_State *L) {
       lua_rawseti(L, -2, k * n + i + 1);
     }
   }
+  /* every tensor its own memory: a parameter listed twice (a module used
+  ** twice) would be updated twice per step, and on a GPU by two blocks at
+  ** once, which race */
+  for (int i = 0; i < 4 * n; i++) {
+    const gan_tensor *x = a->t[i];
+    for (int j = i + 1; j < 4 * n; j++) {
+      const gan_tensor *y = a->t[j];
+      if (x->data < y->data + y->numel && y->data < x->data + x->numel) {
+        static const char *what[] = {"parameter", "gradient", "first moment",
+                                     "second moment"};
+        return luaL_error(L, "adam: %s %d and %s %d share memory (is a module "
+                          "used twice? list each parameter once)", what[i / n],
+                          i % n + 1, what[j / n], j % n + 1);
+      }
+    }
+  }
   lua_setiuservalue(L, -2, 1);
   a->count = n;
   for (int i = 0; i < n; i++) a->sizes[i] = (size_t)a->t[i]->numel;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -817,38 +818,59 @@ static unsigned char to_byte(float v, gan_range range) {
 
 /* stb_image_write's output goes through this: it notes the first error
 ** (stbi_write_png itself ignores fwrite's result, and fclose's). */
-typedef struct png_out {
+typedef struct img_out {
   gan_wfile out;
   int err; /* errno of the first failed write, or 0 */
-} png_out;
+} img_out;
 
-static void png_write_cb(void *ctx, void *data, int size) {
-  png_out *o = ctx;
+static void img_write_cb(void *ctx, void *data, int size) {
+  img_out *o = ctx;
   if (o->err || size <= 0) return;
   errno = 0;
   if (gan_fault_fwrite(&o->out, data, (size_t)size) != (size_t)size)
     o->err = errno ? errno : EIO;
 }
 
-/* The PNG of img (H, W, 3) into 'tmp', flushed and fsync'ed, every error
-** checked: on a full disk the caller must not rename a cut file over a good
-** one.  Messages name 'path', the file the user asked for. */
-static gan_status write_png(const char *tmp, const char *path,
-                            const unsigned char *img, int W, int H) {
-  png_out o = {{NULL, 0, 0}, 0};
+/* The file format a grid's name asks for, by its ending (any case): PNG,
+** JPEG (quality 95), BMP or TGA; -1 for any other name. */
+enum { OUT_PNG, OUT_JPEG, OUT_BMP, OUT_TGA };
+static int format_of(const char *path) {
+  static const struct { const char *ext; int fmt; } known[] = {
+      {".png", OUT_PNG}, {".jpg", OUT_JPEG}, {".jpeg", OUT_JPEG},
+      {".bmp", OUT_BMP}, {".tga", OUT_TGA}};
+  const char *dot = strrchr(path, '.');
+  if (dot == NULL || strchr(dot, '/') != NULL) return -1;
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (strcasecmp(dot, known[i].ext) == 0) return known[i].fmt;
+  return -1;
+}
+
+/* The image img (H, W, 3), in the format of 'path', into 'tmp', flushed and
+** fsync'ed, every error checked: on a full disk the caller must not rename
+** a cut file over a good one.  Messages name 'path', the file the user
+** asked for. */
+static gan_status write_image(const char *tmp, const char *path,
+                              const unsigned char *img, int W, int H) {
+  img_out o = {{NULL, 0, 0}, 0};
   if (!gan_wfile_open(&o.out, tmp))
     return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
                      strerror(errno));
   /* stb hands over the whole PNG in one call: no buffer is needed, and
   ** none is left for a fork()ed child's exit() to write a second time */
   setvbuf(o.out.f, NULL, _IONBF, 0);
-  int ok = stbi_write_png_to_func(png_write_cb, &o, W, H, 3, img, W * 3);
+  int ok;
+  switch (format_of(path)) {
+    case OUT_JPEG: ok = stbi_write_jpg_to_func(img_write_cb, &o, W, H, 3, img, 95); break;
+    case OUT_BMP: ok = stbi_write_bmp_to_func(img_write_cb, &o, W, H, 3, img); break;
+    case OUT_TGA: ok = stbi_write_tga_to_func(img_write_cb, &o, W, H, 3, img); break;
+    default: ok = stbi_write_png_to_func(img_write_cb, &o, W, H, 3, img, W * 3); break;
+  }
   if (ok && !o.err && (fflush(o.out.f) != 0 || fsync(fileno(o.out.f)) != 0))
     o.err = errno ? errno : EIO;
   if (fclose(o.out.f) != 0 && !o.err) o.err = errno ? errno : EIO;
   if (!ok)
     return gan_error(GAN_ENOMEM, "cannot write grid '%s': out of memory "
-                     "encoding the PNG", path);
+                     "encoding the image", path);
   if (o.err)
     return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
                      strerror(o.err));
@@ -885,6 +907,10 @@ static gan_status render_grid(const char *path, const float *data, int64_t n,
   if (cols <= 0)
     return gan_error(GAN_EARG, "cannot write grid '%s': %d columns", path,
                      cols);
+  if (format_of(path) < 0)
+    return gan_error(GAN_EARG, "cannot write grid '%s': the format comes from "
+                     "the name's ending, which must be .png, .jpg, .jpeg, .bmp "
+                     "or .tga", path);
   if (cols > n) cols = (int)n;
   int64_t rows = (n + cols - 1) / cols;
   int64_t W = (int64_t)cols * w + (int64_t)(cols - 1) * GAP;
@@ -931,7 +957,7 @@ static gan_status write_grid(const grid *g) {
   if (tmp == NULL)
     return gan_error(GAN_ENOMEM, "out of memory writing grid '%s'", g->path);
   snprintf(tmp, tlen, "%s.tmp-%ld", g->path, (long)getpid());
-  gan_status s = write_png(tmp, g->path, g->img, g->W, g->H);
+  gan_status s = write_image(tmp, g->path, g->img, g->W, g->H);
   if (s == GAN_OK && rename(tmp, g->path) != 0)
     s = gan_error(GAN_EIO, "cannot write grid '%s': %s", g->path,
                   strerror(errno));

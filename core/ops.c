@@ -48,6 +48,26 @@ static gan_status apart(const char *op, const char *na, const gan_tensor *a,
   return GAN_OK;
 }
 
+/* An elementwise op may write in place (the output is the input, element
+** for element) but not into memory that overlaps an input at an offset:
+** there the result would depend on the order the elements are done in,
+** which a GPU does not fix. */
+static gan_status same_or_apart(const char *op, const char *na, const gan_tensor *a,
+                                const char *nb, const gan_tensor *b) {
+  if (a && b && a->data == b->data && a->numel == b->numel) return GAN_OK;
+  return apart(op, na, a, nb, b);
+}
+
+/* The same dimensions, for ops whose operands pair element for element
+** (a 3x2 tensor added to a 2x3 one is a mistake, not a reshape). */
+static gan_status same_shape(const char *op, const char *na, const gan_tensor *a,
+                             const char *nb, const gan_tensor *b) {
+  if (!gan_tensor_same_shape(a, b))
+    return gan_error(GAN_EARG, "%s: %s is %s but %s is %s (shapes must match)", op,
+                     na, shp(a), nb, shp(b));
+  return GAN_OK;
+}
+
 static gan_status same_numel(const char *op, const char *na,
                              const gan_tensor *a, const char *nb,
                              const gan_tensor *b) {
@@ -117,7 +137,8 @@ gan_status gan_from_host(gan_tensor *dst, const float *src_host) {
 gan_status gan_axpby(gan_tensor *y, float a, const gan_tensor *x, float b) {
   TRY(live("axpby", "y", y, NULL));
   TRY(live("axpby", "x", x, y));
-  TRY(same_numel("axpby", "y", y, "x", x));
+  TRY(same_shape("axpby", "y", y, "x", x));
+  TRY(same_or_apart("axpby", "y", y, "x", x));
   IFACE(y).axpby(CTX(y), y->data, a, x->data, b, (size_t)y->numel);
   return GAN_OK;
 }
@@ -126,8 +147,10 @@ gan_status gan_mul(gan_tensor *y, const gan_tensor *a, const gan_tensor *b) {
   TRY(live("mul", "result", y, NULL));
   TRY(live("mul", "a", a, y));
   TRY(live("mul", "b", b, y));
-  TRY(same_numel("mul", "a", a, "b", b));
-  TRY(same_numel("mul", "result", y, "a", a));
+  TRY(same_shape("mul", "a", a, "b", b));
+  TRY(same_shape("mul", "result", y, "a", a));
+  TRY(same_or_apart("mul", "result", y, "a", a));
+  TRY(same_or_apart("mul", "result", y, "b", b));
   IFACE(y).mul(CTX(y), y->data, a->data, b->data, (size_t)y->numel);
   return GAN_OK;
 }
@@ -369,6 +392,7 @@ gan_status gan_act_forward(gan_act act, float alpha, gan_tensor *y,
   TRY(live("activation", "output", y, NULL));
   TRY(live("activation", "input", x, y));
   TRY(same_numel("activation", "output", y, "input", x));
+  TRY(same_or_apart("activation", "output", y, "input", x));
   IFACE(y).act_forward(CTX(y), act, alpha, y->data, x->data, (size_t)y->numel);
   return GAN_OK;
 }
@@ -384,6 +408,9 @@ gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
   TRY(same_numel(op, "gradient", dy, "input", x));
   TRY(same_numel(op, "input gradient", dx, "input", x));
   TRY(same_numel(op, "output", y, "input", x));
+  TRY(same_or_apart(op, "input gradient", dx, "gradient", dy));
+  TRY(same_or_apart(op, "input gradient", dx, "input", x));
+  TRY(same_or_apart(op, "input gradient", dx, "output", y));
   IFACE(dx).act_backward(CTX(dx), act, alpha, dx->data, dy->data, x->data,
                          y->data, (size_t)dx->numel);
   return GAN_OK;
@@ -397,6 +424,9 @@ gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
   TRY(live(op, "input", x, y));
   TRY(same_numel(op, "output", y, "input", x));
   TRY(same_numel(op, "mask", mask, "input", x));
+  TRY(same_or_apart(op, "output", y, "input", x));
+  TRY(apart(op, "mask", mask, "input", x));
+  TRY(apart(op, "mask", mask, "output", y));
   if (!(p >= 0.0f && p < 1.0f))
     return gan_error(GAN_EARG, "dropout: p must be in [0, 1), not %g", (double)p);
   IFACE(y).dropout_forward(CTX(y), y->data, mask->data, x->data,
@@ -442,6 +472,7 @@ gan_status gan_batchnorm_forward(gan_tensor *y, gan_tensor *mean,
   const char *names[] = {"mean", "rstd", "running mean", "running variance",
                          "gamma", "beta"};
   TRY(bn_shapes(op, x, pc, names, 6, &B, &C, &S));
+  TRY(same_or_apart(op, "output", y, "input", x));
   /* one value per channel (a batch of 1 in a dense layer) is allowed, as in
   ** Keras: its variance is 0, so y = beta and dx = 0 (PyTorch refuses it) */
   IFACE(y).batchnorm_forward(CTX(y), y->data, mean->data, rstd->data,
@@ -469,6 +500,8 @@ gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
   if (dx) {
     TRY(live(op, "input gradient", dx, x));
     TRY(same_numel(op, "input gradient", dx, "input", x));
+    TRY(same_or_apart(op, "input gradient", dx, "input", x));
+    TRY(same_or_apart(op, "input gradient", dx, "gradient", dy));
   }
   IFACE(x).batchnorm_backward(CTX(x), dx ? dx->data : NULL,
                               dgamma ? dgamma->data : NULL,
@@ -484,7 +517,7 @@ gan_status gan_bce_forward(gan_tensor *loss, const gan_tensor *pred,
   TRY(live(op, "prediction", pred, NULL));
   TRY(live(op, "target", target, pred));
   TRY(live(op, "loss", loss, pred));
-  TRY(same_numel(op, "prediction", pred, "target", target));
+  TRY(same_shape(op, "prediction", pred, "target", target));
   if (loss->numel != 1)
     return gan_error(GAN_EARG, "%s: loss must have 1 element, not %s", op, shp(loss));
   IFACE(pred).bce_forward(CTX(pred), loss->data, pred->data, target->data,
@@ -498,8 +531,10 @@ gan_status gan_bce_backward(gan_tensor *dpred, const gan_tensor *pred,
   TRY(live(op, "prediction", pred, NULL));
   TRY(live(op, "target", target, pred));
   TRY(live(op, "gradient", dpred, pred));
-  TRY(same_numel(op, "prediction", pred, "target", target));
-  TRY(same_numel(op, "gradient", dpred, "prediction", pred));
+  TRY(same_shape(op, "prediction", pred, "target", target));
+  TRY(same_shape(op, "gradient", dpred, "prediction", pred));
+  TRY(same_or_apart(op, "gradient", dpred, "prediction", pred));
+  TRY(same_or_apart(op, "gradient", dpred, "target", target));
   IFACE(pred).bce_backward(CTX(pred), dpred->data, pred->data, target->data,
                            (size_t)pred->numel, logits);
   return GAN_OK;
@@ -768,6 +803,7 @@ gan_status gan_augment2d(gan_tensor *y, const gan_tensor *x,
   }
   if (shifted && y->data == x->data)
     return gan_error(GAN_EARG, "%s: a shift cannot be done in place", op);
+  TRY(same_or_apart(op, "output", y, "input", x));
   IFACE(y).augment2d(CTX(y), y->data, x->data, params->data, B,
                      (int)x->shape[1], H, W, adjoint);
   return GAN_OK;

@@ -49,11 +49,27 @@ void cuda_fail(cuda_ctx *c, gan_status s, const char *fmt, ...) {
   gan_error(s, "%s", buf);
 }
 
+/* A fault of a kernel that ran (an illegal address, say) is reported by
+** whichever call comes next, and by every call after it: the message says
+** so, since the call it names is seldom the cause. */
+static const char *fault_note(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress: case cudaErrorLaunchTimeout: case cudaErrorAssert:
+    case cudaErrorHardwareStackError: case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress: case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc: case cudaErrorLaunchFailure:
+      return "; a fault of this or of earlier GPU work, which leaves the GPU unusable "
+             "until the program ends: CUDA_LAUNCH_BLOCKING=1 names the kernel";
+    default:
+      return "";
+  }
+}
+
 int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what) {
   if (e == cudaSuccess) return 1;
   (void)cudaGetLastError(); /* consumed: not to be reported again */
-  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, cudaGetErrorString(e),
-            cudaGetErrorName(e));
+  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)%s", what, cudaGetErrorString(e),
+            cudaGetErrorName(e), fault_note(e));
   return 0;
 }
 
@@ -69,8 +85,8 @@ int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what) {
 int launch_ok(cuda_ctx *c, const char *kernel) {
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess) return 1;
-  cuda_fail(c, GAN_EBACKEND, "launch of %s failed: %s (%s)", kernel,
-            cudaGetErrorString(e), cudaGetErrorName(e));
+  cuda_fail(c, GAN_EBACKEND, "launch of %s failed: %s (%s)%s", kernel,
+            cudaGetErrorString(e), cudaGetErrorName(e), fault_note(e));
   return 0;
 }
 
@@ -83,8 +99,8 @@ gan_status cuda_take_status(cuda_ctx *c) {
 
 gan_status cuda_status(cudaError_t e, const char *what) {
   (void)cudaGetLastError();
-  return gan_error(GAN_EBACKEND, "%s failed: %s (%s)", what, cudaGetErrorString(e),
-                   cudaGetErrorName(e));
+  return gan_error(GAN_EBACKEND, "%s failed: %s (%s)%s", what, cudaGetErrorString(e),
+                   cudaGetErrorName(e), fault_note(e));
 }
 
 /* --- creation ------------------------------------------------------------- */

@@ -99,11 +99,14 @@ static int dnn_backward_data(cuda_ctx *c, const gan_conv2d_desc *d, float *x,
                 "cudnnConvolutionBackwardData");
 }
 
-/* dw += the weight gradient of the convolution of x giving y */
+/* dw += the weight gradient of the convolution of x giving y; *ran says
+** whether cuDNN was asked to do it (0: the plan failed, before any work) */
 static int dnn_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw,
-                               const float *x, const float *y) {
+                               const float *x, const float *y, int *ran) {
+  *ran = 0;
   dnn_plan *p = dnn_plan_for(c, d, DNN_BWD_FILTER);
   if (p == NULL) return 0;
+  *ran = 1;
   cuda_dnn *n = c->dnn;
   return dnn_ok(c, n->api->cudnnConvolutionBackwardFilter(
                        n->handle, &ONE, p->x, x, p->y, y, p->conv[DNN_BWD_FILTER],
@@ -136,10 +139,12 @@ static int on_cudnn(cuda_ctx *c) {
 ** caller makes the call again (1).  Otherwise the failure stands (0).  The
 ** forward and backward-data calls overwrite their output, so the call made
 ** again is right whatever the failed one wrote.  The filter gradient
-** accumulates ('accumulates'): it is made again only after a failure of
-** cuDNN's checks (CUDNN_STATUS_BAD_PARAM or NOT_SUPPORTED, and their
-** sub-codes: 2000-3999), which come before any work; after an execution
-** failure part of the gradient may have been added already. */
+** accumulates ('accumulates': cuDNN was asked to add it): it is made again
+** only after a failure of cuDNN's checks (CUDNN_STATUS_BAD_PARAM or
+** NOT_SUPPORTED, and their sub-codes: 2000-3999), which come before any
+** work; after an execution failure part of the gradient may have been added
+** already.  A failure while choosing the algorithm (the heuristics, a
+** sub-library that does not load) comes before any work too. */
 #if GAN_HAVE_CUDNN
 static int dnn_fall_back(cuda_ctx *c, gan_status before, int accumulates) {
   const int s = c->dnn_status;
@@ -197,8 +202,9 @@ static int conv_backward_filter(cuda_ctx *c, const gan_conv2d_desc *d, float *dw
   if (dnn == 0) return im2col_backward_filter(c, d, dw, x, y);
 #if GAN_HAVE_CUDNN
   const gan_status before = c->status;
-  if (dnn_backward_filter(c, d, dw, x, y)) return 1;
-  return dnn_fall_back(c, before, 1) && im2col_backward_filter(c, d, dw, x, y);
+  int ran;
+  if (dnn_backward_filter(c, d, dw, x, y, &ran)) return 1;
+  return dnn_fall_back(c, before, ran) && im2col_backward_filter(c, d, dw, x, y);
 #else
   return 0;
 #endif

@@ -21,6 +21,7 @@
 ** repeated shape allocates nothing (gan_cuda_empty_cache returns it).
 ** Biases are added by from_kb and col2im; their gradients are conv.cu's.
 */
+#include <limits.h>
 #include "common.cuh"
 #include "im2col.cuh"
 
@@ -82,6 +83,9 @@ static int block_of(cuda_ctx *c, const gan_conv2d_desc *d, float **col, float **
   size_t nb = one ? c->col_ws_max / one : 1;
   if (nb < 1) nb = 1;
   if (nb > (size_t)d->B) nb = (size_t)d->B;
+  /* the block's columns, nb*P*Q, are a product's int dimension */
+  if (pq > 0 && nb * pq > (size_t)INT_MAX) nb = (size_t)INT_MAX / pq;
+  if (nb < 1) nb = 1;
   /* kb starts on a 256-byte boundary, as cuBLAS's fastest kernels like */
   const size_t kb_at = (crs * nb * pq + 63) & ~(size_t)63;
   const size_t need = kb_at + (size_t)d->K * nb * pq;

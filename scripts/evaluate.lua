@@ -14,8 +14,8 @@
 --    image, against the same distance for real images left out of the
 --    reference set in turn (gan.metrics.memorisation).
 -- Everything is computed at --size (default: the run's size, or 64 for
--- --fake) in [0, 1]: the images read are resized to it, and the first line
--- says so.
+-- --fake) in [0, 1]: the images read, and G's samples when G makes another
+-- size, are resized to it, and the first line says so.
 local gan = require "gan"
 
 local spec = {
@@ -23,7 +23,8 @@ local spec = {
   {"checkpoint", "", "a checkpoint with a generator G (OUT/checkpoints/last.ckpt)", meta = "FILE"},
   {"fake", "", "instead of --checkpoint: a folder of generated images", meta = "DIR"},
   {"n", 400, "number of samples", min = 2, max = 100000},
-  {"size", 0, "image side for the metrics (0: the run's --size, else 64)", min = 0, max = 1024},
+  {"size", 0, "image side for the metrics, every image resized to it (0: the run's --size, "
+   .. "else 64)", min = 0, max = 1024},
   {"seed", 1, "random seed: the samples' noise, patches and directions", min = 0},
   {"device", "cpu", "cpu, cuda or auto (for G; the metrics run on the cpu)",
    choices = {"cpu", "cuda", "auto"}},
@@ -60,20 +61,43 @@ if opts.checkpoint ~= "" then
   local shape = ck.noise:shape()
   shape[1] = math.min(opts.n, 100)
   local z = gan.empty(shape)
-  fake = gan.empty(opts.n, 3, S, S, "cpu")
+  local native  -- G's images at the side G makes them, in [0, 1]
   ck.G:evaluate()
   for first = 1, opts.n, shape[1] do
     local count = math.min(shape[1], opts.n - first + 1)
     z:normal()
     local x = ck.G:forward(z)
-    if x:numel() ~= shape[1] * 3 * S * S then
-      fail(("G makes %s images, not %dx%d (use the run's --size)"):format(
-        table.concat(x:shape(), "x"), S, S))
+    local per = x:numel() // shape[1]
+    local side = math.floor(math.sqrt(per / 3) + 0.5)
+    if side * side * 3 ~= per then
+      fail(("G makes %s, not square RGB images"):format(table.concat(x:shape(), "x")))
     end
-    fake:rows(first, count):copy(x:rows(1, count))
+    native = native or gan.empty(opts.n, 3, side, side, "cpu")
+    native:rows(first, count):copy(x:rows(1, count))
   end
   if ck.range == "-1,1" then
-    fake:scale(0.5):add(gan.ones(fake:shape(), "cpu"), 0.5)  -- [-1, 1] -> [0, 1]
+    native:scale(0.5):add(gan.ones(native:shape(), "cpu"), 0.5)  -- [-1, 1] -> [0, 1]
+  end
+  fake = native
+  local G_side = native:size(3)
+  if G_side ~= S then
+    -- resized as the real photos are: through PNG files read back at S
+    -- (8 bits a channel, as for --fake), in a folder removed after
+    local dir = os.tmpname()
+    os.remove(dir)
+    local okd, err = gan.C.mkdir_p(dir)
+    if not okd then fail(err) end
+    local names = {}
+    for i = 1, opts.n do
+      names[i] = ("%s/%05d.png"):format(dir, i)
+      gan.images.save_grid(native:rows(i, 1), names[i], {cols = 1})
+    end
+    local okl, x = pcall(gan.images.load, dir, {size = S, device = "cpu"})
+    for _, f in ipairs(names) do os.remove(f) end
+    os.remove(dir)
+    if not okl then fail(x) end
+    fake = x
+    size_from = ("%s; G's %dx%d resized"):format(size_from, G_side, G_side)
   end
   what = ("%d samples of G from %s (epoch %s)"):format(opts.n, opts.checkpoint,
                                                      tostring(ck.epoch))

@@ -18,10 +18,10 @@ local gan = require "gan"
 local spec = {
   {"checkpoint", "", "checkpoint file (e.g. OUT/checkpoints/last.ckpt)", meta = "FILE"},
   {"n", 64, "number of images (with --interpolate: of strips)", min = 1, max = 4096},
-  {"out", "samples.png", "a .png file for one grid, else a folder for one file per image",
-   meta = "DIR|FILE"},
+  {"out", "samples.png", "an image file for one grid (.png, .jpg, .bmp or .tga), else a "
+   .. "folder for one PNG per image", meta = "DIR|FILE"},
   {"interpolate", 0, "write strips of K images between random latents (0: plain samples)",
-   min = 0, max = 256},
+   min = 0, max = 256, meta = "K"},
   {"cols", 0, "columns of the grid (0: about square; strips: K)", min = 0},
   {"seed", 1, "random seed of the latents", min = 0},
   {"device", "cpu", "cpu, cuda or auto", choices = {"cpu", "cuda", "auto"}},
@@ -104,7 +104,8 @@ local function save(t, path, c)
   local okw, err = pcall(gan.images.save_grid, t, path, {cols = c, range = range})
   if not okw then fail(err) end
 end
-if opts.out:lower():match("%.png$") then
+local ext = opts.out:lower():match("%.(%w+)$")
+if ext == "png" or ext == "jpg" or ext == "jpeg" or ext == "bmp" or ext == "tga" then
   local okdir, err = gan.C.mkdir_p(gan.train.script_dir(opts.out))
   if not okdir then fail(err) end
   save(x, opts.out, cols)

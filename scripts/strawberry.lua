@@ -102,7 +102,7 @@ local spec = {
   {"d_steps", 1, "D steps per G step", min = 1},
   {"keras_predict", true, "make D's fakes with G in evaluation mode, as Keras's predict does"},
 }
-local run = train.start(spec, arg, "scripts/strawberry.lua",
+local run = train.start(spec, arg, script,
   "The seed's dense GAN: G 100-256-512-1024-S*S*3, D S*S*3-1024-512-256-1.")
 local opts = run.opts                        -- also --resume, --save-every, --watch
 if opts.data == "" then

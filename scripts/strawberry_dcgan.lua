@@ -101,7 +101,7 @@ local spec = {
   {"device", "auto", "cpu, cuda or auto", choices = {"cpu", "cuda", "auto"}},
   {"d_steps", 1, "D steps per G step", min = 1},
 }
-local run = train.start(spec, arg, "scripts/strawberry_dcgan.lua",
+local run = train.start(spec, arg, script,
   "A DCGAN: G latent -> ConvTranspose2d/BatchNorm2d/ReLU blocks -> tanh; D Conv2d/LeakyReLU blocks -> a logit.")
 local opts = run.opts                        -- also --resume, --save-every, --watch
 if opts.data == "" then

@@ -106,6 +106,31 @@ describe("gan.images", function()
     assert.error_matches(function()
       gan.images.save_grid(gan.zeros(1, 3, 2, 2), dir .. "/no/such/dir/g.png")
     end, "g.png")
+    -- the format comes from the name: a .gif is refused, not written as a PNG
+    assert.error_matches(function()
+      gan.images.save_grid(gan.zeros(1, 3, 2, 2), dir .. "/g.gif")
+    end, "g.gif': the format comes from the name's ending")
+    assert.error_matches(function() gan.images.save_grid(gan.zeros(1, 3, 2, 2), dir .. "/g.png", 4) end,
+      "bad argument #3 to 'save_grid' %(options table expected")
+    assert.error_matches(function() gan.images.load(dir, 32) end,
+      "bad argument #2 to 'load' %(options table expected, e.g. {size = 64}, got number%)")
+  end)
+
+  it("writes a grid as JPEG from its name, which reads back near its pixels", function()
+    local x = gan.rand(2, 3, 8, 8, "cpu")
+    local path = gan.images.save_grid(x, dir .. "/g.jpg", {cols = 2})
+    assert.equal("\xFF\xD8\xFF", util.read(path):sub(1, 3))
+    local sub = dir .. "/jpg"
+    gan.train.mkdir(sub)
+    gan.images.save_grid(x:rows(2, 1), sub .. "/one.jpeg")
+    local y = gan.images.load(sub, {size = 8, device = "cpu"})
+    local d = y:add(x:rows(2, 1), -1):totable()
+    local worst = 0
+    for _, c in ipairs(d[1]) do for _, row in ipairs(c) do for _, v in ipairs(row) do
+      worst = math.max(worst, math.abs(v))
+    end end end
+    assert.is_true(worst < 0.5, worst)  -- random pixels are JPEG's worst case
+    util.rmdir(sub)
   end)
 
   it("writes a grid in the background: the same file, once flushed", function()

@@ -95,6 +95,10 @@ describe("gan.metrics.swd", function()
     gan.seed(4)
     local avg, levels = gan.metrics.swd(dir, a:rows(1, 16), {size = 32})
     local noise = gan.metrics.swd(dir, gan.rand(16, 3, 32, 32, "cpu"), {size = 32})
+    -- without a size, a folder is read at the side of the tensor beside it
+    gan.seed(4)
+    assert.equal(avg, (gan.metrics.swd(dir, a:rows(1, 16))))
+    assert.equal(16, gan.metrics.memorisation(a:rows(1, 16), dir).samples.n)
     util.rmdir(dir)
     assert.same({32, 16}, levels.res)
     assert.is_true(avg < 0.3 * noise, ("%g vs noise %g"):format(avg, noise))  -- the same images
@@ -168,6 +172,12 @@ describe("scripts/evaluate.lua", function()
     assert.truthy(out:find("samples %(30%) +[%d.]+"), out)
     assert.truthy(out:find("real, leaving each out %(24%)"), out)
     assert.truthy(out:find("verdict: "), out)
+    -- at another size than G's: its samples are resized like the photos
+    code, out, err = util.run({util.root .. "/scripts/evaluate.lua", "--real", dir,
+                               "--checkpoint", tmp .. "/g.ckpt", "--n", "30", "--size", "32"})
+    assert.equal(0, code, err)
+    assert.truthy(out:find("compared at 32x32 (--size; G's 16x16 resized)", 1, true), out)
+    assert.truthy(out:find("samples vs real %(30 vs 24%) +[%d.]+ +[%d.]+ +[%d.]+\n"), out)
     -- a folder of images instead of a checkpoint; and the usage errors
     code, out, err = util.run({util.root .. "/scripts/evaluate.lua", "--real", dir, "--fake", dir,
                                "--size", "16"})

@@ -215,6 +215,16 @@ describe("gan.nn", function()
         "option 'lr'")
       assert.error_matches(function() nn.Sequential(nn.ReLU(), 5) end, "module 2 is a number")
     end)
+    it("refuse a prediction and a target of different shapes", function()
+      assert.error_matches(function() nn.BCE():forward(gan.rand(2, 1), gan.rand(1, 2)) end,
+        "prediction is 2x1 but target is 1x2")
+    end)
+    it("refuse an optimizer given one parameter twice (a module used twice)", function()
+      local l = nn.Linear(2, 2)
+      local m = nn.Sequential(l, nn.ReLU(), l)
+      assert.error_matches(function() gan.optim.Adam(m:parameters()) end,
+        "adam: parameter 1 and parameter 3 share memory %(is a module used twice%?")
+    end)
   end)
 
   it("allocates no tensor in a repeated training step", function()

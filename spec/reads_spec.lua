@@ -187,11 +187,14 @@ train.loop(function(r)
     d:fill(n == at and 0 / 0 or 0.7)
     g:fill(0.7)
     if r.opts.bad then return d, two end
+    if r.opts.returns == 1 then return d end
+    if r.opts.returns == 2 then return d, g end
     return d, g, 0.5, 0.5
   end}
 end)
 local run = train.start({{"out", "", "run folder"}, {"epochs", 3, ""}, {"sample_every", 1, ""},
-                         {"checkpoint_minutes", 0, ""}, {"seed", 1, ""}, {"nan", 0, ""}, {"bad", false, ""}}, arg, "guard.lua")
+                         {"checkpoint_minutes", 0, ""}, {"seed", 1, ""}, {"nan", 0, ""}, {"bad", false, ""},
+                         {"returns", 4, ""}}, arg, "guard.lua")
 local G = gan.nn.Sequential(gan.nn.Linear(2, 12), gan.nn.Sigmoid())  -- 3x2x2 images
 run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
         noise = gan.randn(4, 2)}
@@ -214,6 +217,22 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
     end
   end)
 
+  it("leave the cells of values the loop does not give empty, and need both losses", function()
+    local path = tmp .. "/guard.lua"
+    util.write(path, guard)
+    local out = util.tmpdir()
+    local code, _, err = util.run({path, "--out", out, "--returns", "2", "--epochs", "1"})
+    assert.equal(0, code, err)
+    -- D(real) and D(fake) were never given: no mean, not a 0 that reads as a result
+    assert.equal("epoch,step,d_loss,g_loss,d_real,d_fake\n1,4,0.7,0.7,,\n",
+                 util.read(out .. "/loss.csv"))
+    code, _, err = util.run({path, "--out", out, "--returns", "1"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("the loop's step returned no G loss (value #2)", 1, true), err)
+    util.rmdir(out)
+    util.rmdir(out .. ".1")
+  end)
+
   it("refuse a value that is not a number or a 1-element tensor, saying where", function()
     local path = tmp .. "/guard.lua"
     util.write(path, guard)
@@ -221,6 +240,9 @@ run:fit{models = {G = G}, loader = gan.data.loader(gan.rand(8, 3, 2, 2), 2),
     local code, _, err = util.run({path, "--out", out, "--bad"})
     assert.equal(1, code, err)
     assert.truthy(err:find("the loop's step: value #2 is a tensor of shape 2x1", 1, true), err)
+    -- one line, with what is left to go on from, and no traceback of train.lua
+    assert.truthy(err:find("; no checkpoint had been written yet", 1, true), err)
+    assert.falsy(err:find("traceback", 1, true), err)
     util.rmdir(out)
   end)
 end)

@@ -234,6 +234,51 @@ describe("a training run", function()
     util.rmdir(out)
   end)
 
+  it("--resume takes the run folder, its last.ckpt, or a snapshot going on in a new --out",
+     function()
+    local out = util.tmpdir()
+    local code, _, err = util.run(R.tiny(script, data, out, {"--epochs", "2", "--save-every", "1"}))
+    assert.equal(0, code, err)
+    local csv = util.read(out .. "/loss.csv")
+    -- last.ckpt named: the same as the folder
+    code, _, err = util.run({script, "--resume", out .. "/checkpoints/last.ckpt", "--epochs", "3"})
+    assert.equal(0, code, err)
+    assert.equal(3, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    -- an earlier snapshot would overwrite epochs 2 and 3 in its own folder
+    local snap = out .. "/checkpoints/epoch_0001.ckpt"
+    code, _, err = util.run({script, "--resume", snap, "--epochs", "3"})
+    assert.equal(2, code, err)
+    assert.truthy(err:find("give --out DIR (or --resume " .. out .. ",", 1, true), err)
+    assert.equal(3, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    -- in a new folder it goes on from epoch 1, with the rows up to epoch 1
+    local b = util.tmpdir()
+    util.rmdir(b)
+    code, _, err = util.run({script, "--resume", snap, "--out", b, "--epochs", "2"})
+    assert.equal(0, code, err)
+    assert.truthy(err:find("resume: " .. snap .. " at epoch 1, step 4", 1, true), err)
+    assert.equal(2, gan.load(b .. "/checkpoints/last.ckpt").epoch)
+    local rows = util.read(b .. "/loss.csv")
+    assert.equal(csv:match("^(.-\n1,[^\n]*\n)"), rows:match("^(.-\n1,[^\n]*\n)"))
+    assert.truthy(rows:find("\n2,8,", 1, true), rows)
+    assert.falsy(rows:find("\n3,", 1, true), rows)
+    -- an empty name ("$DIR" unset) is refused, not taken as / or the default
+    for _, opt in ipairs{"--out", "--resume"} do
+      code, _, err = util.run({script, opt, "", "--epochs", "1"})
+      assert.equal(2, code, err)
+      assert.truthy(err:find(opt .. " needs a folder, not an empty name", 1, true), err)
+    end
+    -- another size or another script: the message says what changed
+    code, _, err = util.run({script, "--resume", out, "--size", "4", "--epochs", "4"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("this command changes the run: --size 4 (the run's: ", 1, true), err)
+    code, _, err = util.run({util.root .. "/scripts/strawberry_dcgan.lua", "--resume", out,
+                             "--epochs", "4"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("the run was made by " .. script, 1, true), err)
+    util.rmdir(out)
+    util.rmdir(b)
+  end)
+
   it("--resume of a finished run says there is nothing to train; fewer --epochs is refused",
      function()
     local out = finished(2)

@@ -71,6 +71,15 @@ describe("tensors", function()
     assert.error_matches(function() gan.tensor{{1, "x"}} end, "not a number")
     assert.error_matches(function() gan.zeros(2, 3):add(gan.zeros(3, 3)) end,
                          "y is 2x3 but x is 3x3")
+    -- the same count in another shape is a mistake too, not a reshape
+    assert.error_matches(function() gan.zeros(2, 3):add(gan.zeros(3, 2)) end,
+                         "y is 2x3 but x is 3x2 %(shapes must match%)")
+    assert.error_matches(function() gan.zeros(2, 3):mul(gan.zeros(2, 3), gan.zeros(6)) end,
+                         "shapes must match")
+    -- an output shifted over its input (in place is fine)
+    local t = gan.tensor{1, 2, 3, 4}
+    assert.error_matches(function() t:rows(1, 3):add(t:rows(2, 3)) end, "share memory")
+    assert.same({2, 4, 6, 8}, t:add(t):totable())
     assert.error_matches(function() gan.zeros(2):rows(2, 5) end, "5 rows from row 2 do not fit in the 2 rows")
     assert.error_matches(function() gan.zeros(2, 2):item() end, "not a single value")
     assert.error_matches(function() gan.zeros(2):copy("x") end, "tensor expected, got string")

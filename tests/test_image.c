@@ -391,6 +391,43 @@ static void test_grid(void) {
   CHECK(gan_images_save_grid(at("no/such/dir/g.png"), img, N, H, W,
                              GAN_RANGE_01, 2) == GAN_EIO);
   CHECK(strstr(gan_errmsg(), "no/such/dir/g.png") != NULL);
+
+  /* the format comes from the name's ending, in any case: each file starts
+  ** with its format's signature and reads back at the grid's size (JPEG
+  ** within its loss) */
+  static const struct { const char *name, *magic; int len, lossy; } fmts[] = {
+      {"g.jpg", "\xFF\xD8\xFF", 3, 1}, {"g.JPEG", "\xFF\xD8\xFF", 3, 1},
+      {"g.bmp", "BM", 2, 0}, {"g.Png", "\x89PNG", 4, 0}, {"g.tga", NULL, 0, 0}};
+  for (size_t k = 0; k < sizeof fmts / sizeof fmts[0]; k++) {
+    const char *f = at(fmts[k].name);
+    CHECK(gan_images_save_grid(f, img, N, H, W, GAN_RANGE_01, 3) == GAN_OK);
+    unsigned char head[4] = {0};
+    FILE *fp = fopen(f, "rb");
+    CHECK(fp != NULL && fread(head, 1, 4, fp) >= 2);
+    if (fp) fclose(fp);
+    if (fmts[k].magic && memcmp(head, fmts[k].magic, (size_t)fmts[k].len) != 0)
+      fprintf(stderr, "%s: not its format's signature\n", fmts[k].name);
+    CHECK(fmts[k].magic == NULL || memcmp(head, fmts[k].magic, (size_t)fmts[k].len) == 0);
+    if (fmts[k].magic == NULL) continue; /* stb_image here reads no TGA */
+    unsigned char *q = stbi_load(f, &w, &h, &comp, 3);
+    CHECK(q != NULL && w == 3 * W + 2 * 2 && h == H); /* 2-pixel gaps */
+    if (q) {
+      int worst = 0; /* the middle pixel of the second image */
+      for (int c = 0; c < 3; c++) {
+        int d = q[3 * (H / 2 * w + W + 2 + W / 2) + c] -
+                src_byte(1, c, H / 2, W / 2);
+        if (abs(d) > worst) worst = abs(d);
+      }
+      if (worst > (fmts[k].lossy ? 40 : 0)) fprintf(stderr, "%s: off by %d\n", fmts[k].name, worst);
+      CHECK(worst <= (fmts[k].lossy ? 40 : 0));
+      stbi_image_free(q);
+    }
+  }
+  /* any other name is refused before anything is written */
+  CHECK(gan_images_save_grid(at("g.gif"), img, N, H, W, GAN_RANGE_01, 2) == GAN_EARG);
+  CHECK(strstr(gan_errmsg(), "g.gif") != NULL && strstr(gan_errmsg(), ".png, .jpg") != NULL);
+  CHECK(access(at("g.gif"), F_OK) != 0);
+  CHECK(gan_images_save_grid(at("grid"), img, N, H, W, GAN_RANGE_01, 2) == GAN_EARG);
 }
 
 /* gan_images_load on 1, 2, 3 and 8 threads: the same images, the same warnings in

@@ -932,6 +932,31 @@ static void test_errors(void) {
   EXPECT_ERROR(gan_gather_rows(&tail, &x, idx), "gather_rows", "share memory", NULL);
   gan_tensor sq = UNIFORM(-1, 1, 3, 3);
   EXPECT_ERROR(gan_matmul(&sq, &sq, 0, &sq, 1, 1.0f, 0.0f), "matmul", "share memory", NULL);
+  /* elementwise ops: in place is fine, an output shifted over its input is
+  ** not (its result would depend on the order, which a GPU does not fix) */
+  float x0 = x.data[0];
+  OK(gan_axpby(&x, 2.0f, &x, 0.0f));
+  CHECK(x.data[0] == 2.0f * x0, "axpby in place: %g, not %g", (double)x.data[0],
+        (double)(2.0f * x0));
+  EXPECT_ERROR(gan_axpby(&head, 1.0f, &tail, 1.0f), "axpby", "share memory", NULL);
+  EXPECT_ERROR(gan_mul(&head, &tail, &tail), "mul", "share memory", NULL);
+  EXPECT_ERROR(gan_act_forward(GAN_ACT_RELU, 0.0f, &head, &tail), "activation",
+               "share memory", NULL);
+  OK(gan_act_forward(GAN_ACT_RELU, 0.0f, &tail, &tail));
+  gan_tensor m6 = ZEROS(6, 3);
+  EXPECT_ERROR(gan_dropout_forward(&head, &m6, &tail, 0.5f, &r), "dropout",
+               "share memory", NULL);
+  EXPECT_ERROR(gan_dropout_forward(&y, &y, &x, 0.5f, &r), "dropout", "mask",
+               "share memory");
+  /* operands that pair element for element: the same shape, not only the
+  ** same count (a 3x2 into a 2x3 is a mistake) */
+  gan_tensor a23 = ZEROS(2, 3), b32 = ZEROS(3, 2), p21 = ZEROS(2, 1), t12 = ZEROS(1, 2),
+             l1 = ZEROS(1);
+  EXPECT_ERROR(gan_axpby(&a23, 1.0f, &b32, 1.0f), "axpby", "2x3", "shapes must match");
+  EXPECT_ERROR(gan_mul(&a23, &a23, &b32), "mul", "3x2", "shapes must match");
+  EXPECT_ERROR(gan_bce_forward(&l1, &p21, &t12, 0), "bce", "2x1", "1x2");
+  EXPECT_ERROR(gan_bce_backward(&p21, &p21, &t12, 1), "bce_with_logits backward", "1x2", NULL);
+  RELEASE(&m6, &a23, &b32, &p21, &t12, &l1);
   /* and the good path still works after the errors */
   const int64_t good[2] = {7, 0};
   OK(gan_gather_rows(&rows, &x, good));

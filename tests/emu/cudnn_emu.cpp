@@ -26,7 +26,10 @@
 **     checks (CUDNN_STATUS_NOT_SUPPORTED), writing nothing; with ":exec"
 **     appended, fail with CUDNN_STATUS_EXECUTION_FAILED after adding 1 to
 **     half of its output (the fallback to im2col, cuda/conv.cu, must not
-**     add a filter gradient twice).
+**     add a filter gradient twice); with ":heur", fail while choosing
+**     the algorithm (the heuristics answer
+**     CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED, as when a sub-library of
+**     cuDNN does not load), before any work.
 ** Not modelled: speed, and cuDNN's own numerics (the sums are double
 ** products on OpenBLAS, over each sample's unfolded image).
 */
@@ -66,6 +69,7 @@ const char *cudnnGetErrorString(cudnnStatus_t s) {
   switch (s) {
     case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
     case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED: return "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED";
     case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
     case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
     case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
@@ -184,6 +188,16 @@ static cudnnStatus_t heuristics(const char *fn, cudnnHandle_t h, const emu_dnn_t
   if (!shapes_ok(fn, h, x, w, c, y)) return CUDNN_STATUS_BAD_PARAM;
   if (requested < 1 || returned == NULL || perf == NULL)
     return bad(fn, "requestedAlgoCount below 1, or no result array");
+  const char *f = getenv("EMU_CUDNN_FAIL");
+  if (f != NULL && strlen(f) > 5 && strcmp(f + strlen(f) - 5, ":heur") == 0) {
+    /* forward:heur, data:heur, filter:heur, by the function's name */
+    static const struct { const char *op, *fn; } dir[] = {
+        {"forward", "Forward"}, {"data", "BackwardData"}, {"filter", "BackwardFilter"}};
+    for (const auto &d : dir)
+      if (strncmp(f, d.op, strlen(d.op)) == 0 && f[strlen(d.op)] == ':' &&
+          strstr(fn, d.fn) != NULL)
+        return CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED;
+  }
   /* algorithm 2 is listed twice, under two math types, as cuDNN does */
   static const struct { int algo; cudnnMathType_t math; } list[] = {
       {0, CUDNN_FMA_MATH}, {1, CUDNN_TENSOR_OP_MATH}, {2, CUDNN_DEFAULT_MATH},

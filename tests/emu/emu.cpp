@@ -43,6 +43,19 @@ static cudaError_t fail(cudaError_t e) {
   return e;
 }
 
+/* EMU_FAULT_AT=N: the launch after the N-th faults (an illegal address) and
+** does nothing.  As on a GPU, the fault is sticky: cudaGetLastError and
+** every later call that waits or copies report it until the program ends. */
+static cudaError_t sticky = cudaSuccess;
+static long long fault_at(void) {
+  static long long at = -2;
+  if (at == -2) {
+    const char *s = getenv("EMU_FAULT_AT");
+    at = s && *s ? atoll(s) : -1;
+  }
+  return at;
+}
+
 /* --- counters (EMU_STATS) --------------------------------------------- */
 #define EMU_COUNTERS(X) \
   X(launches) X(gemms) X(malloc) X(free) X(host_alloc) X(free_host) \
@@ -236,6 +249,11 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
     return;
   }
   count.launches++;
+  if (sticky != cudaSuccess) return;
+  if (fault_at() >= 0 && (long long)count.launches > fault_at()) {
+    sticky = cudaErrorIllegalAddress;
+    return;
+  }
   gridDim = grid;
   blockDim = block;
   for (unsigned bz = 0; bz < grid.z; bz++)
@@ -290,6 +308,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
   return cudaSuccess;
 }
 cudaError_t cudaGetLastError(void) {
+  if (sticky != cudaSuccess) return sticky;
   cudaError_t e = last_error;
   last_error = cudaSuccess;
   return e;
@@ -306,6 +325,15 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchTimeout: return "cudaErrorLaunchTimeout";
+    case cudaErrorAssert: return "cudaErrorAssert";
+    case cudaErrorHardwareStackError: return "cudaErrorHardwareStackError";
+    case cudaErrorIllegalInstruction: return "cudaErrorIllegalInstruction";
+    case cudaErrorMisalignedAddress: return "cudaErrorMisalignedAddress";
+    case cudaErrorInvalidAddressSpace: return "cudaErrorInvalidAddressSpace";
+    case cudaErrorInvalidPc: return "cudaErrorInvalidPc";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
   }
   return "cudaErrorUnknown";
 }
@@ -354,6 +382,7 @@ cudaError_t cudaMemGetInfo(size_t *f, size_t *t) {
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t) {
+  if (sticky != cudaSuccess) return sticky;
   if (bytes == 0) return cudaSuccess;
   int dd = emu_is_device(dst, bytes), sd = emu_is_device(src, bytes);
   int want_dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
@@ -388,6 +417,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
 cudaError_t cudaStreamDestroy(cudaStream_t s) { delete s; return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
   count.stream_sync++;
+  if (sticky != cudaSuccess) return sticky;
   for (emu_event *e : events) e->waited = 1;
   return cudaSuccess;
 }
@@ -416,6 +446,7 @@ cudaError_t cudaEventQuery(cudaEvent_t e) {
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   count.event_sync++;
+  if (sticky != cudaSuccess) return sticky;
   e->waited = 1;
   return cudaSuccess;
 }
@@ -459,6 +490,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   count.gemms++;
+  if (sticky != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
   if (!operand_ok("A", A, ar, ac, lda) || !operand_ok("B", B, br, bc, ldb) ||
       !operand_ok("C", C, m, n, ldc))
     return CUBLAS_STATUS_EXECUTION_FAILED;

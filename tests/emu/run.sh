@@ -18,9 +18,10 @@
 #      but the step's 4 values (16 bytes, one reader); it prints the kernel
 #      launches and products per step.
 #   5. cuDNN's fallback: a DCGAN run with the convolutions on auto, whose
-#      cuDNN forward or filter gradient fails its checks (EMU_CUDNN_FAIL),
-#      warns once, moves to im2col and gives the losses of the same run on
-#      the CPU; one whose filter gradient fails part way stops instead.
+#      cuDNN forward or filter gradient fails its checks, or the filter
+#      gradient's heuristics fail (EMU_CUDNN_FAIL), warns once, moves to
+#      im2col and gives the losses of the same run on the CPU; one whose
+#      filter gradient fails part way stops instead.
 # No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
 # ./build.sh installs).  cuDNN is cudnn_emu.cpp, built as $out/lib/
 # libcudnn.so.9 and loaded by cuda/cudnn.cu through GAN_CUDNN, as the real
@@ -33,7 +34,9 @@
 #
 #   4. a GPU whose cuBLAS cannot be loaded (GAN_CUBLAS names a missing
 #      file): --device auto says so and trains on the cpu, and --device
-#      cuda is an error that says where it looked.
+#      cuda is an error that says where it looked.  A kernel that faults
+#      (EMU_FAULT_AT, sticky as on a GPU) stops a run with one message
+#      that names the fault and CUDA_LAUNCH_BLOCKING=1.
 # Exit status 0 only if all five pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -176,7 +179,7 @@ done
   if #bad > 0 then print('a training step: ' .. table.concat(bad, '; ')) os.exit(1) end" ||
   status=1
 # 4.
-echo "emu: 4. a GPU without cuBLAS (GAN_CUBLAS names a missing file)" >&2
+echo "emu: 4. a GPU without cuBLAS (GAN_CUBLAS names a missing file); a kernel that faults" >&2
 msg=$(GAN_CUBLAS=/nonexistent/cublas "$out/gan" -e 'gan.device("auto") print(gan.device())
   local ok, err = pcall(gan.device, "cuda") print(ok, err)' 2>&1) || status=1
 echo "$msg"
@@ -184,6 +187,14 @@ for want in "gan: cannot use the GPU, using the cpu (CUDA backend initialisation
             "(GAN_CUBLAS is /nonexistent/cublas))" "^cpu\$" "^false.*device 'cuda' is not available: CUDA backend initialisation: cuBLAS 13"; do
   echo "$msg" | grep -q -- "$want" || { echo "emu: no line matching: $want" >&2; status=1; }
 done
+# a kernel faults (an illegal address, sticky as on a GPU): the run stops
+# with one message naming the fault and how to find the kernel, no crash
+rc=0
+msg=$(cd "$root" && EMU_FAULT_AT=200 "$out/gan" scripts/strawberry.lua --data "$run/data" \
+  --size 8 --batch 10 --epochs 2 --samples 4 --out "$run/fault" --device cuda 2>&1) || rc=$?
+echo "$msg" | grep -m1 "cudaErrorIllegalAddress"
+[ $rc = 1 ] && echo "$msg" | grep -q "cudaErrorIllegalAddress.*CUDA_LAUNCH_BLOCKING=1" ||
+  { echo "emu: a kernel's fault gave rc $rc and:" >&2; echo "$msg" >&2; status=1; }
 # 5.
 echo "emu: 5. a cuDNN call fails: auto falls back to im2col, with the CPU's losses" >&2
 images "$run/dc" 8 16 4
@@ -207,6 +218,13 @@ for op in Forward:forward BackwardFilter:filter; do
   same_losses "$run/dc_${op#*:}/loss.csv" "$run/dc_cpu/loss.csv" 3 \
     "DCGAN loss.csv, cuda after the ${op#*:} fallback vs cpu" || status=1
 done
+# the filter gradient's heuristics fail (a sub-library that does not load):
+# before any work, so it falls back like a failed check
+dcgan heur cuda EMU_CUDNN_FAIL=filter:heur || { cat "$run/dc_heur.txt"; status=1; }
+n=$(grep -c "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED" "$run/dc_heur.txt" || true)
+[ "$n" = 1 ] || { echo "emu: the heuristics' failure was said $n times, not once" >&2; status=1; }
+same_losses "$run/dc_heur/loss.csv" "$run/dc_cpu/loss.csv" 3 \
+  "DCGAN loss.csv, cuda after the filter heuristics' fallback vs cpu" || status=1
 # the filter gradient fails after part of its work (EXECUTION_FAILED): no
 # fallback, which would add that gradient twice, but the run stops
 if dcgan exec cuda EMU_CUDNN_FAIL=filter:exec; then

@@ -414,21 +414,32 @@ Loaded.__index = Loaded
 
 -- ck:sample([z | n]) -> G's output for z (default: the fixed noise, or n
 -- new latents of the same size).
+local function latents(self, z, fname, i)
+  if z == nil then return self.noise end
+  if math.type(z) == "integer" and z >= 1 then
+    local shape = self.noise:shape()
+    shape[1] = z
+    return gan.randn(shape)
+  end
+  if gan.is_tensor(z) then return z end
+  error(("bad argument #%d to '%s' (a number of samples (1 or more) or a latent tensor "
+    .. "expected, got %s)"):format(i, fname, math.type(z) and tostring(z) or type(z)), 3)
+end
+
 function Loaded:sample(z)
   local G = self.models.G
   if not G then error("this checkpoint has no model named G", 2) end
-  if z == nil then z = self.noise end
-  if math.type(z) == "integer" then
-    local shape = self.noise:shape()
-    shape[1] = z
-    z = gan.randn(shape)
-  end
-  return G:forward(z)
+  return G:forward(latents(self, z, "sample", 1))
 end
 
 -- ck:save_grid(path [, z | n]) -> path: a grid of samples, in the run's range.
 function Loaded:save_grid(path, z)
-  local x = self:sample(z)
+  if type(path) ~= "string" then
+    error(("bad argument #1 to 'save_grid' (file name expected, got %s)"):format(type(path)), 2)
+  end
+  local G = self.models.G
+  if not G then error("this checkpoint has no model named G", 2) end
+  local x = G:forward(latents(self, z, "save_grid", 2))
   gan.images.save_grid(x, path, {cols = gan.train.grid_cols(x:size(1)),
                                  range = self.range or "0,1"})
   return path

@@ -26,6 +26,10 @@ function images.load(dir, opts)
   if type(dir) ~= "string" then
     error(("bad argument #1 to 'load' (folder name expected, got %s)"):format(type(dir)), 2)
   end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #2 to 'load' (options table expected, e.g. {size = 64}, got %s)")
+      :format(type(opts)), 2)
+  end
   opts = opts or {}
   local size = opts.size or 128
   if math.type(size) ~= "integer" or size < 1 or size > 8192 then
@@ -56,6 +60,10 @@ function images.save_grid(x, path, opts)
   end
   if type(path) ~= "string" then
     error(("bad argument #2 to 'save_grid' (file name expected, got %s)"):format(type(path)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #3 to 'save_grid' (options table expected, e.g. {cols = 4}, got %s)")
+      :format(type(opts)), 2)
   end
   opts = opts or {}
   local cols = opts.cols or math.min(x:size(1), 10)

@@ -3,7 +3,8 @@
 --   local avg, levels = gan.metrics.swd(a, b, {size = 64})
 --     the sliced Wasserstein distance of Karras et al. 2018 (ProGAN),
 --     times 1000, between two sets of images: tensors (N, 3, S, S) or
---     folders (loaded at 'size', default 64).  avg is the mean over the
+--     folders (loaded at 'size', else at the side of the other set when it
+--     is a tensor, else 64).  avg is the mean over the
 --     levels of a Laplacian pyramid (S, S/2, ... 16); levels[i] is the
 --     value at resolution levels.res[i].  Lower is closer; a set against
 --     another draw of the same distribution gives the floor.  Options:
@@ -29,9 +30,20 @@ local C = gan.C
 
 local metrics = {}
 
-local function images(x, opts, i, fname)
+-- The side a folder is read at: opts.size, else that of the images given
+-- as a tensor with it (so a folder fits them), else 64.
+local function side_for(opts, ...)
+  if opts.size then return opts.size end
+  for i = 1, select("#", ...) do
+    local x = select(i, ...)
+    if gan.is_tensor(x) and x:dim() == 4 then return x:size(3) end
+  end
+  return 64
+end
+
+local function images(x, opts, i, fname, size)
   if type(x) == "string" then
-    local ok, t = pcall(gan.images.load, x, {size = opts.size or 64, device = "cpu"})
+    local ok, t = pcall(gan.images.load, x, {size = size or opts.size or 64, device = "cpu"})
     if not ok then error(t, 3) end
     return t
   end
@@ -53,8 +65,9 @@ metrics._images = images
 
 function metrics.swd(a, b, opts)
   opts = opts or {}
-  a = images(a, opts, 1, "swd")
-  b = images(b, opts, 2, "swd")
+  local size = side_for(opts, a, b)
+  a = images(a, opts, 1, "swd", size)
+  b = images(b, opts, 2, "swd", size)
   local avg, levels, res = C.swd(a, b, opts)
   levels.res = res
   return avg, levels, res
@@ -77,12 +90,17 @@ metrics._summary = summary
 
 function metrics.memorisation(samples, train, opts)
   opts = opts or {}
-  samples = images(samples, opts, 1, "memorisation")
-  train = images(train, opts, 2, "memorisation")
+  local size = side_for(opts, samples, train, opts.heldout)
+  samples = images(samples, opts, 1, "memorisation", size)
+  train = images(train, opts, 2, "memorisation", size)
+  if samples:size(3) ~= train:size(3) then
+    error(("bad argument #2 to 'memorisation' (images of %dx%d, but the samples are %dx%d)")
+      :format(train:size(3), train:size(3), samples:size(3), samples:size(3)), 2)
+  end
   local ds, idx = C.nearest(samples, train)
   local dr
   if opts.heldout then
-    dr = C.nearest(images(opts.heldout, opts, 3, "memorisation"), train)
+    dr = C.nearest(images(opts.heldout, opts, 3, "memorisation", size), train)
   else
     dr = C.nearest(train, train, true)
   end

@@ -177,7 +177,8 @@ function Log:row(values)
   local cells = {}
   for i, c in ipairs(self.columns) do
     local v = values[c]
-    cells[i] = math.type(v) == "integer" and tostring(v) or ("%.6g"):format(v)
+    cells[i] = v == nil and "" or math.type(v) == "integer" and tostring(v)
+               or ("%.6g"):format(v)
   end
   self:write(table.concat(cells, ","))
 end
@@ -200,16 +201,25 @@ end
 -- Average of the values a running sum holds.
 local Mean = {}
 Mean.__index = Mean
+-- The means of an epoch's values; a value the loop does not give (nil at
+-- every step: a loop without D(real), say) has no mean (nil), and loss.csv
+-- leaves its cell empty rather than write a 0 that reads as a result.
 function train.means(keys)
-  local m = setmetatable({n = 0, sum = {}}, Mean)
+  local m = setmetatable({n = 0, sum = {}, seen = {}}, Mean)
   for _, k in ipairs(keys) do m.sum[k] = 0 end
   return m
 end
 function Mean:add(values)
   self.n = self.n + 1
-  for k, v in pairs(values) do self.sum[k] = (self.sum[k] or 0) + v end
+  for k, v in pairs(values) do
+    self.sum[k] = (self.sum[k] or 0) + v
+    self.seen[k] = true
+  end
 end
-function Mean:get(k) return self.n > 0 and self.sum[k] / self.n or 0 / 0 end
+function Mean:get(k)
+  if not self.seen[k] then return nil end
+  return self.n > 0 and self.sum[k] / self.n or 0 / 0
+end
 
 ---------------------------------------------------------------------------
 -- The loop functions and --watch
@@ -269,7 +279,8 @@ train.run_options = {
     .. "steps, see --checkpoint-minutes; 0: only at the end and on Ctrl-C)", min = -1},
   {"checkpoint_minutes", 1.0, "with --checkpoint-every -1, skip a sample step's checkpoint "
     .. "when the last was written less than N minutes ago (0: never skip)", min = 0},
-  {"resume", "", "continue the run in folder DIR from its last checkpoint", meta = "DIR"},
+  {"resume", "", "continue the run in folder DIR from its last checkpoint (or from a .ckpt "
+    .. "file, in a new --out)", meta = "DIR"},
   {"watch", false, "reload the loop functions when this script changes (at the next epoch)"},
 }
 -- Options of one invocation, never taken from the checkpoint on --resume.
@@ -293,6 +304,44 @@ end
 
 local Run = {}
 Run.__index = Run
+
+-- The checkpoint that --resume PATH names, and the run folder it is in:
+-- PATH/checkpoints/last.ckpt for a run folder PATH; else a .ckpt file (an
+-- epoch_NNNN.ckpt snapshot, say).  A file other than its folder's last.ckpt
+-- goes on only in another --out: going on in its own folder would overwrite
+-- that folder's later epochs.
+local function resume_path(prog, path, out_given)
+  local f = not gan.C.is_dir(path) and io.open(path, "rb")
+  if not f then return path .. "/checkpoints/last.ckpt", path end  -- read names what is missing
+  f:close()
+  local dir, name = path:match("^(.-)[/\\]*checkpoints[/\\]+([^/\\]+)$")
+  dir = dir and (dir == "" and "." or dir) or train.script_dir(path)
+  if name == "last.ckpt" or out_given then return path, dir end
+  fail(prog, ("--resume %s: an earlier checkpoint goes on in a new run folder: give --out DIR "
+    .. "(or --resume %s, to go on from the run's last checkpoint)"):format(path, dir), 2)
+end
+
+-- Why a checkpoint may not fit this script, for "cannot resume": options
+-- given now that differ from the run's (--size, --width), or another script.
+local function resume_differences(meta, opts, given, script)
+  local why, names = {}, {}
+  local was = meta.opts or {}
+  for k in pairs(given) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    if not SESSION[k] and k ~= "out" and k ~= "epochs" and was[k] ~= nil and was[k] ~= opts[k] then
+      why[#why + 1] = ("--%s %s (the run's: %s)"):format(k:gsub("_", "-"), tostring(opts[k]),
+                                                        tostring(was[k]))
+    end
+  end
+  local by = (meta.extra or {}).script
+  local function base(p) return (tostring(p):match("[^/\\]+$")) end
+  if by and script and base(by) ~= base(script) then
+    why[#why + 1] = ("the run was made by %s, not %s"):format(by, script)
+  end
+  if #why == 0 then return "" end
+  return ("; this command changes the run: %s"):format(table.concat(why, ", "))
+end
 
 -- run:fail(err [, code]): "PROG: message" and exit (1 unless told), for a
 -- script's own checks (a data folder that does not load, say)
@@ -331,8 +380,15 @@ function train.start(spec, args, prog, about)
   local opts, given = gan.cli.parse(full, args, prog, about)
   local self = setmetatable({prog = prog, script = args[0], opts = opts, spent = {},
                              t_start = t_start}, Run)
+  -- an empty name (--out "$DIR" with DIR unset) would write into / or the
+  -- default folder
+  for _, k in ipairs{"out", "resume"} do
+    if given[k] and opts[k] == "" then
+      fail(prog, ("--%s needs a folder, not an empty name"):format(k), 2)
+    end
+  end
   if opts.resume ~= "" then
-    local path = opts.resume .. "/checkpoints/last.ckpt"
+    local path, dir = resume_path(prog, opts.resume, given.out)
     local ok, ck = pcall(checkpoint.read, path)
     if not ok then fail(prog, ("cannot resume: %s"):format(ck)) end
     local merged = {}
@@ -342,8 +398,9 @@ function train.start(spec, args, prog, about)
     for k, v in pairs(opts) do
       if given[k] or SESSION[k] or merged[k] == nil then merged[k] = v end
     end
-    if not given.out then merged.out = opts.resume end
-    self.opts, self.resume_ck, self.resumed = merged, ck, true
+    if not given.out then merged.out = dir end
+    self.opts, self.resume_ck, self.resumed, self.resume_dir = merged, ck, true, dir
+    self.resume_why = resume_differences(ck.meta, merged, given, args[0])
     -- the epoch as "interrupted at epoch E" named it: the one in progress
     local done, partial = ck.meta.epoch, (ck.meta.extra or {}).partial
     io.stderr:write(("resume: %s at epoch %d, step %d (%s)\n"):format(path,
@@ -411,14 +468,14 @@ end
 -- run in B is kept aside, and B starts with A's loss.csv.
 function Run:make_folder()
   local opts = self.opts
-  local elsewhere = self.resumed and unslashed(opts.out) ~= unslashed(opts.resume)
+  local elsewhere = self.resumed and unslashed(opts.out) ~= unslashed(self.resume_dir)
   if not self.resumed or elsewhere then self:keep_earlier_run() end
   local ok, err = pcall(function()
     train.mkdir(opts.out .. "/samples")
     train.mkdir(opts.out .. "/checkpoints")
     train.write_atomic(opts.out .. "/config.lua", "-- the options of this run, as resolved\n"
                        .. "return " .. checkpoint.serialize(opts) .. "\n")
-    local csv = elsewhere and read_file(opts.resume .. "/loss.csv")
+    local csv = elsewhere and read_file(self.resume_dir .. "/loss.csv")
     if csv then train.write_atomic(opts.out .. "/loss.csv", csv) end
   end)
   if not ok then
@@ -457,7 +514,7 @@ function Run:save(st, keep)
   local state = {
     models = r.models, optims = r.optims, noise = r.noise, epoch = st.epoch,
     step = st.step, opts = self.opts, range = r.range,
-    extra = {times = st.times, partial = st.partial},
+    extra = {times = st.times, partial = st.partial, script = self.script},
   }
   local path = dir .. "/last.ckpt"
   checkpoint.save(path, state)
@@ -482,10 +539,14 @@ function Run:writing(f, ...)
   self.spent[what] = (self.spent[what] or 0) + gan.C.clock() - t
   if ok then return end
   err = plain(err)  -- (a second Ctrl-C is raised again)
-  local kept = self.saved and ("the last checkpoint is kept: %s (epoch %d)")
-                 :format(self.saved.path, self.saved.epoch)
-               or "no checkpoint had been written yet"
-  fail(self.prog, ("%s; %s"):format(err, kept))
+  fail(self.prog, ("%s; %s"):format(err, self:kept_text()))
+end
+
+-- What a run that stops leaves to go on from.
+function Run:kept_text()
+  return self.saved and ("the last checkpoint is kept: %s (epoch %d)")
+                          :format(self.saved.path, self.saved.epoch)
+         or "no checkpoint had been written yet"
 end
 
 -- What Run:writing's time counts under (anything else: "other"), and the
@@ -539,26 +600,35 @@ Run.WRITES = {[Run.save] = "checkpoints", [Run.sample] = "samples",
               [Log.row] = "log"}
 
 -- Runs step(real) and starts the read of its values on rd (which checks
--- them: numbers, nils or 1-element tensors).
+-- them: numbers, nils or 1-element tensors).  An error of step is raised,
+-- with its traceback (the line of the loop); a read that cannot start
+-- (values of the wrong kind, or the GPU's failure found when the read is
+-- queued) is returned as a message.
 local function read_step(rd, step, real)
   local ok, err = pcall(rd.start, rd, step(real))
-  if not ok then
-    error(("the loop's step: %s"):format((tostring(err):gsub("^.-reader:start: ", ""))), 0)
-  end
+  if ok then return nil end
+  if tostring(err):find("interrupted!", 1, true) then error(err, 0) end
+  return ("the loop's step: %s"):format((tostring(err):gsub("^.-reader:start: ", "")))
 end
 
 -- One step through the loop functions, its values read into rd.  A
 -- reloaded loop that fails, or returns values that cannot be read, is
--- reported and replaced by the previous one, which redoes the batch.
+-- reported and replaced by the previous one, which redoes the batch.  A
+-- read that cannot start stops the run with one line (a traceback would
+-- show only this file) and the last checkpoint, which it leaves whole.
 function Run:step(real, rd)
-  if not self.previous then return read_step(rd, self.fns.step, real) end
-  local ok, err = pcall(read_step, rd, self.fns.step, real)
-  if ok then return end
-  if tostring(err):find("interrupted!", 1, true) then error(err, 0) end  -- a second Ctrl-C
-  io.stderr:write(("watch: the reloaded loop failed: %s; the previous loop runs again\n")
-    :format(tostring(err)))
-  self.fns, self.previous = self.previous, nil
-  return read_step(rd, self.fns.step, real)
+  if self.previous then
+    local ok, err = pcall(read_step, rd, self.fns.step, real)
+    if ok and not err then return end
+    if tostring(err):find("interrupted!", 1, true) then error(err, 0) end  -- a second Ctrl-C
+    io.stderr:write(("watch: the reloaded loop failed: %s; the previous loop runs again\n")
+      :format(tostring(err)))
+    self.fns, self.previous = self.previous, nil
+  end
+  local err = read_step(rd, self.fns.step, real)
+  if not err then return end
+  if self.bar then self.bar:close() end
+  fail(self.prog, ("%s; %s"):format(err, self:kept_text()))
 end
 
 -- At an epoch boundary: if the script changed, reload its loop functions.
@@ -609,7 +679,7 @@ function Run:fit(r)
   if ck then
     local ok, err = pcall(checkpoint.restore, ck, {models = r.models, optims = r.optims,
                                                    noise = r.noise})
-    if not ok then fail(prog, ("cannot resume: %s"):format(err)) end
+    if not ok then fail(prog, ("cannot resume: %s%s"):format(err, self.resume_why or "")) end
     local extra = ck.meta.extra or {}
     st.epoch, st.step = ck.meta.epoch, ck.meta.step
     st.times, st.partial = extra.times or {}, extra.partial
@@ -657,11 +727,19 @@ function Run:fit(r)
       gan.rng_state(partial.rng)
       for _ = 1, partial.batch do batches() end
       m.n, m.sum, t0 = partial.n, partial.sum, t0 - partial.seconds
+      m.seen = partial.seen or {d_loss = true, g_loss = true, d_real = true, d_fake = true}
     end
     local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs), total = steps}
+    self.bar = bar
     -- What step i returned, read: the guards, the means, the bar.
     local function account(rd, i, step)
       local d_loss, g_loss, d_real, d_fake = rd:values()
+      if d_loss == nil or g_loss == nil then
+        bar:close()
+        fail(prog, ("the loop's step returned no %s (it returns D's loss, G's loss and, "
+          .. "if it has them, D(real) and D(fake)); %s"):format(
+          d_loss == nil and "D loss (value #1)" or "G loss (value #2)", self:kept_text()))
+      end
       local bad = not finite(d_loss) and "D loss" or not finite(g_loss) and "G loss"
       if bad then
         bar:close()
@@ -685,7 +763,8 @@ function Run:fit(r)
           .. "smoothing.\n"):format(D_WINS_LOSS, D_WINS_STEPS, epoch, step))
       end
       m:add{d_loss = d_loss, g_loss = g_loss, d_real = d_real, d_fake = d_fake}
-      bar:update(i, ("D %.3f G %.3f"):format(d_loss, g_loss))
+      -- the epoch's means so far (as Keras's bar shows): at its end, loss.csv's row
+      bar:update(i, ("D %.3f G %.3f"):format(m:get("d_loss"), m:get("g_loss")))
     end
     -- The values of a step may be tensors left on the device: their read is
     -- queued behind the step, and the previous step's is waited for, so the
@@ -707,7 +786,7 @@ function Run:fit(r)
         bar:close()
         st.epoch = epoch - 1
         st.partial = {batch = i, rng_epoch = rng_epoch, rng = gan.rng_state(), n = m.n,
-                      sum = m.sum, seconds = gan.C.clock() - t0}
+                      sum = m.sum, seen = m.seen, seconds = gan.C.clock() - t0}
         self:writing(self.save, self, st)
         if self.report_stale then self:writing(self.write_report, self, st) end
         self:writing(gan.images.flush)
