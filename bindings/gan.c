@@ -550,43 +550,26 @@ static int loadline(lua_State *L) {
   return status;
 }
 
-/* A short list of numbers, strings or booleans (t:shape(), t:totable() of
-** a few values), without a metatable, replaced by its text: "{2, 2}" rather
-** than "table: 0x...".  Anything else is left for 'print'. */
-static void show_list(lua_State *L, int i) {
+/* A plain table (no metatable) is replaced by its text from gan.show:
+** "{2, 3}" for t:shape(), "{{0, 1}, {2, 3}}" for a small t:totable(),
+** "{allocs = 2, bytes = 256, peak = 256}" for gan.memory(), rather than
+** "table: 0x...".  Anything else, or a table gan.show declines (too large),
+** is left for 'print'. */
+static void show_table(lua_State *L, int i) {
   if (!lua_istable(L, i)) return;
   if (lua_getmetatable(L, i)) { /* a module, a checkpoint...: print's */
     lua_pop(L, 1);
     return;
   }
-  lua_Integer n = luaL_len(L, i);
-  if (n > 16) return;
-  lua_pushnil(L); /* a sequence of scalars and nothing else */
-  while (lua_next(L, i)) {
-    int t = lua_type(L, -1);
-    lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
-    lua_pop(L, 1);
-    if (k < 1 || k > n || (t != LUA_TNUMBER && t != LUA_TSTRING && t != LUA_TBOOLEAN)) {
-      lua_pop(L, 1);
-      return;
-    }
+  const int top = lua_gettop(L);
+  if (lua_getglobal(L, "gan") != LUA_TTABLE || lua_getfield(L, -1, "show") != LUA_TFUNCTION) {
+    lua_settop(L, top);
+    return;
   }
-  luaL_checkstack(L, 2 * (int)n + 2, "too many values to print");
-  int top = lua_gettop(L);
-  lua_pushliteral(L, "{");
-  for (lua_Integer k = 1; k <= n; k++) {
-    if (k > 1) lua_pushliteral(L, ", ");
-    if (lua_geti(L, i, k) == LUA_TSTRING) {
-      lua_pushfstring(L, "\"%s\"", lua_tostring(L, -1));
-      lua_remove(L, -2);
-    } else {
-      luaL_tolstring(L, -1, NULL);
-      lua_remove(L, -2);
-    }
-  }
-  lua_pushliteral(L, "}");
-  lua_concat(L, lua_gettop(L) - top);
-  lua_replace(L, i);
+  lua_pushvalue(L, i);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+    lua_replace(L, i); /* the text, for the table */
+  lua_settop(L, top);
 }
 
 /* Prints whatever the statement returned, with the global 'print'. */
@@ -594,7 +577,7 @@ static void l_print(lua_State *L) {
   int n = lua_gettop(L);
   if (n > 0) {
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    for (int i = 1; i <= n; i++) show_list(L, i);
+    for (int i = 1; i <= n; i++) show_table(L, i);
     lua_getglobal(L, "print");
     lua_insert(L, 1);
     if (lua_pcall(L, n, 0, 0) != LUA_OK)

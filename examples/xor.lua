@@ -6,7 +6,14 @@
 local gan = require "gan"
 local nn = gan.nn
 
-local steps = tonumber(arg and arg[1]) or 2000
+local given = arg and arg[1]
+local steps = math.tointeger(tonumber(given or 2000))
+if not steps or steps < 5 then
+  io.stderr:write(("usage: gan examples/xor.lua [steps]  (steps: an integer, at least 5; "
+    .. "default 2000)%s\n"):format(given and given ~= "--help"
+      and ("\nexamples/xor.lua: bad steps '%s'"):format(given) or ""))
+  os.exit(given == "--help" and 0 or 2)
+end
 gan.seed(1)
 
 local x = gan.tensor{{0, 0}, {0, 1}, {1, 0}, {1, 1}}  -- (4, 2)

@@ -217,7 +217,9 @@ describe("gan.nn", function()
     end)
     it("refuse a prediction and a target of different shapes", function()
       assert.error_matches(function() nn.BCE():forward(gan.rand(2, 1), gan.rand(1, 2)) end,
-        "prediction is 2x1 but target is 1x2")
+        "BCE: prediction is 2x1 but target is 1x2 %(shapes must match%)")
+      assert.error_matches(function() nn.BCE():forward(gan.rand(2, 1), gan.rand(2, 1), "x") end,
+        "bad argument #3 to 'forward' %(a 1%-element tensor for the loss, false or nothing")
     end)
     it("refuse an optimizer given one parameter twice (a module used twice)", function()
       local l = nn.Linear(2, 2)

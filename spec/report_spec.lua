@@ -160,3 +160,22 @@ describe("the report", function()
     end
   end)
 end)
+
+describe("the progress bar", function()
+  it("writes one finished line to a log, counting steps done before a resume", function()
+    local path = util.tmpdir() .. "/bar.txt"
+    local f = assert(io.open(path, "w"))
+    local bar = gan.progress.bar{label = "epoch 7/8", total = 12, out = f, tty = false,
+                                 initial = 12, text = "D 0.500 G 1.000"}
+    bar:close()  -- a Ctrl-C on an epoch's last step: nothing left but the epoch's end
+    bar = gan.progress.bar{label = "epoch 8/8", total = 4, out = f, tty = false}
+    for i = 1, 4 do bar:update(i, ("D %.3f G %.3f"):format(i / 10, i)) end
+    bar:close()
+    f:close()
+    local text = util.read(path)
+    assert.truthy(text:find("^epoch 7/8 |##########| 12/12 %[[%d:]+<00:00, 0.0 it/s%] "
+                            .. "D 0.500 G 1.000\n"), text)
+    assert.truthy(text:find("\nepoch 8/8 |##########| 4/4 %[.-%] D 0.400 G 4.000\n$"), text)
+    util.rmdir(path:match("^(.*)/"))
+  end)
+end)

@@ -127,6 +127,11 @@ describe("a training run", function()
     -- the checkpoint holds every step done so far, mid-epoch or not
     local ck = gan.load(out .. "/checkpoints/last.ckpt")
     assert.equal(tonumber(stopped_step), ck.step)
+    -- the report is rewritten as the run stops (no sample step came), and says so
+    local page = util.read(out .. "/report.html")
+    assert.truthy(page:find(("stopped by Ctrl-C in epoch %s, at step %s: continue with --resume %s")
+                              :format(stopped_epoch, stopped_step, out), 1, true))
+    assert.falsy(page:find("time left", 1, true))
     -- finish that epoch and one more; compare with a straight run that long
     local target = tostring(tonumber(stopped_epoch) + 1)
     local c2, _, err2 = util.run({script, "--resume", out, "--epochs", target})

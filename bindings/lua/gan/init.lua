@@ -21,6 +21,48 @@ function gan.message(err)
   return (tostring(err):gsub("^[^:\n]*:%d+: ", ""))
 end
 
+-- gan.show(v) -> a short text of v, as the REPL prints it: a plain table
+-- (no metatable) as {1, 2, {3, 4}, k = "v"}, nested at most 3 deep and with
+-- at most 64 values; anything else as tostring does.  nil when the table is
+-- larger, deeper or has keys of other kinds (the REPL then prints it as
+-- print does: "table: 0x...").
+local function show(v, depth, budget)
+  local t = type(v)
+  if t == "string" then
+    budget.n = budget.n - 1
+    return (("%q"):format(v):gsub("\\\n", "\\n"))
+  end
+  if t ~= "table" or getmetatable(v) ~= nil then
+    budget.n = budget.n - 1
+    return tostring(v)
+  end
+  if depth > 3 then return nil end
+  local n, parts, names = #v, {}, {}
+  for k in pairs(v) do
+    if type(k) == "string" then
+      names[#names + 1] = k
+    elseif math.type(k) ~= "integer" or k < 1 or k > n then
+      return nil
+    end
+  end
+  table.sort(names)
+  for i = 1, n do
+    local s = show(v[i], depth + 1, budget)
+    if s == nil or budget.n < 0 then return nil end
+    parts[#parts + 1] = s
+  end
+  for _, k in ipairs(names) do
+    local s = show(v[k], depth + 1, budget)
+    if s == nil or budget.n < 0 then return nil end
+    local key = k:match("^[%a_][%w_]*$") and k or ("[%q]"):format(k)
+    parts[#parts + 1] = key .. " = " .. s
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+function gan.show(v)
+  return show(v, 1, {n = 64})
+end
+
 gan.nn = require "gan.nn"
 require "gan.conv"             -- adds Conv2d, ConvTranspose2d, BatchNorm2d, Reshape, Flatten to gan.nn
 gan.optim = require "gan.optim"

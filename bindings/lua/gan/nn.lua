@@ -495,6 +495,15 @@ local function criterion(name, logits)
   local cls = {}
   cls.__index = cls
   cls.__tostring = function() return "nn." .. name end
+  -- (without a string: the check runs at every step, which allocates nothing)
+  local function same_shape(a, b)
+    local n = a:dim()
+    if b:dim() ~= n then return false end
+    for i = 1, n do
+      if a:size(i) ~= b:size(i) then return false end
+    end
+    return true
+  end
   -- The loss as a number, which waits for the GPU.  read = false leaves it
   -- on the device and returns the criterion's 1-element tensor, which the
   -- next forward overwrites; read = a 1-element tensor writes it there and
@@ -502,9 +511,13 @@ local function criterion(name, logits)
   function cls:forward(pred, target, read)
     check_tensor(pred, 1, "forward")
     check_tensor(target, 2, "forward")
-    if pred:numel() ~= target:numel() then
-      error(("%s: prediction is %s but target is %s"):format(name, shape_str(pred),
-                                                             shape_str(target)), 2)
+    if not same_shape(pred, target) then
+      error(("%s: prediction is %s but target is %s (shapes must match)"):format(name,
+        shape_str(pred), shape_str(target)), 2)
+    end
+    if read ~= nil and read ~= false and not gan.is_tensor(read) then
+      error(("bad argument #3 to 'forward' (a 1-element tensor for the loss, false or "
+        .. "nothing expected, got %s)"):format(type(read)), 2)
     end
     if not self.loss_buf or self.loss_buf:device() ~= pred:device() then
       self.loss_buf = gan.empty(1, pred:device())

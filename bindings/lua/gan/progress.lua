@@ -21,13 +21,16 @@ local function hms(s)
   return ("%02d:%02d"):format(s // 60, s % 60)
 end
 
--- progress.bar{label = "epoch 1/500", total = 4, width = 10, out = io.stderr}
+-- progress.bar{label = "epoch 1/500", total = 4, width = 10, out = io.stderr,
+--              initial = 0, text = ""}: 'initial' steps were done before
+-- (a resumed epoch); the rate counts only the steps done since.
 function progress.bar(o)
   local out = o.out or io.stderr
   return setmetatable({
     label = o.label or "", total = o.total, width = o.width or 10, out = out,
     tty = o.tty == nil and gan.C.isatty(out) or o.tty,
-    start = clock(), n = 0, text = "", last_draw = -1,
+    start = clock(), n = o.initial or 0, initial = o.initial or 0, text = o.text or "",
+    last_draw = -1,
   }, Bar)
 end
 
@@ -35,7 +38,7 @@ function Bar:line()
   local elapsed = clock() - self.start
   local frac = self.total > 0 and self.n / self.total or 1
   local fill = math.floor(frac * self.width + 0.5)
-  local rate = elapsed > 0 and self.n / elapsed or 0
+  local rate = elapsed > 0 and (self.n - self.initial) / elapsed or 0
   local left = rate > 0 and (self.total - self.n) / rate or 0
   return ("%s |%s%s| %d/%d [%s<%s, %.1f it/s]%s"):format(
     self.label, ("#"):rep(fill), (" "):rep(self.width - fill), self.n, self.total,

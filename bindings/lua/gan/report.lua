@@ -4,7 +4,7 @@
 --     title = "scripts/strawberry.lua", csv = "out/run/loss.csv",
 --     samples = {{epoch = 0, path = "out/run/samples/epoch_0000.png"}, ...},
 --     opts = opts, times = {[1] = 2.1, [2] = 2.0}, epoch = 2, epochs = 500,
---     step = 8, device = "cpu", every = 10})
+--     step = 8, device = "cpu", every = 10 [, status = "stopped by Ctrl-C ..."]})
 --
 -- The page holds the loss curves (D and G losses, D's mean output on real
 -- and on fake batches) as inline SVG drawn from loss.csv, the sample grids
@@ -218,7 +218,7 @@ local function timings(o)
   if #list > 0 then
     rows[#rows + 1] = {"seconds per epoch", ("%.3g mean, %.3g min, %.3g max, %.3g last")
                          :format(total / #list, lo, hi, list[#list])}
-    if (o.epochs or 0) > (o.epoch or 0) then
+    if (o.epochs or 0) > (o.epoch or 0) and not o.status then
       rows[#rows + 1] = {"time left (estimate)", hms(total / #list * (o.epochs - o.epoch))}
     end
   end
@@ -239,6 +239,7 @@ body { font-family: sans-serif; margin: 24px; color: #222; background: #fff; max
 h1 { font-size: 20px; margin: 0 0 4px 0; }
 h2 { font-size: 16px; margin: 28px 0 8px 0; border-bottom: 1px solid #ddd; }
 .sub { color: #666; font-size: 13px; }
+.status { color: #a33; font-size: 14px; margin: 6px 0 0 0; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { text-align: left; padding: 3px 14px 3px 0; vertical-align: top; }
 th { font-weight: normal; color: #666; }
@@ -297,6 +298,7 @@ function report.html(o)
     ('<div class="sub">%s: epoch %d of %d, step %d. Rewritten at sample steps (at most '
      .. 'every %g s) and at the end; this one at %s.</div>'):format(esc(o.out or ""),
       o.epoch or 0, o.epochs or 0, o.step or 0, o.every or 0, os.date("%Y-%m-%d %H:%M:%S")),
+    o.status and ('<p class="status">%s.</p>'):format(esc(o.status)) or "",
     "<h2>Loss curves</h2>",
     charts[1], charts[2],
     "<h2>Samples (the same fixed noise each time)</h2>",

@@ -378,6 +378,7 @@ function train.start(spec, args, prog, about)
     end
   end
   local opts, given = gan.cli.parse(full, args, prog, about)
+  if opts.out then opts.out = (opts.out:gsub("(.)/+$", "%1")) end  -- "out/" -> "out"
   local self = setmetatable({prog = prog, script = args[0], opts = opts, spent = {},
                              t_start = t_start}, Run)
   -- an empty name (--out "$DIR" with DIR unset) would write into / or the
@@ -566,13 +567,14 @@ function Run:spent_text(total)
 end
 
 -- report.html is rewritten at a sample step only when this many seconds have
--- passed since the last time, and always at the run's end, on Ctrl-C and on
--- a diverged loss when a sample step skipped it: a page of 16
+-- passed since the last time, and always at the run's end and on Ctrl-C
+-- (saying where it stopped), and on a diverged loss when a sample step
+-- skipped it: a page of 16
 -- grids of 500 KB takes about 50 ms to write, which a run of seconds on a
 -- GPU would otherwise pay at each of its 51 sample steps.
 train.report_seconds = 10
 
-function Run:write_report(st)
+function Run:write_report(st, status)
   -- the page embeds the grids, so the last must be on disk; one that could
   -- not be written is left out of the page, then raised
   local grids_ok, grids_err = pcall(gan.images.flush)
@@ -590,7 +592,7 @@ function Run:write_report(st)
   report.write(out .. "/report.html", {
     title = self.prog, out = out, csv = out .. "/loss.csv", samples = samples,
     opts = self.opts, times = st.times, epoch = st.epoch, epochs = self.opts.epochs,
-    step = st.step, device = gan.device(), every = train.report_seconds,
+    step = st.step, device = gan.device(), every = train.report_seconds, status = status,
   })
   if not grids_ok then error(grids_err, 0) end
 end
@@ -729,7 +731,9 @@ function Run:fit(r)
       m.n, m.sum, t0 = partial.n, partial.sum, t0 - partial.seconds
       m.seen = partial.seen or {d_loss = true, g_loss = true, d_real = true, d_fake = true}
     end
-    local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs), total = steps}
+    local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs), total = steps,
+      initial = partial and partial.batch or 0,
+      text = partial and m.n > 0 and ("D %.3f G %.3f"):format(m:get("d_loss"), m:get("g_loss"))}
     self.bar = bar
     -- What step i returned, read: the guards, the means, the bar.
     local function account(rd, i, step)
@@ -788,7 +792,9 @@ function Run:fit(r)
         st.partial = {batch = i, rng_epoch = rng_epoch, rng = gan.rng_state(), n = m.n,
                       sum = m.sum, seen = m.seen, seconds = gan.C.clock() - t0}
         self:writing(self.save, self, st)
-        if self.report_stale then self:writing(self.write_report, self, st) end
+        -- the page as the run stops: the epochs since the last sample step too
+        self:writing(self.write_report, self, st, ("stopped by Ctrl-C in epoch %d, at step %d: "
+          .. "continue with --resume %s"):format(epoch, st.step, out))
         self:writing(gan.images.flush)
         io.stderr:write(("interrupted at epoch %d, step %d: checkpoint %s written; "
                          .. "continue with --resume %s\n"):format(epoch, st.step,
