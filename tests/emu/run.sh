@@ -224,7 +224,7 @@ dcgan heur cuda EMU_CUDNN_FAIL=filter:heur || { cat "$run/dc_heur.txt"; status=1
 n=$(grep -c "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED" "$run/dc_heur.txt" || true)
 [ "$n" = 1 ] || { echo "emu: the heuristics' failure was said $n times, not once" >&2; status=1; }
 same_losses "$run/dc_heur/loss.csv" "$run/dc_cpu/loss.csv" 3 \
-  "DCGAN loss.csv, cuda after the filter heuristics' fallback vs cpu" || status=1
+  "DCGAN loss.csv, cuda after the filter heuristics fallback vs cpu" || status=1
 # the filter gradient fails after part of its work (EXECUTION_FAILED): no
 # fallback, which would add that gradient twice, but the run stops
 if dcgan exec cuda EMU_CUDNN_FAIL=filter:exec; then
