@@ -455,9 +455,20 @@ static int l_is_dir(lua_State *L) {
   return 1;
 }
 
+/* same_file(a, b) -> whether both paths exist and name one file or folder
+** ("run", "./run/" and "/abs/run" do) */
+static int l_same_file(lua_State *L) {
+  struct stat sa, sb;
+  lua_pushboolean(L, stat(luaL_checkstring(L, 1), &sa) == 0 &&
+                         stat(luaL_checkstring(L, 2), &sb) == 0 &&
+                         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+  return 1;
+}
+
 static const luaL_Reg ops[] = {
     {"mkdir_p", l_mkdir_p},
     {"is_dir", l_is_dir},
+    {"same_file", l_same_file},
     {"isatty", l_isatty},
     {"clock", l_clock},
     {"base64", l_base64},

@@ -817,27 +817,46 @@ static unsigned char to_byte(float v, gan_range range) {
 }
 
 /* stb_image_write's output goes through this: it notes the first error
-** (stbi_write_png itself ignores fwrite's result, and fclose's). */
+** (stbi_write_png itself ignores fwrite's result, and fclose's).  PNG comes
+** in one call, JPEG a byte at a time: both go through 'buf', written out
+** when full and at the end (stdio's own buffer is off: see write_image). */
 typedef struct img_out {
   gan_wfile out;
   int err; /* errno of the first failed write, or 0 */
+  size_t used;
+  unsigned char buf[1 << 16];
 } img_out;
+
+static void out_write(img_out *o, const void *data, size_t n) {
+  if (o->err || n == 0) return;
+  errno = 0;
+  if (gan_fault_fwrite(&o->out, data, n) != n) o->err = errno ? errno : EIO;
+}
+
+static void out_flush(img_out *o) {
+  out_write(o, o->buf, o->used);
+  o->used = 0;
+}
 
 static void img_write_cb(void *ctx, void *data, int size) {
   img_out *o = ctx;
-  if (o->err || size <= 0) return;
-  errno = 0;
-  if (gan_fault_fwrite(&o->out, data, (size_t)size) != (size_t)size)
-    o->err = errno ? errno : EIO;
+  if (size <= 0) return;
+  if (o->used + (size_t)size > sizeof o->buf) out_flush(o);
+  if ((size_t)size >= sizeof o->buf) {
+    out_write(o, data, (size_t)size);
+    return;
+  }
+  memcpy(o->buf + o->used, data, (size_t)size);
+  o->used += (size_t)size;
 }
 
 /* The file format a grid's name asks for, by its ending (any case): PNG,
-** JPEG (quality 95), BMP or TGA; -1 for any other name. */
-enum { OUT_PNG, OUT_JPEG, OUT_BMP, OUT_TGA };
+** JPEG (quality 95) or BMP, which gan_images_load reads back; -1 for any
+** other name. */
+enum { OUT_PNG, OUT_JPEG, OUT_BMP };
 static int format_of(const char *path) {
   static const struct { const char *ext; int fmt; } known[] = {
-      {".png", OUT_PNG}, {".jpg", OUT_JPEG}, {".jpeg", OUT_JPEG},
-      {".bmp", OUT_BMP}, {".tga", OUT_TGA}};
+      {".png", OUT_PNG}, {".jpg", OUT_JPEG}, {".jpeg", OUT_JPEG}, {".bmp", OUT_BMP}};
   const char *dot = strrchr(path, '.');
   if (dot == NULL || strchr(dot, '/') != NULL) return -1;
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -851,30 +870,35 @@ static int format_of(const char *path) {
 ** asked for. */
 static gan_status write_image(const char *tmp, const char *path,
                               const unsigned char *img, int W, int H) {
-  img_out o = {{NULL, 0, 0}, 0};
-  if (!gan_wfile_open(&o.out, tmp))
-    return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
-                     strerror(errno));
-  /* stb hands over the whole PNG in one call: no buffer is needed, and
-  ** none is left for a fork()ed child's exit() to write a second time */
-  setvbuf(o.out.f, NULL, _IONBF, 0);
+  img_out *o = calloc(1, sizeof *o); /* 64 KB: not on a thread's stack */
+  if (o == NULL)
+    return gan_error(GAN_ENOMEM, "cannot write grid '%s': out of memory", path);
+  gan_status s = GAN_OK;
+  if (!gan_wfile_open(&o->out, tmp)) {
+    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", path, strerror(errno));
+    free(o);
+    return s;
+  }
+  /* no stdio buffer: none is left for a fork()ed child's exit() to write a
+  ** second time (the bytes wait in o->buf, which exit() does not see) */
+  setvbuf(o->out.f, NULL, _IONBF, 0);
   int ok;
   switch (format_of(path)) {
-    case OUT_JPEG: ok = stbi_write_jpg_to_func(img_write_cb, &o, W, H, 3, img, 95); break;
-    case OUT_BMP: ok = stbi_write_bmp_to_func(img_write_cb, &o, W, H, 3, img); break;
-    case OUT_TGA: ok = stbi_write_tga_to_func(img_write_cb, &o, W, H, 3, img); break;
-    default: ok = stbi_write_png_to_func(img_write_cb, &o, W, H, 3, img, W * 3); break;
+    case OUT_JPEG: ok = stbi_write_jpg_to_func(img_write_cb, o, W, H, 3, img, 95); break;
+    case OUT_BMP: ok = stbi_write_bmp_to_func(img_write_cb, o, W, H, 3, img); break;
+    default: ok = stbi_write_png_to_func(img_write_cb, o, W, H, 3, img, W * 3); break;
   }
-  if (ok && !o.err && (fflush(o.out.f) != 0 || fsync(fileno(o.out.f)) != 0))
-    o.err = errno ? errno : EIO;
-  if (fclose(o.out.f) != 0 && !o.err) o.err = errno ? errno : EIO;
+  out_flush(o);
+  if (ok && !o->err && (fflush(o->out.f) != 0 || fsync(fileno(o->out.f)) != 0))
+    o->err = errno ? errno : EIO;
+  if (fclose(o->out.f) != 0 && !o->err) o->err = errno ? errno : EIO;
   if (!ok)
-    return gan_error(GAN_ENOMEM, "cannot write grid '%s': out of memory "
-                     "encoding the image", path);
-  if (o.err)
-    return gan_error(GAN_EIO, "cannot write grid '%s': %s", path,
-                     strerror(o.err));
-  return GAN_OK;
+    s = gan_error(GAN_ENOMEM, "cannot write grid '%s': out of memory encoding "
+                  "the image", path);
+  else if (o->err)
+    s = gan_error(GAN_EIO, "cannot write grid '%s': %s", path, strerror(o->err));
+  free(o);
+  return s;
 }
 
 /* A grid rendered to bytes, waiting to be encoded: what a background write
@@ -909,8 +933,8 @@ static gan_status render_grid(const char *path, const float *data, int64_t n,
                      cols);
   if (format_of(path) < 0)
     return gan_error(GAN_EARG, "cannot write grid '%s': the format comes from "
-                     "the name's ending, which must be .png, .jpg, .jpeg, .bmp "
-                     "or .tga", path);
+                     "the name's ending, which must be .png, .jpg, .jpeg or "
+                     ".bmp", path);
   if (cols > n) cols = (int)n;
   int64_t rows = (n + cols - 1) / cols;
   int64_t W = (int64_t)cols * w + (int64_t)(cols - 1) * GAP;

@@ -434,9 +434,20 @@ gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
   return GAN_OK;
 }
 
+/* dx = dy .* mask; dy pairs with the input element for element, as the
+** other backward ops take it (same count), in whatever shape it comes */
 gan_status gan_dropout_backward(gan_tensor *dx, const gan_tensor *dy,
                                 const gan_tensor *mask) {
-  return gan_mul(dx, dy, mask);
+  const char *op = "dropout backward";
+  TRY(live(op, "input gradient", dx, NULL));
+  TRY(live(op, "gradient", dy, dx));
+  TRY(live(op, "mask", mask, dx));
+  TRY(same_numel(op, "gradient", dy, "mask", mask));
+  TRY(same_numel(op, "input gradient", dx, "mask", mask));
+  TRY(same_or_apart(op, "input gradient", dx, "gradient", dy));
+  TRY(apart(op, "input gradient", dx, "mask", mask));
+  IFACE(dx).mul(CTX(dx), dx->data, dy->data, mask->data, (size_t)dx->numel);
+  return GAN_OK;
 }
 
 /* (B, C, S) of a batch-norm input: channels are dimension 2 */

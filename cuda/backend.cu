@@ -73,12 +73,19 @@ int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what) {
   return 0;
 }
 
+const char *cuda_fault_text(void) {
+  static char buf[300];
+  cudaError_t e = cudaGetLastError();
+  if (*fault_note(e) == '\0') return "";
+  snprintf(buf, sizeof buf, "; %s: %s", cudaGetErrorName(e), fault_note(e) + 2);
+  return buf;
+}
+
 int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what) {
   if (s == CUBLAS_STATUS_SUCCESS) return 1;
-  (void)cudaGetLastError();
   /* (the context has cuBLAS before any cuBLAS call: cuda_init) */
-  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)", what, c->cublas->status_name(s),
-            c->cublas->status_string(s));
+  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (%s)%s", what, c->cublas->status_name(s),
+            c->cublas->status_string(s), cuda_fault_text());
   return 0;
 }
 

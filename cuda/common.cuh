@@ -180,6 +180,11 @@ void cuda_fail(cuda_ctx *c, gan_status s, const char *fmt, ...) GAN_PRINTF(3, 4)
 ** runtime's last error so that it is not reported twice. */
 int cuda_ok(cuda_ctx *c, cudaError_t e, const char *what);
 int blas_ok(cuda_ctx *c, cublasStatus_t s, const char *what);
+/* After a failed cuBLAS or cuDNN call: the fault of a kernel that ran (an
+** illegal address, say), which a library often reports first as its own
+** failure, as "; cudaErrorIllegalAddress: a fault of ..." to append to the
+** message; "" if none.  Reads (and so clears) cudaGetLastError. */
+const char *cuda_fault_text(void);
 /* after a kernel launch: the launch's error, if any */
 int launch_ok(cuda_ctx *c, const char *kernel);
 /* The sticky status, reported through gan_error and cleared; GAN_OK if none. */

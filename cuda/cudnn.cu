@@ -100,10 +100,12 @@ const dnn_api *dnn_library(const char **why) {
 
 int dnn_ok(cuda_ctx *c, cudnnStatus_t s, const char *what) {
   if (s == CUDNN_STATUS_SUCCESS) return 1;
-  (void)cudaGetLastError();
+  const char *fault = cuda_fault_text();
   const char *msg = loaded.lib ? loaded.api.cudnnGetErrorString(s) : "?";
-  c->dnn_status = (int)s;
-  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (cudnnStatus_t %d)", what, msg, (int)s);
+  /* a kernel's fault is not cuDNN's: no fall back to im2col, which would
+  ** meet it again */
+  c->dnn_status = *fault ? 0 : (int)s;
+  cuda_fail(c, GAN_EBACKEND, "%s failed: %s (cudnnStatus_t %d)%s", what, msg, (int)s, fault);
   return 0;
 }
 

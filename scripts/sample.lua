@@ -18,7 +18,7 @@ local gan = require "gan"
 local spec = {
   {"checkpoint", "", "checkpoint file (e.g. OUT/checkpoints/last.ckpt)", meta = "FILE"},
   {"n", 64, "number of images (with --interpolate: of strips)", min = 1, max = 4096},
-  {"out", "samples.png", "an image file for one grid (.png, .jpg, .bmp or .tga), else a "
+  {"out", "samples.png", "an image file for one grid (.png, .jpg, .jpeg or .bmp), else a "
    .. "folder for one PNG per image", meta = "DIR|FILE"},
   {"interpolate", 0, "write strips of K images between random latents (0: plain samples)",
    min = 0, max = 256, meta = "K"},
@@ -105,7 +105,7 @@ local function save(t, path, c)
   if not okw then fail(err) end
 end
 local ext = opts.out:lower():match("%.(%w+)$")
-if ext == "png" or ext == "jpg" or ext == "jpeg" or ext == "bmp" or ext == "tga" then
+if ext == "png" or ext == "jpg" or ext == "jpeg" or ext == "bmp" then
   local okdir, err = gan.C.mkdir_p(gan.train.script_dir(opts.out))
   if not okdir then fail(err) end
   save(x, opts.out, cols)

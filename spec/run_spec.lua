@@ -136,6 +136,7 @@ describe("a training run", function()
     local target = tostring(tonumber(stopped_epoch) + 1)
     local c2, _, err2 = util.run({script, "--resume", out, "--epochs", target})
     assert.equal(0, c2, err2)
+    assert.falsy(util.read(out .. "/report.html"):find("stopped by Ctrl-C", 1, true))
     local c3, _, err3 = util.run(R.tiny(script, data, straight, {"--epochs", target,
                                                                  "--sample-every", "100000"}))
     assert.equal(0, c3, err3)
@@ -253,8 +254,25 @@ describe("a training run", function()
     local snap = out .. "/checkpoints/epoch_0001.ckpt"
     code, _, err = util.run({script, "--resume", snap, "--epochs", "3"})
     assert.equal(2, code, err)
-    assert.truthy(err:find("give --out DIR (or --resume " .. out .. ",", 1, true), err)
+    assert.truthy(err:find("give --out DIR, another folder (or --resume " .. out .. ",", 1, true), err)
+    -- also when --out names that folder, however it is written
+    local rel = out:gsub("^/", "/./") .. "/"
+    code, _, err = util.run({script, "--resume", snap, "--out", rel, "--epochs", "3"})
+    assert.equal(2, code, err)
     assert.equal(3, gan.load(out .. "/checkpoints/last.ckpt").epoch)
+    -- a lone copy of a checkpoint has no run folder: it needs --out
+    local lone = tmp .. "/lone.ckpt"
+    util.write(lone, util.read(snap))
+    code, _, err = util.run({script, "--resume", lone, "--epochs", "3"})
+    assert.equal(2, code, err)
+    assert.truthy(err:find("a checkpoint file outside a run's checkpoints/ folder", 1, true), err)
+    os.remove(lone)
+    -- the run folder itself, written as another path: it goes on there, nothing moved aside
+    code, _, err = util.run({script, "--resume", out, "--out", rel, "--epochs", "4"})
+    assert.equal(0, code, err)
+    assert.is_nil(util.read(out .. ".1/loss.csv"))
+    local all = util.read(out .. "/loss.csv")
+    assert.truthy(all:find("\n1,4,", 1, true) and all:find("\n4,16,", 1, true), all)
     -- in a new folder it goes on from epoch 1, with the rows up to epoch 1
     local b = util.tmpdir()
     util.rmdir(b)
@@ -273,11 +291,11 @@ describe("a training run", function()
       assert.truthy(err:find(opt .. " needs a folder, not an empty name", 1, true), err)
     end
     -- another size or another script: the message says what changed
-    code, _, err = util.run({script, "--resume", out, "--size", "4", "--epochs", "4"})
+    code, _, err = util.run({script, "--resume", out, "--size", "4", "--epochs", "5"})
     assert.equal(1, code, err)
-    assert.truthy(err:find("this command changes the run: --size 4 (the run's: ", 1, true), err)
+    assert.truthy(err:find("what differs from the run: --size 4 (the run's: ", 1, true), err)
     code, _, err = util.run({util.root .. "/scripts/strawberry_dcgan.lua", "--resume", out,
-                             "--epochs", "4"})
+                             "--epochs", "5"})
     assert.equal(1, code, err)
     assert.truthy(err:find("the run was made by " .. script, 1, true), err)
     util.rmdir(out)

@@ -44,9 +44,13 @@ static cudaError_t fail(cudaError_t e) {
 }
 
 /* EMU_FAULT_AT=N: the launch after the N-th faults (an illegal address) and
-** does nothing.  As on a GPU, the fault is sticky: cudaGetLastError and
-** every later call that waits or copies report it until the program ends. */
+** does nothing.  As on a GPU, the fault is sticky, and asynchronous: the
+** cudaGetLastError right after the launch does not see it yet (the kernel
+** has not run), but every later call does (cudaGetLastError, copies, waits,
+** products, launches), until the program ends; so whatever call comes next
+** is the first to report it, a product as often as a launch. */
 static cudaError_t sticky = cudaSuccess;
+static int sticky_hidden; /* from the faulting launch's own error check */
 static long long fault_at(void) {
   static long long at = -2;
   if (at == -2) {
@@ -252,6 +256,7 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
   if (sticky != cudaSuccess) return;
   if (fault_at() >= 0 && (long long)count.launches > fault_at()) {
     sticky = cudaErrorIllegalAddress;
+    sticky_hidden = 1;
     return;
   }
   gridDim = grid;
@@ -308,7 +313,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
   return cudaSuccess;
 }
 cudaError_t cudaGetLastError(void) {
-  if (sticky != cudaSuccess) return sticky;
+  if (sticky != cudaSuccess && !sticky_hidden) return sticky;
+  sticky_hidden = 0;
   cudaError_t e = last_error;
   last_error = cudaSuccess;
   return e;

@@ -187,14 +187,17 @@ for want in "gan: cannot use the GPU, using the cpu (CUDA backend initialisation
             "(GAN_CUBLAS is /nonexistent/cublas))" "^cpu\$" "^false.*device 'cuda' is not available: CUDA backend initialisation: cuBLAS 13"; do
   echo "$msg" | grep -q -- "$want" || { echo "emu: no line matching: $want" >&2; status=1; }
 done
-# a kernel faults (an illegal address, sticky as on a GPU): the run stops
-# with one message naming the fault and how to find the kernel, no crash
-rc=0
-msg=$(cd "$root" && EMU_FAULT_AT=200 "$out/gan" scripts/strawberry.lua --data "$run/data" \
-  --size 8 --batch 10 --epochs 2 --samples 4 --out "$run/fault" --device cuda 2>&1) || rc=$?
-echo "$msg" | grep -m1 "cudaErrorIllegalAddress"
-[ $rc = 1 ] && echo "$msg" | grep -q "cudaErrorIllegalAddress.*CUDA_LAUNCH_BLOCKING=1" ||
-  { echo "emu: a kernel's fault gave rc $rc and:" >&2; echo "$msg" >&2; status=1; }
+# a kernel faults (an illegal address, sticky and found by the next call,
+# as on a GPU): the run stops with one message naming the fault and how to
+# find the kernel, whichever call finds it (a launch, a product), no crash
+for at in 200 201 202 203 204 205 206 207; do
+  rc=0
+  msg=$(cd "$root" && EMU_FAULT_AT=$at "$out/gan" scripts/strawberry.lua --data "$run/data" \
+    --size 8 --batch 10 --epochs 2 --samples 4 --out "$run/fault" --device cuda 2>&1) || rc=$?
+  echo "$msg" | grep -m1 -o "[^:]* failed: [^;]*" | sed "s/^/fault after launch $at: /"
+  [ $rc = 1 ] && echo "$msg" | grep -q "cudaErrorIllegalAddress.*CUDA_LAUNCH_BLOCKING=1" ||
+    { echo "emu: a kernel's fault gave rc $rc and:" >&2; echo "$msg" >&2; status=1; }
+done
 # 5.
 echo "emu: 5. a cuDNN call fails: auto falls back to im2col, with the CPU's losses" >&2
 images "$run/dc" 8 16 4

@@ -45,6 +45,11 @@ for w in ([[and break do else elseif end false for function goto if in local
   keywords[w] = true
 end
 
+-- checkpoint.is_name(k): k can be written bare as a table key (k = v)
+function checkpoint.is_name(k)
+  return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil and not keywords[k]
+end
+
 local function key_order(a, b)
   local ta, tb = type(a), type(b)
   if ta ~= tb then return ta < tb end  -- numbers before strings

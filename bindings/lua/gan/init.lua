@@ -21,6 +21,16 @@ function gan.message(err)
   return (tostring(err):gsub("^[^:\n]*:%d+: ", ""))
 end
 
+gan.nn = require "gan.nn"
+require "gan.conv"             -- adds Conv2d, ConvTranspose2d, BatchNorm2d, Reshape, Flatten to gan.nn
+gan.optim = require "gan.optim"
+gan.images = require "gan.images"
+gan.data = require "gan.data"
+gan.cli = require "gan.cli"
+gan.progress = require "gan.progress"
+gan.checkpoint = require "gan.checkpoint"
+gan.report = require "gan.report"
+
 -- gan.show(v) -> a short text of v, as the REPL prints it: a plain table
 -- (no metatable) as {1, 2, {3, 4}, k = "v"}, nested at most 3 deep and with
 -- at most 64 values; anything else as tostring does.  nil when the table is
@@ -38,9 +48,11 @@ local function show(v, depth, budget)
   end
   if depth > 3 then return nil end
   local n, parts, names = #v, {}, {}
+  if n > budget.n then return nil end
   for k in pairs(v) do
     if type(k) == "string" then
       names[#names + 1] = k
+      if n + #names > budget.n then return nil end  -- before sorting a huge table
     elseif math.type(k) ~= "integer" or k < 1 or k > n then
       return nil
     end
@@ -54,7 +66,7 @@ local function show(v, depth, budget)
   for _, k in ipairs(names) do
     local s = show(v[k], depth + 1, budget)
     if s == nil or budget.n < 0 then return nil end
-    local key = k:match("^[%a_][%w_]*$") and k or ("[%q]"):format(k)
+    local key = gan.checkpoint.is_name(k) and k or ("[%q]"):format(k)
     parts[#parts + 1] = key .. " = " .. s
   end
   return "{" .. table.concat(parts, ", ") .. "}"
@@ -63,15 +75,6 @@ function gan.show(v)
   return show(v, 1, {n = 64})
 end
 
-gan.nn = require "gan.nn"
-require "gan.conv"             -- adds Conv2d, ConvTranspose2d, BatchNorm2d, Reshape, Flatten to gan.nn
-gan.optim = require "gan.optim"
-gan.images = require "gan.images"
-gan.data = require "gan.data"
-gan.cli = require "gan.cli"
-gan.progress = require "gan.progress"
-gan.checkpoint = require "gan.checkpoint"
-gan.report = require "gan.report"
 gan.train = require "gan.train"
 
 -- gan.save(path, {models = {G = G, D = D}, optims = ..., noise = ..., ...})

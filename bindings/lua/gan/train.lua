@@ -305,20 +305,40 @@ end
 local Run = {}
 Run.__index = Run
 
+local function unslashed(path) return (path:gsub("(.)/+$", "%1")) end
+
+-- Whether two paths name one folder: both exist and are the same one
+-- ("run", "./run/", "/abs/run"), or neither exists and they read the same.
+local function same_folder(a, b)
+  if gan.C.same_file(a, b) then return true end
+  return not gan.C.is_dir(a) and not gan.C.is_dir(b) and unslashed(a) == unslashed(b)
+end
+
 -- The checkpoint that --resume PATH names, and the run folder it is in:
--- PATH/checkpoints/last.ckpt for a run folder PATH; else a .ckpt file (an
--- epoch_NNNN.ckpt snapshot, say).  A file other than its folder's last.ckpt
--- goes on only in another --out: going on in its own folder would overwrite
--- that folder's later epochs.
-local function resume_path(prog, path, out_given)
+-- PATH/checkpoints/last.ckpt for a run folder PATH; else a checkpoint file:
+-- a run's DIR/checkpoints/last.ckpt (the same as DIR), or another file (an
+-- epoch_NNNN.ckpt snapshot, a copy), which goes on only in a new --out: in
+-- its own folder it would overwrite that folder's later epochs.
+local function resume_path(prog, path, out)
   local f = not gan.C.is_dir(path) and io.open(path, "rb")
   if not f then return path .. "/checkpoints/last.ckpt", path end  -- read names what is missing
   f:close()
-  local dir, name = path:match("^(.-)[/\\]*checkpoints[/\\]+([^/\\]+)$")
-  dir = dir and (dir == "" and "." or dir) or train.script_dir(path)
-  if name == "last.ckpt" or out_given then return path, dir end
-  fail(prog, ("--resume %s: an earlier checkpoint goes on in a new run folder: give --out DIR "
-    .. "(or --resume %s, to go on from the run's last checkpoint)"):format(path, dir), 2)
+  local dir, name = path:match("^(.-)[/\\]+checkpoints[/\\]+([^/\\]+)$")
+  if not dir then
+    name = path:match("^checkpoints[/\\]+([^/\\]+)$")
+    dir = name and "."
+  end
+  if dir == "" then dir = "/" end
+  if name == "last.ckpt" then return path, dir end
+  if out and not (dir and same_folder(out, dir)) then return path, dir end
+  if dir then
+    fail(prog, ("--resume %s: an earlier checkpoint of the run in %s goes on in a new run "
+      .. "folder (in %s it would overwrite the epochs after it): give --out DIR, another "
+      .. "folder (or --resume %s, to go on from the run's last checkpoint)")
+      :format(path, dir, dir, dir), 2)
+  end
+  fail(prog, ("--resume %s: a checkpoint file outside a run's checkpoints/ folder goes on "
+    .. "in a new run folder: give --out DIR"):format(path), 2)
 end
 
 -- Why a checkpoint may not fit this script, for "cannot resume": options
@@ -340,7 +360,7 @@ local function resume_differences(meta, opts, given, script)
     why[#why + 1] = ("the run was made by %s, not %s"):format(by, script)
   end
   if #why == 0 then return "" end
-  return ("; this command changes the run: %s"):format(table.concat(why, ", "))
+  return ("; what differs from the run: %s"):format(table.concat(why, ", "))
 end
 
 -- run:fail(err [, code]): "PROG: message" and exit (1 unless told), for a
@@ -389,7 +409,8 @@ function train.start(spec, args, prog, about)
     end
   end
   if opts.resume ~= "" then
-    local path, dir = resume_path(prog, opts.resume, given.out)
+    opts.resume = unslashed(opts.resume)
+    local path, dir = resume_path(prog, opts.resume, given.out and opts.out)
     local ok, ck = pcall(checkpoint.read, path)
     if not ok then fail(prog, ("cannot resume: %s"):format(ck)) end
     local merged = {}
@@ -399,7 +420,8 @@ function train.start(spec, args, prog, about)
     for k, v in pairs(opts) do
       if given[k] or SESSION[k] or merged[k] == nil then merged[k] = v end
     end
-    if not given.out then merged.out = dir end
+    if not given.out then merged.out = dir or train.script_dir(path) end
+    -- the folder of the run it continues (none for a lone checkpoint file)
     self.opts, self.resume_ck, self.resumed, self.resume_dir = merged, ck, true, dir
     self.resume_why = resume_differences(ck.meta, merged, given, args[0])
     -- the epoch as "interrupted at epoch E" named it: the one in progress
@@ -408,11 +430,11 @@ function train.start(spec, args, prog, about)
       partial and done + 1 or done, ck.meta.step, partial and "part way" or "its end"))
     if given.epochs and merged.epochs < done then
       fail(prog, ("--epochs %d: the run in %s has done %s already (give more "
-        .. "to train on)"):format(merged.epochs, opts.resume, train.count(done, "epoch")), 2)
+        .. "to train on)"):format(merged.epochs, dir or path, train.count(done, "epoch")), 2)
     end
     if merged.epochs <= done then  -- before the script loads photos and models
       io.stderr:write(("nothing to train: the run in %s has done its %s (give "
-        .. "--epochs N, more than %d, to train on)\n"):format(opts.resume,
+        .. "--epochs N, more than %d, to train on)\n"):format(dir or path,
         train.count(done, "epoch"), done))
       os.exit(0)
     end
@@ -425,8 +447,6 @@ function train.start(spec, args, prog, about)
   end
   return self
 end
-
-local function unslashed(path) return (path:gsub("(.)/+$", "%1")) end
 
 -- A folder holds a run when it has a checkpoint, or a loss.csv with a row
 -- (a run that failed at its first step left only the header: nothing to keep).
@@ -469,14 +489,15 @@ end
 -- run in B is kept aside, and B starts with A's loss.csv.
 function Run:make_folder()
   local opts = self.opts
-  local elsewhere = self.resumed and unslashed(opts.out) ~= unslashed(self.resume_dir)
+  local elsewhere = self.resumed and not (self.resume_dir and same_folder(opts.out, self.resume_dir))
+  -- the rows so far, read before a run in --out is moved aside
+  local csv = elsewhere and self.resume_dir and read_file(self.resume_dir .. "/loss.csv")
   if not self.resumed or elsewhere then self:keep_earlier_run() end
   local ok, err = pcall(function()
     train.mkdir(opts.out .. "/samples")
     train.mkdir(opts.out .. "/checkpoints")
     train.write_atomic(opts.out .. "/config.lua", "-- the options of this run, as resolved\n"
                        .. "return " .. checkpoint.serialize(opts) .. "\n")
-    local csv = elsewhere and read_file(self.resume_dir .. "/loss.csv")
     if csv then train.write_atomic(opts.out .. "/loss.csv", csv) end
   end)
   if not ok then
@@ -700,10 +721,9 @@ function Run:fit(r)
     self.watch = {path = self.script, mtime = gan.C.mtime(self.script),
                   text = read_file(self.script)}
   end
-  if not ck then
-    self:writing(self.sample, self, 0)
-    self:writing(self.write_report, self, st)
-  end
+  if not ck then self:writing(self.sample, self, 0) end
+  -- the page from the start: a resumed run's said where it had stopped
+  self:writing(self.write_report, self, st)
 
   if gan.defer_interrupts then gan.defer_interrupts(true) end  -- Ctrl-C stops between steps
   -- the generator goes on from the checkpoint, after everything that drew
