@@ -267,6 +267,13 @@ describe("a training run", function()
     assert.equal(2, code, err)
     assert.truthy(err:find("a checkpoint file outside a run's checkpoints/ folder", 1, true), err)
     os.remove(lone)
+    -- a file that is not a checkpoint says so; a path that is nothing says that
+    code, _, err = util.run({script, "--resume", out .. "/loss.csv", "--epochs", "3"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("cannot resume: ", 1, true) and err:find("loss.csv", 1, true), err)
+    code, _, err = util.run({script, "--resume", out .. "/nothing", "--epochs", "3"})
+    assert.equal(1, code, err)
+    assert.truthy(err:find("nothing': no such run folder or checkpoint file", 1, true), err)
     -- the run folder itself, written as another path: it goes on there, nothing moved aside
     code, _, err = util.run({script, "--resume", out, "--out", rel, "--epochs", "4"})
     assert.equal(0, code, err)

@@ -319,7 +319,10 @@ end
 -- a run's DIR/checkpoints/last.ckpt (the same as DIR), or another file (an
 -- epoch_NNNN.ckpt snapshot, a copy), which goes on only in a new --out: in
 -- its own folder it would overwrite that folder's later epochs.
-local function resume_path(prog, path, out)
+-- Returns the checkpoint's path, the run's folder (nil for a lone file),
+-- and why it cannot go on where asked (nil if it can), which the caller
+-- says once the file has been read as a checkpoint.
+local function resume_path(path, out)
   local f = not gan.C.is_dir(path) and io.open(path, "rb")
   if not f then return path .. "/checkpoints/last.ckpt", path end  -- read names what is missing
   f:close()
@@ -332,13 +335,13 @@ local function resume_path(prog, path, out)
   if name == "last.ckpt" then return path, dir end
   if out and not (dir and same_folder(out, dir)) then return path, dir end
   if dir then
-    fail(prog, ("--resume %s: an earlier checkpoint of the run in %s goes on in a new run "
-      .. "folder (in %s it would overwrite the epochs after it): give --out DIR, another "
+    return path, dir, ("--resume %s: an earlier checkpoint of the run in %s goes on in a new "
+      .. "run folder (in %s it would overwrite the epochs after it): give --out DIR, another "
       .. "folder (or --resume %s, to go on from the run's last checkpoint)")
-      :format(path, dir, dir, dir), 2)
+      :format(path, dir, dir, dir)
   end
-  fail(prog, ("--resume %s: a checkpoint file outside a run's checkpoints/ folder goes on "
-    .. "in a new run folder: give --out DIR"):format(path), 2)
+  return path, nil, ("--resume %s: a checkpoint file outside a run's checkpoints/ folder "
+    .. "goes on in a new run folder: give --out DIR"):format(path)
 end
 
 -- Why a checkpoint may not fit this script, for "cannot resume": options
@@ -410,9 +413,14 @@ function train.start(spec, args, prog, about)
   end
   if opts.resume ~= "" then
     opts.resume = unslashed(opts.resume)
-    local path, dir = resume_path(prog, opts.resume, given.out and opts.out)
+    local f = not gan.C.is_dir(opts.resume) and io.open(opts.resume, "rb")
+    if f then f:close() elseif f == nil then
+      fail(prog, ("cannot resume: '%s': no such run folder or checkpoint file"):format(opts.resume))
+    end
+    local path, dir, refused = resume_path(opts.resume, given.out and opts.out)
     local ok, ck = pcall(checkpoint.read, path)
     if not ok then fail(prog, ("cannot resume: %s"):format(ck)) end
+    if refused then fail(prog, refused, 2) end
     local merged = {}
     for k, v in pairs(ck.meta.opts or {}) do
       if have[k] and not SESSION[k] then merged[k] = v end
