@@ -89,6 +89,20 @@ static double seconds_since(const struct timespec *t) {
   return (double)(now.tv_sec - t->tv_sec) + 1e-9 * (double)(now.tv_nsec - t->tv_nsec);
 }
 
+/* Some senders deliver one Ctrl-C twice (timeout(1) signals the process and
+** then its group): a signal within 0.1 s of the first is the same one. */
+static int same_signal(void) { return seconds_since(&first_signal) < 0.1; }
+
+/* The handler once a Ctrl-C has stopped Lua outside deferred mode, until
+** the program has said so and exited (or the REPL prompts again): the same
+** Ctrl-C delivered again is ignored; another one terminates, as lua.c's
+** second Ctrl-C does (for a C call that never returns to Lua). */
+static void laction_again(int sig) {
+  if (same_signal()) return;
+  setsignal(sig, SIG_DFL, 0);
+  raise(sig);
+}
+
 static void laction(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
   if (defer_mode && (sig == SIGTERM || !interrupted)) {
@@ -96,11 +110,14 @@ static void laction(int sig) {
     clock_gettime(CLOCK_MONOTONIC, &first_signal);
     return;
   }
-  /* some senders deliver one Ctrl-C twice (timeout(1) signals the process
-  ** and then its group): within 0.1 s, it is the same one */
-  if (defer_mode && seconds_since(&first_signal) < 0.1) return;
-  if (!defer_mode) stopped = 1; /* (a second one in deferred mode exits 1) */
-  setsignal(sig, SIG_DFL, 0); /* if another one comes, terminate process */
+  if (defer_mode && same_signal()) return;
+  if (!defer_mode) { /* (a second one in deferred mode exits 1) */
+    stopped = 1;
+    clock_gettime(CLOCK_MONOTONIC, &first_signal);
+    setsignal(sig, laction_again, 1);
+  } else {
+    setsignal(sig, SIG_DFL, 0); /* if another one comes, terminate process */
+  }
   lua_sethook(globalL, lstop, flag, 1);
 }
 
@@ -252,7 +269,8 @@ static int docall(lua_State *L, int narg, int nres) {
   stopped = 0;
   setsignal(SIGINT, laction, 1);
   status = lua_pcall(L, narg, nres, base);
-  setsignal(SIGINT, SIG_DFL, 0);
+  /* a Ctrl-C that stopped the chunk may still come a second time */
+  setsignal(SIGINT, stopped ? laction_again : SIG_DFL, 0);
   /* a run that failed or was stopped left deferred mode on: the next chunk
   ** (a REPL line) starts with Ctrl-C interrupting at once again */
   if (defer_mode) {

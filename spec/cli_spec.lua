@@ -87,6 +87,26 @@ describe("the gan program", function()
     assert.truthy(out:find("alive", 1, true), out)
   end)
 
+  it("takes one Ctrl-C delivered twice in a long C call as one: exit 130 and the line", function()
+    -- kill(1) twice at once, as timeout(1) delivers one: before, the second
+    -- found the default handler and killed gan without a word
+    local dir = util.tmpdir()
+    util.write(dir .. "/c.lua", 'local a, c = gan.randn(1500, 1500, "cpu"), gan.empty(1500, 1500, "cpu")\n'
+      .. 'io.stderr:write("ready\\n")\n'
+      .. 'for _ = 1, 200 do gan.C.matmul(c, a, false, a, false) end\n')
+    local cmd = ("(%s %s 2> %s & echo $! > %s; wait $!; echo $? > %s) & "
+      .. "for _ in $(seq 100); do grep -q ready %s 2>/dev/null && break; sleep 0.05; done; "
+      .. "sleep 0.3; kill -INT $(cat %s); kill -INT $(cat %s); wait"):format(
+      util.quote(util.bin), util.quote(dir .. "/c.lua"), util.quote(dir .. "/err"),
+      util.quote(dir .. "/pid"), util.quote(dir .. "/code"), util.quote(dir .. "/err"),
+      util.quote(dir .. "/pid"), util.quote(dir .. "/pid"))
+    os.execute("bash -c " .. util.quote(cmd))
+    local err = util.read(dir .. "/err") or ""
+    assert.equal("130", (util.read(dir .. "/code") or ""):match("%d+"), err)
+    assert.truthy(err:find("interrupted (Ctrl-C)", 1, true), err)
+    util.rmdir(dir)
+  end)
+
   it("exits 130 when Ctrl-C stops a script, also one that catches it and exits 1", function()
     local dir = util.tmpdir()
     util.write(dir .. "/busy.lua", 'local function spin() local t = os.clock() '
