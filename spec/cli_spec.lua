@@ -60,11 +60,12 @@ describe("the gan program", function()
   it("prints a small plain table as its contents (t:shape(), t:totable()), others as print does",
      function()
     local code, out, err = run({}, 'x = gan.zeros(2, 3)\nx:shape()\n{1, "a", true}\n{1, k = 2}\n'
-      .. 'x:totable()\n{b = {1, 2}, ["a b"] = false}\ngan.zeros(100):totable()\n'
+      .. 'x:totable()\n{b = {1, 2}, ["a b"] = false, t = x}\ngan.zeros(100):totable()\n'
       .. 'gan.nn.Linear(2, 3)\nsetmetatable({}, {})\nprint("end")\n')
     assert.equal(0, code)
     assert.truthy(out:find('^{2, 3}\n{1, "a", true}\n{1, k = 2}\n{{0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}}\n'
-      .. '{%["a b"%] = false, b = {1, 2}}\ntable: 0x%x+\nnn.Linear%(2 %-> 3%)\ntable: 0x%x+\nend\n$'),
+      .. '{%["a b"%] = false, b = {1, 2}, t = tensor 2x3 %(cpu%)}\ntable: 0x%x+\nnn.Linear%(2 %-> 3%)\n'
+      .. 'table: 0x%x+\nend\n$'),
       out .. err)
   end)
 

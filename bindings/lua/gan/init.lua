@@ -33,7 +33,8 @@ gan.report = require "gan.report"
 
 -- gan.show(v) -> a short text of v, as the REPL prints it: a plain table
 -- (no metatable) as {1, 2, {3, 4}, k = "v"}, nested at most 3 deep and with
--- at most 64 values; anything else as tostring does.  nil when the table is
+-- at most 64 values (a tensor in it as its first line: "tensor 2x3 (cpu)");
+-- anything else as tostring does.  nil when the table is
 -- larger, deeper or has keys of other kinds (the REPL then prints it as
 -- print does: "table: 0x...").
 local function show(v, depth, budget)
@@ -41,6 +42,10 @@ local function show(v, depth, budget)
   if t == "string" then
     budget.n = budget.n - 1
     return (("%q"):format(v):gsub("\\\n", "\\n"))
+  end
+  if gan.is_tensor(v) and depth > 1 then  -- inside a table: its first line only
+    budget.n = budget.n - 1
+    return (tostring(v):match("^[^\n]*"))
   end
   if t ~= "table" or getmetatable(v) ~= nil then
     budget.n = budget.n - 1
