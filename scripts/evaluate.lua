@@ -67,11 +67,8 @@ if opts.checkpoint ~= "" then
     local count = math.min(shape[1], opts.n - first + 1)
     z:normal()
     local x = ck.G:forward(z)
-    local per = x:numel() // shape[1]
-    local side = math.floor(math.sqrt(per / 3) + 0.5)
-    if side * side * 3 ~= per then
-      fail(("G makes %s, not square RGB images"):format(table.concat(x:shape(), "x")))
-    end
+    local okside, side = pcall(gan.images.side, x, "G's output")
+    if not okside then fail(side) end
     native = native or gan.empty(opts.n, 3, side, side, "cpu")
     native:rows(first, count):copy(x:rows(1, count))
   end

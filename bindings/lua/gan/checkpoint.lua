@@ -417,24 +417,28 @@ end
 local Loaded = {}
 Loaded.__index = Loaded
 
--- ck:sample([z | n]) -> G's output for z (default: the fixed noise, or n
--- new latents of the same size).
-local function latents(self, z, fname, i)
-  if z == nil then return self.noise end
-  if math.type(z) == "integer" and z >= 1 then
+-- G's output for z: the fixed noise if nil, n new latents of its size if
+-- a number; errors name argument #i of method 'fname', at its caller.
+local function generate(self, z, fname, i)
+  local G = self.models.G
+  if not G then error("this checkpoint has no model named G", 3) end
+  if z == nil then
+    z = self.noise
+  elseif math.type(z) == "integer" and z >= 1 then
     local shape = self.noise:shape()
     shape[1] = z
-    return gan.randn(shape)
+    z = gan.randn(shape)
+  elseif not gan.is_tensor(z) then
+    error(("bad argument #%d to '%s' (a number of samples (1 or more) or a latent tensor "
+      .. "expected, got %s)"):format(i, fname, math.type(z) and tostring(z) or type(z)), 3)
   end
-  if gan.is_tensor(z) then return z end
-  error(("bad argument #%d to '%s' (a number of samples (1 or more) or a latent tensor "
-    .. "expected, got %s)"):format(i, fname, math.type(z) and tostring(z) or type(z)), 3)
+  return G:forward(z)
 end
 
+-- ck:sample([z | n]) -> G's output for z (default: the fixed noise, or n
+-- new latents of the same size).
 function Loaded:sample(z)
-  local G = self.models.G
-  if not G then error("this checkpoint has no model named G", 2) end
-  return G:forward(latents(self, z, "sample", 1))
+  return generate(self, z, "sample", 1)
 end
 
 -- ck:save_grid(path [, z | n]) -> path: a grid of samples, in the run's range.
@@ -442,9 +446,7 @@ function Loaded:save_grid(path, z)
   if type(path) ~= "string" then
     error(("bad argument #1 to 'save_grid' (file name expected, got %s)"):format(type(path)), 2)
   end
-  local G = self.models.G
-  if not G then error("this checkpoint has no model named G", 2) end
-  local x = G:forward(latents(self, z, "save_grid", 2))
+  local x = generate(self, z, "save_grid", 2)
   gan.images.save_grid(x, path, {cols = gan.train.grid_cols(x:size(1)),
                                  range = self.range or "0,1"})
   return path

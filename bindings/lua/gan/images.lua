@@ -1,4 +1,4 @@
--- gan/images.lua: photo folders in, PNG grids out.
+-- gan/images.lua: photo folders in, grids out (PNG, JPEG or BMP, by name).
 --
 --   local x, skipped = gan.images.load("photos/", {size = 64, range = "0,1"})
 --     x is (N, 3, size, size) on the current device, planar RGB;
@@ -9,6 +9,7 @@
 --     With background = true the PNG is encoded and written on a thread
 --     while the script goes on (x can be changed at once); the call waits
 --     for the grid before, and raises its failure if it had one.
+--   gan.images.side(x) -> S for x (N, 3, S, S) or (N, 3*S*S)
 --   gan.images.flush()
 --     waits for the background grid, and raises its failure if it had one.
 local gan = require "gan"
@@ -22,15 +23,20 @@ local function parse_range(r, fname)
     fname, tostring(r)), 3)
 end
 
+-- opts as given (a table, or nil: {}), or an error naming argument #i
+local function options(opts, i, fname, example)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #%d to '%s' (options table expected, e.g. %s, got %s)")
+      :format(i, fname, example, type(opts)), 3)
+  end
+  return opts or {}
+end
+
 function images.load(dir, opts)
   if type(dir) ~= "string" then
     error(("bad argument #1 to 'load' (folder name expected, got %s)"):format(type(dir)), 2)
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #2 to 'load' (options table expected, e.g. {size = 64}, got %s)")
-      :format(type(opts)), 2)
-  end
-  opts = opts or {}
+  opts = options(opts, 2, "load", "{size = 64}")
   local size = opts.size or 128
   if math.type(size) ~= "integer" or size < 1 or size > 8192 then
     error(("bad option 'size' to 'load' (integer in 1..8192 expected, got %s)"):format(
@@ -43,12 +49,13 @@ function images.load(dir, opts)
   return x, skipped
 end
 
--- The side S of square RGB images of 'cols' values each.
-local function side_of(x)
+-- images.side(x [, fname]) -> the side S of x's square RGB images: x is
+-- (N, 3, S, S), or (N, 3*S*S) as a dense G makes them.
+function images.side(x, fname)
   if x:dim() == 4 then return x:size(3) end
   local s = math.floor(math.sqrt(x:numel() / x:size(1) / 3) + 0.5)
   if 3 * s * s ~= x:numel() // x:size(1) then
-    error(("save_grid: rows of %d values are not square RGB images"):format(
+    error(("%s: rows of %d values are not square RGB images"):format(fname or "side",
       x:numel() // x:size(1)), 3)
   end
   return s
@@ -61,13 +68,9 @@ function images.save_grid(x, path, opts)
   if type(path) ~= "string" then
     error(("bad argument #2 to 'save_grid' (file name expected, got %s)"):format(type(path)), 2)
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #3 to 'save_grid' (options table expected, e.g. {cols = 4}, got %s)")
-      :format(type(opts)), 2)
-  end
-  opts = opts or {}
+  opts = options(opts, 3, "save_grid", "{cols = 4}")
   local cols = opts.cols or math.min(x:size(1), 10)
-  gan.C.save_grid(x, path, side_of(x), cols, parse_range(opts.range, "save_grid"),
+  gan.C.save_grid(x, path, images.side(x, "save_grid"), cols, parse_range(opts.range, "save_grid"),
                   opts.background)
   return path
 end

@@ -491,19 +491,21 @@ end
 -- Losses: forward(pred, target) -> number; backward() -> d loss / d pred;
 -- forward(pred, target, false) -> the loss as a 1-element tensor, unread
 ---------------------------------------------------------------------------
+-- Whether a and b have the same dimensions (without building a string: a
+-- criterion checks at every step, which allocates nothing).
+local function same_shape(a, b)
+  local n = a:dim()
+  if b:dim() ~= n then return false end
+  for i = 1, n do
+    if a:size(i) ~= b:size(i) then return false end
+  end
+  return true
+end
+
 local function criterion(name, logits)
   local cls = {}
   cls.__index = cls
   cls.__tostring = function() return "nn." .. name end
-  -- (without a string: the check runs at every step, which allocates nothing)
-  local function same_shape(a, b)
-    local n = a:dim()
-    if b:dim() ~= n then return false end
-    for i = 1, n do
-      if a:size(i) ~= b:size(i) then return false end
-    end
-    return true
-  end
   -- The loss as a number, which waits for the GPU.  read = false leaves it
   -- on the device and returns the criterion's 1-element tensor, which the
   -- next forward overwrites; read = a 1-element tensor writes it there and

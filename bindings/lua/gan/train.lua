@@ -307,25 +307,17 @@ Run.__index = Run
 
 local function unslashed(path) return (path:gsub("(.)/+$", "%1")) end
 
--- Whether two paths name one folder: both exist and are the same one
--- ("run", "./run/", "/abs/run"), or neither exists and they read the same.
-local function same_folder(a, b)
-  if gan.C.same_file(a, b) then return true end
-  return not gan.C.is_dir(a) and not gan.C.is_dir(b) and unslashed(a) == unslashed(b)
-end
-
 -- The checkpoint that --resume PATH names, and the run folder it is in:
 -- PATH/checkpoints/last.ckpt for a run folder PATH; else a checkpoint file:
 -- a run's DIR/checkpoints/last.ckpt (the same as DIR), or another file (an
 -- epoch_NNNN.ckpt snapshot, a copy), which goes on only in a new --out: in
 -- its own folder it would overwrite that folder's later epochs.
--- Returns the checkpoint's path, the run's folder (nil for a lone file),
--- and why it cannot go on where asked (nil if it can), which the caller
--- says once the file has been read as a checkpoint.
+-- PATH exists.  Returns the checkpoint's path, the run's folder (nil for a
+-- lone file), and why it cannot go on where asked (nil if it can), which
+-- the caller says once the file has been read as a checkpoint.  Folders
+-- are compared as files ("run", "./run/" and "/abs/run" are one).
 local function resume_path(path, out)
-  local f = not gan.C.is_dir(path) and io.open(path, "rb")
-  if not f then return path .. "/checkpoints/last.ckpt", path end  -- read names what is missing
-  f:close()
+  if gan.C.is_dir(path) then return path .. "/checkpoints/last.ckpt", path end
   local dir, name = path:match("^(.-)[/\\]+checkpoints[/\\]+([^/\\]+)$")
   if not dir then
     name = path:match("^checkpoints[/\\]+([^/\\]+)$")
@@ -333,7 +325,7 @@ local function resume_path(path, out)
   end
   if dir == "" then dir = "/" end
   if name == "last.ckpt" then return path, dir end
-  if out and not (dir and same_folder(out, dir)) then return path, dir end
+  if out and not (dir and gan.C.same_file(out, dir)) then return path, dir end
   if dir then
     return path, dir, ("--resume %s: an earlier checkpoint of the run in %s goes on in a new "
       .. "run folder (in %s it would overwrite the epochs after it): give --out DIR, another "
@@ -401,7 +393,7 @@ function train.start(spec, args, prog, about)
     end
   end
   local opts, given = gan.cli.parse(full, args, prog, about)
-  if opts.out then opts.out = (opts.out:gsub("(.)/+$", "%1")) end  -- "out/" -> "out"
+  if opts.out then opts.out = unslashed(opts.out) end  -- "out/" -> "out"
   local self = setmetatable({prog = prog, script = args[0], opts = opts, spent = {},
                              t_start = t_start}, Run)
   -- an empty name (--out "$DIR" with DIR unset) would write into / or the
@@ -497,7 +489,8 @@ end
 -- run in B is kept aside, and B starts with A's loss.csv.
 function Run:make_folder()
   local opts = self.opts
-  local elsewhere = self.resumed and not (self.resume_dir and same_folder(opts.out, self.resume_dir))
+  local elsewhere = self.resumed and not (self.resume_dir and gan.C.same_file(opts.out,
+                                                                              self.resume_dir))
   -- the rows so far, read before a run in --out is moved aside
   local csv = elsewhere and self.resume_dir and read_file(self.resume_dir .. "/loss.csv")
   if not self.resumed or elsewhere then self:keep_earlier_run() end
@@ -759,9 +752,10 @@ function Run:fit(r)
       m.n, m.sum, t0 = partial.n, partial.sum, t0 - partial.seconds
       m.seen = partial.seen or {d_loss = true, g_loss = true, d_real = true, d_fake = true}
     end
+    -- the epoch's means so far (as Keras's bar shows): at its end, loss.csv's row
+    local function means() return ("D %.3f G %.3f"):format(m:get("d_loss"), m:get("g_loss")) end
     local bar = gan.progress.bar{label = ("epoch %d/%d"):format(epoch, opts.epochs), total = steps,
-      initial = partial and partial.batch or 0,
-      text = partial and m.n > 0 and ("D %.3f G %.3f"):format(m:get("d_loss"), m:get("g_loss"))}
+      initial = partial and partial.batch or 0, text = partial and m.n > 0 and means()}
     self.bar = bar
     -- What step i returned, read: the guards, the means, the bar.
     local function account(rd, i, step)
@@ -795,8 +789,7 @@ function Run:fit(r)
           .. "smoothing.\n"):format(D_WINS_LOSS, D_WINS_STEPS, epoch, step))
       end
       m:add{d_loss = d_loss, g_loss = g_loss, d_real = d_real, d_fake = d_fake}
-      -- the epoch's means so far (as Keras's bar shows): at its end, loss.csv's row
-      bar:update(i, ("D %.3f G %.3f"):format(m:get("d_loss"), m:get("g_loss")))
+      bar:update(i, means())
     end
     -- The values of a step may be tensors left on the device: their read is
     -- queued behind the step, and the previous step's is waited for, so the
