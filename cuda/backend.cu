@@ -199,7 +199,7 @@ static int cuda_init(cuda_ctx *c) {
       !blas_ok(c, b->set_workspace(c->blas, c->blas_ws, c->blas_ws_bytes),
                "cublasSetWorkspace"))
     return 0;
-  c->scratch = (double *)cuda_pool_alloc(c, (REDUCE_MAX_BLOCKS + 1) * sizeof(double));
+  c->scratch = (double *)cuda_pool_alloc(c, SCRATCH_DOUBLES * sizeof(double));
   /* the convolutions: GAN_CUDA_CONV=cudnn|im2col|auto (conv.cu); the
   ** default, or an unknown value, is auto */
   int m = cuda_conv_mode(getenv("GAN_CUDA_CONV"));

@@ -129,6 +129,9 @@ const char *cuda_cublas_brief(void);
 /* --- the context --------------------------------------------------------- */
 #define REDUCE_THREADS 256
 #define REDUCE_MAX_BLOCKS 1024 /* partial sums of one reduction */
+/* the scratch: a reduction's partials and result, or two sums per part of a
+** per-channel reduction (CHANNEL_MAX_PARTS, below) */
+#define SCRATCH_DOUBLES 4096
 
 typedef struct cuda_ctx {
   int device;
@@ -267,17 +270,75 @@ static __device__ __forceinline__ double block_sum(double v) {
   return total;
 }
 
-/* The walk of one channel of a (B, C, S) tensor by one block, shared by
-** batch normalisation and the per-channel sums of the convolutions' bias
-** gradients.  Calls f(offset) for this thread's share of channel values: value j =
-** b*S + k (j = threadIdx.x, +blockDim.x, ...) lies at b*C*S + k from the
-** channel's first value.  (b, k) advances by (T / S, T % S) with one carry,
-** which spares a 64-bit division per element. */
+/* --- per-channel reductions (batchnorm.cu, conv.cu) --------------------------
+** Value j of channel c of a (B, C, S) tensor, j = b*S + k in [0, N = B*S),
+** lies at b*C*S + k from the channel's first value.  A channel is cut
+** into 'parts' runs of 'chunk' consecutive values, each run walked by one
+** block: one block per channel would leave most of the GPU idle when the
+** channels are few and long (a DCGAN's 64 channels of 100 x 32 x 32).  A
+** launch has C * parts blocks, channel-major (block i: channel i / parts,
+** part i % parts).  The cut depends on the shape alone, never on the GPU,
+** so the order of the additions, and so the result, is the same on every
+** card.  With one part a kernel takes its channel whole; with more, a first
+** kernel leaves each part's sums in the scratch and a second adds them up
+** in a fixed order. */
+#define CHANNEL_PART_MIN 2048  /* values a part holds at least */
+#define CHANNEL_MAX_PARTS 2048 /* C * parts at most, when parts > 1 */
+static_assert(SCRATCH_DOUBLES >= 2 * CHANNEL_MAX_PARTS &&
+                  SCRATCH_DOUBLES >= REDUCE_MAX_BLOCKS + 1,
+              "the scratch holds a reduction's partials or two sums per part");
+
+typedef struct channel_split {
+  int parts;
+  size_t chunk; /* values a part holds; the last one may hold fewer */
+} channel_split;
+
+/* C > 0; N = 0 gives one empty part */
+static inline channel_split channel_split_for(int C, size_t N) {
+  if (N == 0) {
+    channel_split none = {1, 0};
+    return none;
+  }
+  size_t p = (N + CHANNEL_PART_MIN - 1) / CHANNEL_PART_MIN;
+  const size_t cap = C < CHANNEL_MAX_PARTS ? (size_t)(CHANNEL_MAX_PARTS / C) : 1;
+  if (p > cap) p = cap;
+  const size_t chunk = (N + p - 1) / p;
+  channel_split s = {(int)((N + chunk - 1) / chunk), chunk}; /* no part is empty */
+  return s;
+}
+
+/* This block's channel and part, and the part's values [j0, j1) */
+typedef struct channel_part {
+  int c, p;
+  size_t j0, j1;
+} channel_part;
+
+static __device__ __forceinline__ channel_part part_of_block(channel_split sp, size_t N) {
+  channel_part r;
+  r.c = (int)(blockIdx.x / (unsigned)sp.parts);
+  r.p = (int)(blockIdx.x % (unsigned)sp.parts);
+  r.j0 = (size_t)r.p * sp.chunk;
+  r.j1 = r.j0 + sp.chunk < N ? r.j0 + sp.chunk : N;
+  return r;
+}
+
+/* how many values part p holds */
+static __device__ __forceinline__ size_t part_size(channel_split sp, size_t N, int p) {
+  const size_t j0 = (size_t)p * sp.chunk;
+  return (j0 + sp.chunk < N ? j0 + sp.chunk : N) - j0;
+}
+
+/* Calls f(offset) for this thread's share of the channel values [j0, j1):
+** j = j0 + threadIdx.x, + blockDim.x, ...  (b, k) advances by (T / S, T % S)
+** with one carry, which spares a 64-bit division per value. */
 template <class F>
-static __device__ __forceinline__ void for_channel(int B, int S, size_t CS, F f) {
+static __device__ __forceinline__ void for_channel(int S, size_t CS, size_t j0, size_t j1,
+                                                   F f) {
   const int T = blockDim.x, sb = T / S, sk = T % S;
-  int b = threadIdx.x / S, k = threadIdx.x % S;
-  while (b < B) {
+  size_t j = j0 + threadIdx.x;
+  if (j >= j1) return;
+  int b = (int)(j / (size_t)S), k = (int)(j % (size_t)S);
+  for (; j < j1; j += (size_t)T) {
     f((size_t)b * CS + k);
     k += sk;
     b += sb;

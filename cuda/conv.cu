@@ -27,8 +27,8 @@
 **
 ** Biases are ours on both paths: added by the kernel that writes the
 ** result (im2col) or a broadcast add after it (cuDNN), and the gradient as
-** one block per channel summing in double in a fixed order
-** (common.cuh's for_channel), deterministic like the CPU's.
+** a sum per channel in double in a fixed order (common.cuh's channel
+** parts), deterministic like the CPU's.
 **
 ** The workspace argument of the slots is not used: conv2d_workspace asks
 ** for none, and both paths keep theirs in the context.
@@ -42,20 +42,43 @@
 #include "cudnn.cuh"
 #endif
 
-/* acc[c] += the sum of channel c of x (B, C, S): one block per channel */
-__global__ void channel_sum_kernel(float *acc, const float *x, int B, int C, int S) {
-  const int c = blockIdx.x;
-  const float *xc = x + (size_t)c * S;
+/* The sum of x's values [j0, j1) of this block's channel (common.cuh's
+** parts): with one part, acc[c] += it; with more, part[i] = it (block i). */
+__global__ void channel_sum_kernel(float *acc, double *part, const float *x, int C, int S,
+                                   size_t N, channel_split sp) {
+  const channel_part r = part_of_block(sp, N);
+  const float *xc = x + (size_t)r.c * S;
   double s = 0.0;
-  for_channel(B, S, (size_t)C * S, [&](size_t o) { s += xc[o]; });
+  for_channel(S, (size_t)C * S, r.j0, r.j1, [&](size_t o) { s += xc[o]; });
   s = block_sum(s);
-  if (threadIdx.x == 0) acc[c] = (float)((double)acc[c] + s);
+  if (threadIdx.x != 0) return;
+  if (part != NULL)
+    part[blockIdx.x] = s;
+  else
+    acc[r.c] = (float)((double)acc[r.c] + s);
 }
 
+/* acc[c] += the sum of channel c's parts, added in order: a thread per channel */
+__global__ void channel_parts_add_kernel(float *acc, const double *part, int C, int parts) {
+  GRID_LOOP(c, (size_t)C) {
+    double s = 0.0;
+    for (int i = 0; i < parts; i++) s += part[c * parts + i];
+    acc[c] = (float)((double)acc[c] + s);
+  }
+}
+
+/* acc[c] += the sum of channel c of x (B, C, S) */
 static void channel_sum(cuda_ctx *c, float *acc, const float *x, int B, int C, int S) {
   if (B <= 0 || C <= 0 || S <= 0) return;
-  channel_sum_kernel<<<C, REDUCE_THREADS, 0, c->stream>>>(acc, x, B, C, S);
-  launch_ok(c, "channel_sum_kernel");
+  const size_t N = (size_t)B * S;
+  const channel_split sp = channel_split_for(C, N);
+  double *part = sp.parts > 1 ? c->scratch : NULL;
+  channel_sum_kernel<<<(unsigned)C * (unsigned)sp.parts, REDUCE_THREADS, 0, c->stream>>>(
+      acc, part, x, C, S, N, sp);
+  if (!launch_ok(c, "channel_sum_kernel") || part == NULL) return;
+  channel_parts_add_kernel<<<ew_blocks((size_t)C), EW_THREADS, 0, c->stream>>>(acc, part, C,
+                                                                              sp.parts);
+  launch_ok(c, "channel_parts_add_kernel");
 }
 
 #if GAN_HAVE_CUDNN

@@ -602,7 +602,12 @@ static void test_act(size_t n) {
 static void test_batchnorm(int B, int C, int S) {
   printf("batchnorm B=%d C=%d S=%d\n", B, C, S);
   size_t n = (size_t)B * C * S;
-  pair x = pair_rand(n, 1, 5), gamma = pair_rand((size_t)C, 0.5f, 1.5f);
+  /* values that drift along the batch, so that the parts of a channel
+  ** (common.cuh) have means far apart, as their combination must allow */
+  float *h = hrand(n, 1, 5);
+  for (size_t i = 0; i < n; i++) h[i] += 8.0f * (float)(i / ((size_t)C * S)) / (float)B;
+  pair x = pair_new(h, n), gamma = pair_rand((size_t)C, 0.5f, 1.5f);
+  free(h);
   pair beta = pair_rand((size_t)C, -1, 1), y = pair_const(n, 0);
   pair mean = pair_const((size_t)C, 0), rstd = pair_const((size_t)C, 0);
   pair rmean = pair_rand((size_t)C, -0.5f, 0.5f), rvar = pair_rand((size_t)C, 0.5f, 2.0f);
@@ -988,7 +993,9 @@ int main(void) {
   test_batchnorm(1, 4, 1);
   test_batchnorm(16, 5, 9);
   test_batchnorm(100, 1024, 1);
-  test_batchnorm(8, 3, 1025);
+  test_batchnorm(8, 3, 1025); /* parts of a channel (common.cuh): 5 */
+  test_batchnorm(2, 5, 3073); /* 4 parts, the last one shorter */
+  test_batchnorm(16, 64, 1024); /* a DCGAN layer: 8 parts of 64 channels */
 
   test_bce(1, 0);
   test_bce(100, 0);
