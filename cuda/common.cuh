@@ -151,7 +151,8 @@ typedef struct cuda_ctx {
   cuda_pool pool;
   size_t tensor_bytes, tensor_peak; /* through the alloc slot, for mem_stats */
 
-  double *scratch; /* REDUCE_MAX_BLOCKS partials + 1 result */
+  double *scratch; /* SCRATCH_DOUBLES: a reduction's partials and result,
+                   ** or the sums of a per-channel reduction's parts */
 
   void *idx;         /* gather_rows' indices on the device (int64_t) */
   size_t idx_bytes;
@@ -275,22 +276,28 @@ static __device__ __forceinline__ double block_sum(double v) {
 ** lies at b*C*S + k from the channel's first value.  A channel is cut
 ** into 'parts' runs of 'chunk' consecutive values, each run walked by one
 ** block: one block per channel would leave most of the GPU idle when the
-** channels are few and long (a DCGAN's 64 channels of 100 x 32 x 32).  A
+** channels are few and long (a DCGAN's 64 channels of 64 x 32 x 32 at
+** batch 64).  A channel gets as many parts of CHANNEL_PART_LEN values as
+** it takes to cover it, within two caps: at most CHANNEL_MAX_PARTS blocks a
+** launch (the scratch), and at most CHANNEL_PARTS_EACH parts a channel
+** (every block of the second kernel reads all its channel's sums).  A
 ** launch has C * parts blocks, channel-major (block i: channel i / parts,
 ** part i % parts).  The cut depends on the shape alone, never on the GPU,
 ** so the order of the additions, and so the result, is the same on every
 ** card.  With one part a kernel takes its channel whole; with more, a first
 ** kernel leaves each part's sums in the scratch and a second adds them up
 ** in a fixed order. */
-#define CHANNEL_PART_MIN 2048  /* values a part holds at least */
-#define CHANNEL_MAX_PARTS 2048 /* C * parts at most, when parts > 1 */
+#define CHANNEL_PART_LEN 2048   /* values a part holds, unless a cap makes it more */
+#define CHANNEL_MAX_PARTS 2048  /* C * parts at most, when parts > 1 */
+#define CHANNEL_PARTS_EACH 256  /* parts of one channel at most */
 static_assert(SCRATCH_DOUBLES >= 2 * CHANNEL_MAX_PARTS &&
                   SCRATCH_DOUBLES >= REDUCE_MAX_BLOCKS + 1,
               "the scratch holds a reduction's partials or two sums per part");
 
 typedef struct channel_split {
   int parts;
-  size_t chunk; /* values a part holds; the last one may hold fewer */
+  size_t chunk; /* values a part holds (at most CHANNEL_PART_LEN unless a
+                ** cap applies); the last one may hold fewer */
 } channel_split;
 
 /* C > 0; N = 0 gives one empty part */
@@ -299,8 +306,9 @@ static inline channel_split channel_split_for(int C, size_t N) {
     channel_split none = {1, 0};
     return none;
   }
-  size_t p = (N + CHANNEL_PART_MIN - 1) / CHANNEL_PART_MIN;
-  const size_t cap = C < CHANNEL_MAX_PARTS ? (size_t)(CHANNEL_MAX_PARTS / C) : 1;
+  size_t p = (N + CHANNEL_PART_LEN - 1) / CHANNEL_PART_LEN;
+  size_t cap = C < CHANNEL_MAX_PARTS ? (size_t)(CHANNEL_MAX_PARTS / C) : 1;
+  if (cap > CHANNEL_PARTS_EACH) cap = CHANNEL_PARTS_EACH;
   if (p > cap) p = cap;
   const size_t chunk = (N + p - 1) / p;
   channel_split s = {(int)((N + chunk - 1) / chunk), chunk}; /* no part is empty */

@@ -996,6 +996,7 @@ int main(void) {
   test_batchnorm(8, 3, 1025); /* parts of a channel (common.cuh): 5 */
   test_batchnorm(2, 5, 3073); /* 4 parts, the last one shorter */
   test_batchnorm(16, 64, 1024); /* a DCGAN layer: 8 parts of 64 channels */
+  test_batchnorm(2, 1, 300000); /* 256 parts, the cap of a channel: longer parts */
 
   test_bce(1, 0);
   test_bce(100, 0);

@@ -9,7 +9,9 @@
 ** for every live thread of the block, __shfl_down_sync for every live
 ** thread of the warp; a block whose threads wait at different barriers is
 ** a deadlock and stops the program with a message.  EMU_REVERSE=1 runs the
-** threads of each block in reverse order, which exposes a missing barrier.
+** blocks of a launch, and the threads of each block, in reverse order, which
+** exposes a missing barrier, and a block that depends on another of its
+** launch (which a GPU runs in no set order).
 **
 ** Memory: device and pinned allocations are recorded, so cudaMemcpyAsync
 ** checks its direction, cudaFree an unknown pointer fails as on a GPU, and
@@ -184,10 +186,20 @@ double __shfl_down_sync(unsigned, double v, unsigned d) { return shfl(v, d); }
 float __shfl_down_sync(unsigned, float v, unsigned d) { return (float)shfl(v, d); }
 int __shfl_down_sync(unsigned, int v, unsigned d) { return (int)shfl(v, d); }
 
+/* EMU_REVERSE=1: the blocks of a launch, and the threads of a block, run in
+** reverse order */
+static int reversed(void) {
+  static int r = -1;
+  if (r < 0) {
+    const char *s = getenv("EMU_REVERSE");
+    r = s && *s == '1';
+  }
+  return r;
+}
+
 static void run_block_fibers(const char *name, const std::function<void()> &body) {
   unsigned n = blockDim.x * blockDim.y * blockDim.z;
-  const char *rev = getenv("EMU_REVERSE");
-  int reverse = rev && *rev == '1';
+  const int reverse = reversed();
   if (fibers.size() < n) fibers.resize(n, fiber()); /* new ones not started */
   while (stacks.size() < n) stacks.push_back((char *)malloc(STACK));
   cur_body = &body;
@@ -261,19 +273,24 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
   }
   gridDim = grid;
   blockDim = block;
-  for (unsigned bz = 0; bz < grid.z; bz++)
-    for (unsigned by = 0; by < grid.y; by++)
-      for (unsigned bx = 0; bx < grid.x; bx++) {
-        blockIdx = uint3(bx, by, bz);
-        if (barriers) {
-          run_block_fibers(name, body);
-          continue;
-        }
-        for (unsigned i = 0; i < threads; i++) {
-          threadIdx = uint3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
-          body();
-        }
-      }
+  /* blocks one after another, the last first under EMU_REVERSE=1: a block
+  ** that reads what another block of the launch writes gets another answer */
+  const unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
+  const int reverse = reversed();
+  for (unsigned long long k = 0; k < nblocks; k++) {
+    const unsigned long long b = reverse ? nblocks - 1 - k : k;
+    blockIdx = uint3((unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y),
+                     (unsigned)(b / ((unsigned long long)grid.x * grid.y)));
+    if (barriers) {
+      run_block_fibers(name, body);
+      continue;
+    }
+    for (unsigned k2 = 0; k2 < threads; k2++) {
+      const unsigned i = reverse ? (unsigned)threads - 1 - k2 : k2;
+      threadIdx = uint3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
+      body();
+    }
+  }
 }
 
 /* --- memory ------------------------------------------------------------- */

@@ -6,6 +6,8 @@
 #      (the modules, 20 seed steps and 10 DCGAN steps, CUDA against the
 #      CPU), and the GPU benchmark's harness end to end, at 16x16 on a
 #      generated data set (its timings are the emulator's, and meaningless);
+#      then test_cuda again with EMU_REVERSE=1 (blocks and threads in
+#      reverse order);
 #   2. scripts/strawberry.lua --device cuda for 2 epochs of a tiny data set
 #      -- the training loop, its reads and uploads -- whose loss.csv must
 #      match the same run on the CPU within 1e-3;
@@ -29,7 +31,7 @@
 # cuda/im2col.cu.
 #
 #   tests/emu/run.sh [BUILD_DIR]       (default /tmp/gan-emu)
-#   EMU_REVERSE=1 tests/emu/run.sh     threads of each block in reverse order
+#   EMU_REVERSE=1 tests/emu/run.sh     blocks and threads in reverse order
 #   SAN=-fsanitize=address,undefined tests/emu/run.sh
 #
 #   4. a GPU whose cuBLAS cannot be loaded (GAN_CUBLAS names a missing
@@ -135,6 +137,11 @@ for f in gpu_bench.md gpu_logs.tgz; do
 done
 grep -q "passed, 0 failed" "$run/out/gpu_bench.md" ||
   { echo "emu: \$OUT/gpu_bench.md has no test_cuda summary" >&2; status=1; }
+# the same checks with the blocks of each launch, and the threads of each
+# block, in reverse order: a GPU runs them in no set order (about 45 s)
+echo "emu: 1. test_cuda again, with EMU_REVERSE=1" >&2
+(cd "$root" && TEST_CUDA_EMU=1 EMU_REVERSE=1 "$out/test_cuda_emu" |
+  tail -1 | grep "passed, 0 failed") || status=1
 # 2.
 echo "emu: 2. scripts/strawberry.lua on cuda and on cpu" >&2
 images "$run/data" 20 8 1
