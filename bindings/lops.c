@@ -63,6 +63,13 @@ static int l_act_forward(lua_State *L) {
   return 0;
 }
 
+/* linear_act_forward(out, y, x, w, b|nil, name, alpha) */
+static int l_linear_act_forward(lua_State *L) {
+  LGAN_CHECK(L, gan_linear_act_forward(T(1), T(2), T(3), T(4), OPT(5), check_act(L, 6),
+                                       NUM(7)));
+  return 0;
+}
+
 /* act_backward(name, alpha, dx, dy, x, y) */
 static int l_act_backward(lua_State *L) {
   LGAN_CHECK(L, gan_act_backward(check_act(L, 1), NUM(2), T(3), T(4), T(5), T(6)));
@@ -476,6 +483,7 @@ static const luaL_Reg ops[] = {
     {"linear_backward", l_linear_backward},
     {"matmul", l_matmul},
     {"act_forward", l_act_forward},
+    {"linear_act_forward", l_linear_act_forward},
     {"act_backward", l_act_backward},
     {"dropout_forward", l_dropout_forward},
     {"dropout_backward", l_dropout_backward},

@@ -148,6 +148,16 @@ typedef struct gan_backend_i {
   /* dx = dy * act'(x); sigmoid and tanh use y (the forward output) */
   void (*act_backward)(void *ctx, gan_act act, float alpha, float *dx,
                        const float *dy, const float *x, const float *y, size_t n);
+  /* Optional (NULL: linear_forward, then act_forward): a dense layer and
+  ** the activation after it, out = inp @ weight^T + bias and y = act(out),
+  ** so that a backend can add the bias and apply the activation in one pass
+  ** after the product (CUDA).  'out' keeps the pre-activation, which the
+  ** activation's backward reads. */
+  void (*linear_act_forward)(void *ctx, float *out /* (B, OC) */, float *y /* (B, OC) */,
+                             const float *inp /* (B, C) */,
+                             const float *weight /* (OC, C) */,
+                             const float *bias /* (OC) or NULL */, gan_act act,
+                             float alpha, int B, int C, int OC);
   /* inverted dropout: mask[i] = 0 or 1/(1-p), y = x * mask */
   void (*dropout_forward)(void *ctx, float *y, float *mask, const float *x,
                           size_t n, float p, uint64_t key);

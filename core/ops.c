@@ -307,20 +307,48 @@ static gan_status fwd_apart(const char *op, const gan_tensor *out,
   return apart(op, "output", out, "workspace", ws);
 }
 
-gan_status gan_linear_forward(gan_tensor *out, const gan_tensor *inp,
-                              const gan_tensor *weight, const gan_tensor *bias) {
-  const char *op = "linear_forward";
-  int B, C, OC;
+static gan_status linear_forward_checks(const char *op, const gan_tensor *out,
+                                        const gan_tensor *inp, const gan_tensor *weight,
+                                        const gan_tensor *bias, int *B, int *C, int *OC) {
   TRY(live(op, "output", out, NULL));
   TRY(live(op, "input", inp, out));
   TRY(live(op, "weight", weight, out));
   if (bias) TRY(live(op, "bias", bias, out));
   TRY(fwd_apart(op, out, inp, weight, bias, NULL));
-  TRY(linear_shapes(op, inp, weight, bias, &B, &C, &OC));
-  if (gan_tensor_rows_n(out) != B || gan_tensor_cols(out) != OC)
-    return gan_error(GAN_EARG, "%s: output is %s, expected %dx%d", op, shp(out), B, OC);
+  TRY(linear_shapes(op, inp, weight, bias, B, C, OC));
+  if (gan_tensor_rows_n(out) != *B || gan_tensor_cols(out) != *OC)
+    return gan_error(GAN_EARG, "%s: output is %s, expected %dx%d", op, shp(out), *B, *OC);
+  return GAN_OK;
+}
+
+gan_status gan_linear_forward(gan_tensor *out, const gan_tensor *inp,
+                              const gan_tensor *weight, const gan_tensor *bias) {
+  int B, C, OC;
+  TRY(linear_forward_checks("linear_forward", out, inp, weight, bias, &B, &C, &OC));
   IFACE(out).linear_forward(CTX(out), out->data, inp->data, weight->data,
                             bias ? bias->data : NULL, B, C, OC);
+  return GAN_OK;
+}
+
+gan_status gan_linear_act_forward(gan_tensor *out, gan_tensor *y, const gan_tensor *inp,
+                                  const gan_tensor *weight, const gan_tensor *bias,
+                                  gan_act act, float alpha) {
+  const char *op = "linear_forward"; /* what a user called: a Linear's forward */
+  int B, C, OC;
+  TRY(linear_forward_checks(op, out, inp, weight, bias, &B, &C, &OC));
+  TRY(live(op, "activation output", y, out));
+  TRY(same_numel(op, "activation output", y, "output", out));
+  const gan_tensor *others[4] = {out, inp, weight, bias};
+  const char *names[4] = {"output", "input", "weight", "bias"};
+  for (int j = 0; j < 4; j++) TRY(apart(op, "activation output", y, names[j], others[j]));
+  const float *b = bias ? bias->data : NULL;
+  if (IFACE(out).linear_act_forward) {
+    IFACE(out).linear_act_forward(CTX(out), out->data, y->data, inp->data, weight->data, b,
+                                  act, alpha, B, C, OC);
+  } else {
+    IFACE(out).linear_forward(CTX(out), out->data, inp->data, weight->data, b, B, C, OC);
+    IFACE(y).act_forward(CTX(y), act, alpha, y->data, out->data, (size_t)y->numel);
+  }
   return GAN_OK;
 }
 

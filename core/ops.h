@@ -82,6 +82,12 @@ gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
 
 gan_status gan_act_forward(gan_act act, float alpha, gan_tensor *y,
                            const gan_tensor *x);
+/* gan_linear_forward(out, ...), then gan_act_forward(act, alpha, y, out), in
+** one pass after the product where the backend can (nn.Sequential calls it
+** for a Linear followed by an activation); y must not share out's memory */
+gan_status gan_linear_act_forward(gan_tensor *out, gan_tensor *y, const gan_tensor *inp,
+                                  const gan_tensor *weight, const gan_tensor *bias,
+                                  gan_act act, float alpha);
 gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
                             const gan_tensor *dy, const gan_tensor *x,
                             const gan_tensor *y);

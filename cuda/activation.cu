@@ -11,32 +11,9 @@
 */
 #include "common.cuh"
 
-/* sigmoid without overflow: exp of a non-positive number only */
-static __device__ __forceinline__ float sigmoidf(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
-}
-
 __global__ void act_forward_kernel(int act, float alpha, float *y, const float *x,
                                    size_t n) {
-  switch (act) {
-  case GAN_ACT_RELU:
-    GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    break;
-  case GAN_ACT_LEAKY_RELU:
-    GRID_LOOP(i, n) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
-    break;
-  case GAN_ACT_SIGMOID:
-    GRID_LOOP(i, n) y[i] = sigmoidf(x[i]);
-    break;
-  case GAN_ACT_TANH:
-    GRID_LOOP(i, n) y[i] = tanhf(x[i]);
-    break;
-  default: /* identity */
-    GRID_LOOP(i, n) y[i] = x[i];
-    break;
-  }
+  GRID_LOOP(i, n) y[i] = act_value(act, alpha, x[i]);
 }
 
 __global__ void act_backward_kernel(int act, float alpha, float *dx, const float *dy,

@@ -148,6 +148,7 @@ static void fill_iface(gan_backend_i *f) {
   f->linear_forward = cuda_linear_forward;
   f->linear_backward = cuda_linear_backward;
   f->act_forward = cuda_act_forward;
+  f->linear_act_forward = cuda_linear_act_forward;
   f->act_backward = cuda_act_backward;
   f->dropout_forward = cuda_dropout_forward;
   f->batchnorm_forward = cuda_batchnorm_forward;

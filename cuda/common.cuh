@@ -271,6 +271,25 @@ static __device__ __forceinline__ double block_sum(double v) {
   return total;
 }
 
+/* --- activations (activation.cu, and linear.cu's fused one) ---------------- */
+/* sigmoid without overflow: exp of a non-positive number only */
+static __device__ __forceinline__ float sigmoid_value(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
+
+/* act(x), for a gan_act: the branch is the same for a whole launch */
+static __device__ __forceinline__ float act_value(int act, float alpha, float x) {
+  switch (act) {
+  case GAN_ACT_RELU: return x > 0.0f ? x : 0.0f;
+  case GAN_ACT_LEAKY_RELU: return x > 0.0f ? x : alpha * x;
+  case GAN_ACT_SIGMOID: return sigmoid_value(x);
+  case GAN_ACT_TANH: return tanhf(x);
+  default: return x; /* identity */
+  }
+}
+
 /* --- per-channel reductions (batchnorm.cu, conv.cu) --------------------------
 ** Value j of channel c of a (B, C, S) tensor, j = b*S + k in [0, N = B*S),
 ** lies at b*C*S + k from the channel's first value.  A channel is cut
@@ -399,6 +418,9 @@ void cuda_linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight,
                           int B, int C, int OC, int overwrite);
 /* activation.cu */
+void cuda_linear_act_forward(void *ctx, float *out, float *y, const float *inp,
+                             const float *weight, const float *bias, gan_act act,
+                             float alpha, int B, int C, int OC);
 void cuda_act_forward(void *ctx, gan_act act, float alpha, float *y,
                       const float *x, size_t n);
 void cuda_act_backward(void *ctx, gan_act act, float alpha, float *dx,

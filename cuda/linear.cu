@@ -12,6 +12,12 @@
 **   dbias     dbias += column sums of dout (a kernel)
 ** Input gradients are overwritten (beta = 0), parameter gradients
 ** accumulate (beta = 1); a NULL gradient skips its product.
+**
+** With the activation after it (linear_act_forward), the product writes
+** out with beta = 0 and one kernel then adds the bias and applies the
+** activation: out += bias, y = act(out).  Alone, the bias is broadcast
+** into out and the product adds to it (beta = 1), and the activation is
+** another kernel: one launch and one pass over out more.
 */
 #include "common.cuh"
 
@@ -19,6 +25,16 @@
 __global__ void bias_broadcast_kernel(float *out, const float *bias, size_t total,
                                       int OC) {
   GRID_LOOP(i, total) out[i] = bias[i % (size_t)OC];
+}
+
+/* out[b, o] += bias[o] (none if NULL); y = act(out) */
+__global__ void bias_act_kernel(float *out, float *y, const float *bias, size_t total,
+                                int OC, int act, float alpha) {
+  GRID_LOOP(i, total) {
+    const float v = bias != NULL ? out[i] + bias[i % (size_t)OC] : out[i];
+    out[i] = v;
+    y[i] = act_value(act, alpha, v);
+  }
 }
 
 /* dbias[o] += sum over b of dout[b, o].  A block covers 32 columns (one
@@ -58,6 +74,21 @@ void cuda_linear_forward(void *ctx, float *out /* (B, OC) */,
   }
   cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, B, C, 1.0f, weight, C > 0 ? C : 1, inp,
             C > 0 ? C : 1, beta, out, OC);
+}
+
+void cuda_linear_act_forward(void *ctx, float *out /* (B, OC) */, float *y /* (B, OC) */,
+                             const float *inp /* (B, C) */,
+                             const float *weight /* (OC, C) */,
+                             const float *bias /* (OC) or NULL */, gan_act act,
+                             float alpha, int B, int C, int OC) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (B <= 0 || OC <= 0) return;
+  cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, B, C, 1.0f, weight, C > 0 ? C : 1, inp,
+            C > 0 ? C : 1, 0.0f, out, OC);
+  const size_t total = (size_t)B * OC;
+  bias_act_kernel<<<ew_blocks(total), EW_THREADS, 0, c->stream>>>(out, y, bias, total, OC,
+                                                                  (int)act, alpha);
+  launch_ok(c, "bias_act_kernel");
 }
 
 void cuda_linear_backward(void *ctx, float *dinp /* (B, C) or NULL */,

@@ -191,6 +191,58 @@ describe("gan.nn", function()
     assert.is_true(loss < 0.05, "loss " .. tostring(loss))
   end)
 
+  describe("Sequential's Linear and activation in one call", function()
+    -- the same layers run one module at a time: no fusion (an instance's
+    -- own forward is always called)
+    local function unfused(seq)
+      for _, m in ipairs(seq.modules) do m.forward = getmetatable(m).forward end
+      return seq
+    end
+    local function copy_params(dst, src)
+      for i, p in ipairs(src:parameters()) do dst:parameters()[i].value:copy(p.value) end
+    end
+
+    it("gives the outputs and gradients of the modules run one by one", function()
+      for _, act in ipairs{nn.LeakyReLU(0.2), nn.ReLU(), nn.Sigmoid(), nn.Tanh()} do
+        local name = tostring(act)
+        local fused = nn.Sequential(nn.Linear(5, 7), act, nn.Linear(7, 3), nn.Sigmoid())
+        local plain = unfused(nn.Sequential(nn.Linear(5, 7), getmetatable(act)(act.alpha),
+                                            nn.Linear(7, 3), nn.Sigmoid()))
+        copy_params(plain, fused)
+        local x, g = gan.randn(4, 5), gan.randn(4, 3)
+        local yf, yp = fused:forward(x), plain:forward(x)
+        assert.is_true(gan.max_abs_diff(yf, yp) < 1e-6, name .. ": output")
+        -- each module's output is what its own forward gives: the Linear's
+        -- is the pre-activation, which the activation's backward reads
+        for i = 1, 4 do
+          assert.is_true(gan.max_abs_diff(fused.modules[i].output, plain.modules[i].output) < 1e-6,
+                         name .. ": output of module " .. i)
+        end
+        fused:zero_grad(); plain:zero_grad()
+        local gf, gp = fused:backward(x, g), plain:backward(x, g)
+        assert.is_true(gan.max_abs_diff(gf, gp) < 1e-6, name .. ": input gradient")
+        for i, p in ipairs(fused:parameters()) do
+          assert.is_true(gan.max_abs_diff(p.grad, plain:parameters()[i].grad) < 1e-6,
+                         name .. ": gradient of " .. p.name)
+        end
+      end
+    end)
+
+    it("calls a forward that an instance overrides, and takes its own output as input", function()
+      local act = nn.LeakyReLU(0.2)
+      local calls = 0
+      act.forward = function(self, x) calls = calls + 1; return nn.LeakyReLU.forward(self, x) end
+      local seq = nn.Sequential(nn.Linear(3, 3), act)
+      seq:forward(gan.randn(2, 3))
+      assert.equal(1, calls)
+      -- the chain fed its own output (the activation's buffer) as input
+      local fused = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
+      local x = fused:forward(gan.randn(2, 3)):clone()
+      local got = fused:forward(fused.output):clone()   -- fused.output holds x
+      assert.is_true(gan.max_abs_diff(got, fused:forward(x)) < 1e-6)
+    end)
+  end)
+
   describe("errors", function()
     it("name the argument of a bad forward", function()
       assert.has_error(function() nn.Linear(2, 3):forward(nil) end,

@@ -500,6 +500,8 @@ static void test_matmul_k0(void) {
   gpu->iface.free(gpu->ctx, C);
 }
 
+static const char *act_name[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
+
 static void test_linear(int B, int C, int OC) {
   printf("linear B=%d C=%d OC=%d\n", B, C, OC);
   float sc = 1.0f / sqrtf((float)C);
@@ -514,6 +516,23 @@ static void test_linear(int B, int C, int OC) {
                               OC);
     cmp(&out, "linear_forward bias=%d", with_bias);
   }
+  /* the layer and its activation in one slot, against the CPU's two */
+  pair y = pair_rand((size_t)B * OC, -1, 1);
+  static const gan_act acts[] = {GAN_ACT_RELU, GAN_ACT_LEAKY_RELU, GAN_ACT_SIGMOID,
+                                 GAN_ACT_TANH};
+  for (int a = 0; a < 4; a++)
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+      cpu->iface.linear_forward(cpu->ctx, out.c, inp.c, w.c, with_bias ? bias.c : NULL, B,
+                                C, OC);
+      cpu->iface.act_forward(cpu->ctx, acts[a], 0.2f, y.c, out.c, y.n);
+      check(gpu->iface.linear_act_forward != NULL, "the CUDA backend fuses linear_act_forward");
+      if (gpu->iface.linear_act_forward == NULL) break;
+      gpu->iface.linear_act_forward(gpu->ctx, out.g, y.g, inp.g, w.g,
+                                    with_bias ? bias.g : NULL, acts[a], 0.2f, B, C, OC);
+      cmp(&out, "linear_act_forward %s bias=%d: out", act_name[acts[a]], with_bias);
+      cmp(&y, "linear_act_forward %s bias=%d: y", act_name[acts[a]], with_bias);
+    }
+  pair_free(&y);
 
   pair dinp = pair_rand((size_t)B * C, 5, 6); /* overwritten */
   pair dw = pair_const((size_t)OC * C, 0), db = pair_const((size_t)OC, 0);
@@ -573,7 +592,6 @@ static void test_linear(int B, int C, int OC) {
 
 /* --- layers ------------------------------------------------------------------- */
 
-static const char *act_name[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
 
 static void test_act(size_t n) {
   printf("activations n=%zu\n", n);

@@ -895,6 +895,40 @@ static void expect_error(int line, gan_status s, const char *n1, const char *n2,
 }
 #define EXPECT_ERROR(call, n1, n2, n3) expect_error(__LINE__, (call), n1, n2, n3)
 
+/* linear_act_forward: out as a naive loop gives it, y = act(out) by the
+** scalar formulas; y may not share out's memory, nor differ in size */
+static void test_linear_act(void) {
+  static const gan_act acts[] = {GAN_ACT_RELU, GAN_ACT_LEAKY_RELU, GAN_ACT_SIGMOID,
+                                 GAN_ACT_TANH};
+  gan_tensor inp = UNIFORM(-1, 1, 6, 8), weight = UNIFORM(-1, 1, 5, 8),
+             bias = UNIFORM(-1, 1, 5), out = ZEROS(6, 5), y = ZEROS(6, 5), y4 = ZEROS(6, 4);
+  for (int a = 0; a < 4; a++)
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+      OK(gan_linear_act_forward(&out, &y, &inp, &weight, with_bias ? &bias : NULL, acts[a],
+                                0.2f));
+      double worst = 0.0;
+      for (int b = 0; b < 6; b++)
+        for (int o = 0; o < 5; o++) {
+          double v = with_bias ? bias.data[o] : 0.0;
+          for (int k = 0; k < 8; k++) v += (double)inp.data[b * 8 + k] * weight.data[o * 8 + k];
+          double r = acts[a] == GAN_ACT_RELU         ? (v > 0 ? v : 0)
+                     : acts[a] == GAN_ACT_LEAKY_RELU ? (v > 0 ? v : 0.2 * v)
+                     : acts[a] == GAN_ACT_SIGMOID    ? 1.0 / (1.0 + exp(-v))
+                                                     : tanh(v);
+          worst = fmax(worst, fmax(fabs(out.data[b * 5 + o] - v), fabs(y.data[b * 5 + o] - r)));
+        }
+      CHECK(worst < 1e-5, "linear_act_forward (act %d, bias %d): off by %.2e from the "
+            "naive loop", (int)acts[a], with_bias, worst);
+    }
+  EXPECT_ERROR(gan_linear_act_forward(&out, &out, &inp, &weight, &bias, GAN_ACT_RELU, 0),
+               "linear_forward", "activation output", "share memory");
+  EXPECT_ERROR(gan_linear_act_forward(&out, &y4, &inp, &weight, &bias, GAN_ACT_RELU, 0),
+               "linear_forward", "activation output", "sizes must match");
+  EXPECT_ERROR(gan_linear_act_forward(&y4, &y, &inp, &weight, &bias, GAN_ACT_RELU, 0),
+               "linear_forward", "output is 6x4", NULL);
+  RELEASE(&inp, &weight, &bias, &out, &y, &y4);
+}
+
 static void test_errors(void) {
   gan_tensor inp = UNIFORM(-1, 1, 4, 5), weight = UNIFORM(-1, 1, 3, 6),
              out = ZEROS(4, 3), small = ZEROS(7), gone = ZEROS(2, 2);
@@ -1069,6 +1103,7 @@ int main(void) {
 
   test_linear_gradients();
   test_linear_values();
+  test_linear_act();
   test_matmul();
   test_activations();
   test_dropout();

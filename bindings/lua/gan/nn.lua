@@ -197,6 +197,19 @@ function Linear:forward(x)
   return self.output
 end
 
+-- forward, then act:forward(self.output) in one call, which a backend may
+-- do in one pass after the product (Sequential calls it); returns act's output
+function Linear:forward_act(x, act)
+  check_tensor(x, 1, "forward")
+  if x == self.output then self.output = nil end
+  self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out)
+  if act.output == x or act.output == self.output then act.output = nil end
+  act.output = like(act.output, self.output)
+  C.linear_act_forward(self.output, act.output, x, self.weight, self.bias, act.act_kind,
+                       act.alpha)
+  return act.output
+end
+
 function Linear:backward(x, g, need_input_grad)
   check_backward(self, x, g, "backward")
   if g == self.grad_input then self.grad_input = nil end
@@ -221,6 +234,7 @@ end
 ---------------------------------------------------------------------------
 local function activation(name, kind, default_alpha)
   local cls = class(name)
+  cls.act_kind = kind  -- what a Linear before it may apply (Sequential)
   function cls:init(alpha)
     alpha = alpha or default_alpha or 0
     check_arg(type(alpha) == "number" and alpha == alpha and math.abs(alpha) < math.huge, 1,
@@ -415,12 +429,34 @@ local function in_child(self, i, ok, ...)
                                                        tostring(msg)), 0)
 end
 
+-- A Linear with a bias followed by an activation (ReLU, LeakyReLU, Sigmoid,
+-- Tanh), both as their classes define them, runs as one call: the backend
+-- adds the bias and applies the activation in one pass after the product.
+-- The two modules' outputs are what their own forwards would give.
+local function fuses(m, nxt)
+  if getmetatable(m) ~= Linear or rawget(m, "forward") or not m.bias or not nxt then
+    return false
+  end
+  local cls = getmetatable(nxt)
+  local kind = type(cls) == "table" and rawget(cls, "act_kind")
+  return kind and kind ~= "identity" and rawget(nxt, "forward") == nil
+end
+
 function Sequential:forward(x)
   check_tensor(x, 1, "forward")
   self.inputs = self.inputs or {}
-  for i, m in ipairs(self.modules) do
+  local mods, i = self.modules, 1
+  while i <= #mods do
+    local m, nxt = mods[i], mods[i + 1]
     self.inputs[i] = x
-    x = in_child(self, i, pcall(m.forward, m, x))
+    if fuses(m, nxt) then
+      x = in_child(self, i, pcall(m.forward_act, m, x, nxt))
+      self.inputs[i + 1] = m.output
+      i = i + 2
+    else
+      x = in_child(self, i, pcall(m.forward, m, x))
+      i = i + 1
+    end
   end
   self.output = x
   return x
