@@ -48,6 +48,11 @@ local makers = {
   Sigmoid = {function() return nn.Sigmoid() end, {32, 40}},
   Tanh = {function() return nn.Tanh() end, {32, 40}},
   ReLU = {function() return nn.ReLU() end, {32, 40}},
+  -- a Linear and its activation in one call (on CUDA, one kernel after the product)
+  Linear_LeakyReLU = {function() return nn.Sequential(nn.Linear(40, 24), nn.LeakyReLU(0.2)) end,
+                      {32, 40}},
+  Linear_Sigmoid = {function() return nn.Sequential(nn.Linear(40, 24), nn.Sigmoid()) end,
+                    {32, 40}},
   BatchNorm = {function() return nn.BatchNorm(40, {momentum = 0.8}) end, {32, 40}},
   Conv2d = {function() return nn.Conv2d(3, 8, 4, {stride = 2, padding = 1}) end, {8, 3, 16, 16}},
   Conv2d_odd = {function() return nn.Conv2d(5, 6, 3, {padding = 1}) end, {3, 5, 7, 9}},

@@ -63,6 +63,12 @@ static int l_act_forward(lua_State *L) {
   return 0;
 }
 
+/* overlaps(a|nil, b|nil) -> whether the two share memory */
+static int l_overlaps(lua_State *L) {
+  lua_pushboolean(L, gan_tensor_overlap(OPT(1), OPT(2)));
+  return 1;
+}
+
 /* linear_act_forward(out, y, x, w, b|nil, name, alpha) */
 static int l_linear_act_forward(lua_State *L) {
   LGAN_CHECK(L, gan_linear_act_forward(T(1), T(2), T(3), T(4), OPT(5), check_act(L, 6),
@@ -484,6 +490,7 @@ static const luaL_Reg ops[] = {
     {"matmul", l_matmul},
     {"act_forward", l_act_forward},
     {"linear_act_forward", l_linear_act_forward},
+    {"overlaps", l_overlaps},
     {"act_backward", l_act_backward},
     {"dropout_forward", l_dropout_forward},
     {"dropout_backward", l_dropout_backward},

@@ -39,10 +39,7 @@ static gan_status live(const char *op, const char *name, const gan_tensor *t,
 ** NULL.  Tensors on different backends never share. */
 static gan_status apart(const char *op, const char *na, const gan_tensor *a,
                         const char *nb, const gan_tensor *b) {
-  if (!a || !b || a->backend != b->backend) return GAN_OK;
-  uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)(a->data + a->numel);
-  uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)(b->data + b->numel);
-  if (a0 < b1 && b0 < a1)
+  if (gan_tensor_overlap(a, b))
     return gan_error(GAN_EARG, "%s: the %s and the %s share memory (give the "
                      "output a tensor of its own)", op, na, nb);
   return GAN_OK;

@@ -89,6 +89,13 @@ int gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b) {
   return 1;
 }
 
+int gan_tensor_overlap(const gan_tensor *a, const gan_tensor *b) {
+  if (!a || !b || !a->data || !b->data || a->backend != b->backend) return 0;
+  uintptr_t a0 = (uintptr_t)a->data, a1 = (uintptr_t)(a->data + a->numel);
+  uintptr_t b0 = (uintptr_t)b->data, b1 = (uintptr_t)(b->data + b->numel);
+  return a0 < b1 && b0 < a1;
+}
+
 const char *gan_tensor_shape_str(const gan_tensor *t, char *buf, size_t n) {
   size_t used = 0;
   buf[0] = '\0';

@@ -61,6 +61,10 @@ int gan_tensor_live(const gan_tensor *t);
 /* Same shape? */
 int gan_tensor_same_shape(const gan_tensor *a, const gan_tensor *b);
 
+/* Whether a and b (either may be NULL) share any memory: on one backend,
+** with overlapping data. */
+int gan_tensor_overlap(const gan_tensor *a, const gan_tensor *b);
+
 /* Writes "2x3" into buf. */
 const char *gan_tensor_shape_str(const gan_tensor *t, char *buf, size_t n);
 

@@ -417,10 +417,10 @@ void cuda_linear_forward(void *ctx, float *out, const float *inp,
 void cuda_linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight,
                           int B, int C, int OC, int overwrite);
-/* activation.cu */
 void cuda_linear_act_forward(void *ctx, float *out, float *y, const float *inp,
                              const float *weight, const float *bias, gan_act act,
                              float alpha, int B, int C, int OC);
+/* activation.cu */
 void cuda_act_forward(void *ctx, gan_act act, float alpha, float *y,
                       const float *x, size_t n);
 void cuda_act_backward(void *ctx, gan_act act, float alpha, float *dx,

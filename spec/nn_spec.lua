@@ -218,6 +218,9 @@ describe("gan.nn", function()
           assert.is_true(gan.max_abs_diff(fused.modules[i].output, plain.modules[i].output) < 1e-6,
                          name .. ": output of module " .. i)
         end
+        -- the activation's input, for its backward, is the Linear's output
+        assert.equal(fused.modules[1].output, fused.inputs[2])
+        assert.equal(fused.modules[3].output, fused.inputs[4])
         fused:zero_grad(); plain:zero_grad()
         local gf, gp = fused:backward(x, g), plain:backward(x, g)
         assert.is_true(gan.max_abs_diff(gf, gp) < 1e-6, name .. ": input gradient")
@@ -236,10 +239,41 @@ describe("gan.nn", function()
       seq:forward(gan.randn(2, 3))
       assert.equal(1, calls)
       -- the chain fed its own output (the activation's buffer) as input
-      local fused = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
-      local x = fused:forward(gan.randn(2, 3)):clone()
+      local fused = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+      local x = fused:forward(gan.randn(2, 4)):clone()
       local got = fused:forward(fused.output):clone()   -- fused.output holds x
       assert.is_true(gan.max_abs_diff(got, fused:forward(x)) < 1e-6)
+      -- ... or a view of it
+      local fx = fused:forward(x):clone()
+      got = fused:forward(fused.output:view(4, 2):view(2, 4)):clone()   -- f(f(x))
+      assert.is_true(gan.max_abs_diff(got, fused:forward(fx)) < 1e-6)
+      local flat = nn.Sequential(nn.Flatten(), nn.Linear(4, 4), nn.Tanh())   -- a view
+      fx = flat:forward(x):clone()
+      got = flat:forward(flat.output):clone()
+      assert.is_true(gan.max_abs_diff(got, flat:forward(fx)) < 1e-6)
+      -- an activation used twice in a chain
+      local twice = nn.Tanh()
+      local seq2 = nn.Sequential(nn.Linear(4, 4), twice, nn.Linear(4, 4), twice)
+      local plain2 = unfused(nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh()))
+      copy_params(plain2, seq2)
+      assert.is_true(gan.max_abs_diff(seq2:forward(x), plain2:forward(x)) < 1e-6)
+    end)
+
+    it("calls a forward that a class overrides (a hook)", function()
+      local calls, saved = {}, {nn.Linear.forward, nn.Sigmoid.forward}
+      local function hook(name, f)
+        return function(...) calls[name] = (calls[name] or 0) + 1; return f(...) end
+      end
+      local ok, err = pcall(function()
+        nn.Linear.forward = hook("Linear", saved[1])
+        nn.Sequential(nn.Linear(3, 2), nn.Tanh()):forward(gan.randn(2, 3))
+        nn.Linear.forward = saved[1]
+        nn.Sigmoid.forward = hook("Sigmoid", saved[2])
+        nn.Sequential(nn.Linear(3, 2), nn.Sigmoid()):forward(gan.randn(2, 3))
+      end)
+      nn.Linear.forward, nn.Sigmoid.forward = saved[1], saved[2]
+      assert(ok, err)
+      assert.same({Linear = 1, Sigmoid = 1}, calls)
     end)
   end)
 

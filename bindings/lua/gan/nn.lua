@@ -203,7 +203,6 @@ function Linear:forward_act(x, act)
   check_tensor(x, 1, "forward")
   if x == self.output then self.output = nil end
   self.output = buffer(self.output, self.weight:device(), x:size(1), self.n_out)
-  if act.output == x or act.output == self.output then act.output = nil end
   act.output = like(act.output, self.output)
   C.linear_act_forward(self.output, act.output, x, self.weight, self.bias, act.act_kind,
                        act.alpha)
@@ -234,7 +233,6 @@ end
 ---------------------------------------------------------------------------
 local function activation(name, kind, default_alpha)
   local cls = class(name)
-  cls.act_kind = kind  -- what a Linear before it may apply (Sequential)
   function cls:init(alpha)
     alpha = alpha or default_alpha or 0
     check_arg(type(alpha) == "number" and alpha == alpha and math.abs(alpha) < math.huge, 1,
@@ -254,6 +252,9 @@ local function activation(name, kind, default_alpha)
     C.act_backward(kind, self.alpha, self.grad_input, g, x, self.output)
     return self.grad_input
   end
+  -- what a Linear before it may apply in its own call, while forward is this
+  -- one (Sequential)
+  cls.act_kind, cls.fusable_forward = kind, cls.forward
   return cls
 end
 
@@ -430,16 +431,18 @@ local function in_child(self, i, ok, ...)
 end
 
 -- A Linear with a bias followed by an activation (ReLU, LeakyReLU, Sigmoid,
--- Tanh), both as their classes define them, runs as one call: the backend
--- adds the bias and applies the activation in one pass after the product.
--- The two modules' outputs are what their own forwards would give.
-local function fuses(m, nxt)
-  if getmetatable(m) ~= Linear or rawget(m, "forward") or not m.bias or not nxt then
-    return false
-  end
-  local cls = getmetatable(nxt)
-  local kind = type(cls) == "table" and rawget(cls, "act_kind")
-  return kind and kind ~= "identity" and rawget(nxt, "forward") == nil
+-- Tanh) runs as one call: the backend adds the bias and applies the
+-- activation in one pass after the product.  The two modules' outputs are
+-- what their own forwards would give.  Only while both forwards are gan's
+-- (not replaced on the class or the instance, by a hook say), and while the
+-- activation's buffer is apart from the input (a chain fed its own output,
+-- a module used twice): otherwise each runs its own forward, as before.
+local linear_forward = Linear.forward
+local function fuses(m, nxt, x)
+  return nxt ~= nil and m.forward == linear_forward and m.bias ~= nil
+    and type(nxt.act_kind) == "string" and nxt.act_kind ~= "identity"
+    and nxt.forward == nxt.fusable_forward and type(nxt.alpha) == "number"
+    and not C.overlaps(nxt.output, x) and not C.overlaps(nxt.output, m.output)
 end
 
 function Sequential:forward(x)
@@ -449,7 +452,7 @@ function Sequential:forward(x)
   while i <= #mods do
     local m, nxt = mods[i], mods[i + 1]
     self.inputs[i] = x
-    if fuses(m, nxt) then
+    if fuses(m, nxt, x) then
       x = in_child(self, i, pcall(m.forward_act, m, x, nxt))
       self.inputs[i + 1] = m.output
       i = i + 2
