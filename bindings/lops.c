@@ -63,9 +63,21 @@ static int l_act_forward(lua_State *L) {
   return 0;
 }
 
-/* overlaps(a|nil, b|nil) -> whether the two share memory */
+/* overlaps(a, b) -> whether a and b are live tensors that share memory
+** (false for nil, a freed tensor or anything else); touches neither */
+static gan_tensor *live_or_null(lua_State *L, int i) {
+  gan_tensor *t = luaL_testudata(L, i, GAN_TENSOR_MT);
+  return t && gan_tensor_live(t) ? t : NULL;
+}
+
 static int l_overlaps(lua_State *L) {
-  lua_pushboolean(L, gan_tensor_overlap(OPT(1), OPT(2)));
+  lua_pushboolean(L, gan_tensor_overlap(live_or_null(L, 1), live_or_null(L, 2)));
+  return 1;
+}
+
+/* live(t) -> whether t is a tensor that can be used (not freed) */
+static int l_live(lua_State *L) {
+  lua_pushboolean(L, live_or_null(L, 1) != NULL);
   return 1;
 }
 
@@ -491,6 +503,7 @@ static const luaL_Reg ops[] = {
     {"act_forward", l_act_forward},
     {"linear_act_forward", l_linear_act_forward},
     {"overlaps", l_overlaps},
+    {"live", l_live},
     {"act_backward", l_act_backward},
     {"dropout_forward", l_dropout_forward},
     {"dropout_backward", l_dropout_backward},

@@ -259,6 +259,20 @@ describe("gan.nn", function()
       assert.is_true(gan.max_abs_diff(seq2:forward(x), plain2:forward(x)) < 1e-6)
     end)
 
+    it("leaves the errors of the activation's half to the activation", function()
+      local s = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+      s:forward(gan.randn(2, 3))
+      s.modules[2].output:free()
+      local ok, err = pcall(s.forward, s, gan.randn(2, 3))
+      assert.is_false(ok)
+      assert.matches("in module 2 %(Tanh%) of Sequential: .*freed", err)
+      local l = nn.Sequential(nn.Linear(3, 2), nn.LeakyReLU())
+      l.modules[2].alpha = "x"
+      ok, err = pcall(l.forward, l, gan.randn(2, 3))
+      assert.is_false(ok)
+      assert.matches("in module 2 %(LeakyReLU%) of Sequential", err)
+    end)
+
     it("calls a forward that a class overrides (a hook)", function()
       local calls, saved = {}, {nn.Linear.forward, nn.Sigmoid.forward}
       local function hook(name, f)

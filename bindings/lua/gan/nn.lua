@@ -435,13 +435,15 @@ end
 -- activation in one pass after the product.  The two modules' outputs are
 -- what their own forwards would give.  Only while both forwards are gan's
 -- (not replaced on the class or the instance, by a hook say), and while the
--- activation's buffer is apart from the input (a chain fed its own output,
--- a module used twice): otherwise each runs its own forward, as before.
+-- activation's buffer is live and apart from the input (a chain fed its own
+-- output, a module used twice): otherwise each runs its own forward, as
+-- before, and its own errors name it.
 local linear_forward = Linear.forward
 local function fuses(m, nxt, x)
   return nxt ~= nil and m.forward == linear_forward and m.bias ~= nil
     and type(nxt.act_kind) == "string" and nxt.act_kind ~= "identity"
     and nxt.forward == nxt.fusable_forward and type(nxt.alpha) == "number"
+    and (nxt.output == nil or C.live(nxt.output))
     and not C.overlaps(nxt.output, x) and not C.overlaps(nxt.output, m.output)
 end
 
