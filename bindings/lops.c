@@ -207,10 +207,8 @@ static int l_adam(lua_State *L) {
   ** twice) would be updated twice per step, and on a GPU by two blocks at
   ** once, which race */
   for (int i = 0; i < 4 * n; i++) {
-    const gan_tensor *x = a->t[i];
     for (int j = i + 1; j < 4 * n; j++) {
-      const gan_tensor *y = a->t[j];
-      if (x->data < y->data + y->numel && y->data < x->data + x->numel) {
+      if (gan_tensor_overlap(a->t[i], a->t[j])) {
         static const char *what[] = {"parameter", "gradient", "first moment",
                                      "second moment"};
         return luaL_error(L, "adam: %s %d and %s %d share memory (is a module "
@@ -490,6 +488,12 @@ static int l_same_file(lua_State *L) {
   return 1;
 }
 
+/* grid_name(path) -> whether a grid can be written under that name */
+static int l_grid_name(lua_State *L) {
+  lua_pushboolean(L, gan_images_grid_name(luaL_checkstring(L, 1)));
+  return 1;
+}
+
 static const luaL_Reg ops[] = {
     {"mkdir_p", l_mkdir_p},
     {"is_dir", l_is_dir},
@@ -515,6 +519,7 @@ static const luaL_Reg ops[] = {
     {"index", l_index},
     {"load_images", l_load_images},
     {"save_grid", l_save_grid},
+    {"grid_name", l_grid_name},
     {"flush_grids", l_flush_grids},
     {NULL, NULL}};
 

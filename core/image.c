@@ -864,6 +864,8 @@ static int format_of(const char *path) {
   return -1;
 }
 
+int gan_images_grid_name(const char *path) { return path != NULL && format_of(path) >= 0; }
+
 /* The image img (H, W, 3), in the format of 'path', into 'tmp', flushed and
 ** fsync'ed, every error checked: on a full disk the caller must not rename
 ** a cut file over a good one.  Messages name 'path', the file the user

@@ -79,9 +79,13 @@ gan_status gan_image_decode_memory(const unsigned char *buf, size_t len,
                                    int size, gan_range range,
                                    float *out /* (3, S, S) */);
 
+/* 1 if a grid can be written under 'path': its ending names a format
+** gan writes and reads back (.png, .jpg, .jpeg, .bmp, any case); else 0. */
+int gan_images_grid_name(const char *path);
+
 /*
 ** Writes n images (each 3 x h x w planar, values in 'range', clamped) as one
-** PNG grid with 'cols' columns (the last row may be short), 2-pixel gaps, on
+** grid, in the format its name asks for (gan_images_grid_name), with 'cols' columns (the last row may be short), 2-pixel gaps, on
 ** a white background.  Written to a temporary file then renamed, so an
 ** existing file at 'path' is never left half-written.  An error names the file.
 */

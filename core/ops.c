@@ -441,17 +441,26 @@ gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
   return GAN_OK;
 }
 
+/* The operands of dropout, either way: 'out' (the output, or the input
+** gradient) pairs element for element with 'in' (the input, or the
+** gradient) and with the mask; it may be 'in' itself, never over the mask. */
+static gan_status masked_operands(const char *op, const char *out_name,
+                                  const gan_tensor *out, const char *in_name,
+                                  const gan_tensor *in, const gan_tensor *mask) {
+  TRY(live(op, out_name, out, NULL));
+  TRY(live(op, in_name, in, out));
+  TRY(live(op, "mask", mask, out));
+  TRY(same_numel(op, in_name, in, "mask", mask));
+  TRY(same_numel(op, out_name, out, "mask", mask));
+  TRY(same_or_apart(op, out_name, out, in_name, in));
+  return apart(op, out_name, out, "mask", mask);
+}
+
 gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
                                const gan_tensor *x, float p, gan_rng *rng) {
   const char *op = "dropout";
-  TRY(live(op, "output", y, NULL));
-  TRY(live(op, "mask", mask, y));
-  TRY(live(op, "input", x, y));
-  TRY(same_numel(op, "output", y, "input", x));
-  TRY(same_numel(op, "mask", mask, "input", x));
-  TRY(same_or_apart(op, "output", y, "input", x));
-  TRY(apart(op, "mask", mask, "input", x));
-  TRY(apart(op, "mask", mask, "output", y));
+  TRY(masked_operands(op, "output", y, "input", x, mask));
+  TRY(apart(op, "mask", mask, "input", x)); /* the mask is written too */
   if (!(p >= 0.0f && p < 1.0f))
     return gan_error(GAN_EARG, "dropout: p must be in [0, 1), not %g", (double)p);
   IFACE(y).dropout_forward(CTX(y), y->data, mask->data, x->data,
@@ -463,14 +472,7 @@ gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
 ** other backward ops take it (same count), in whatever shape it comes */
 gan_status gan_dropout_backward(gan_tensor *dx, const gan_tensor *dy,
                                 const gan_tensor *mask) {
-  const char *op = "dropout backward";
-  TRY(live(op, "input gradient", dx, NULL));
-  TRY(live(op, "gradient", dy, dx));
-  TRY(live(op, "mask", mask, dx));
-  TRY(same_numel(op, "gradient", dy, "mask", mask));
-  TRY(same_numel(op, "input gradient", dx, "mask", mask));
-  TRY(same_or_apart(op, "input gradient", dx, "gradient", dy));
-  TRY(apart(op, "input gradient", dx, "mask", mask));
+  TRY(masked_operands("dropout backward", "input gradient", dx, "gradient", dy, mask));
   IFACE(dx).mul(CTX(dx), dx->data, dy->data, mask->data, (size_t)dx->numel);
   return GAN_OK;
 }

@@ -104,8 +104,7 @@ local function save(t, path, c)
   local okw, err = pcall(gan.images.save_grid, t, path, {cols = c, range = range})
   if not okw then fail(err) end
 end
-local ext = opts.out:lower():match("%.(%w+)$")
-if ext == "png" or ext == "jpg" or ext == "jpeg" or ext == "bmp" then
+if gan.images.grid_name(opts.out) then
   local okdir, err = gan.C.mkdir_p(gan.train.script_dir(opts.out))
   if not okdir then fail(err) end
   save(x, opts.out, cols)

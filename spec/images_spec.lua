@@ -133,6 +133,16 @@ describe("gan.images", function()
     util.rmdir(sub)
   end)
 
+  it("says which names a grid can be written under", function()
+    for _, ok in ipairs{"g.png", "a/b.JPG", "c.jpeg", "d.Bmp"} do
+      assert.is_true(gan.images.grid_name(ok), ok)
+    end
+    for _, no in ipairs{"g.gif", "g", "a.png/b", "png"} do
+      assert.is_false(gan.images.grid_name(no), no)
+      assert.has_error(function() gan.images.save_grid(gan.rand(1, 3, 4, 4), dir .. "/" .. no) end)
+    end
+  end)
+
   it("writes a grid in the background: the same file, once flushed", function()
     gan.seed(4)
     local x = gan.rand(5, 3, 8, 8)

@@ -10,6 +10,8 @@
 --     while the script goes on (x can be changed at once); the call waits
 --     for the grid before, and raises its failure if it had one.
 --   gan.images.side(x) -> S for x (N, 3, S, S) or (N, 3*S*S)
+--   gan.images.grid_name(path) -> whether save_grid takes that name (its
+--     ending: .png, .jpg, .jpeg or .bmp)
 --   gan.images.flush()
 --     waits for the background grid, and raises its failure if it had one.
 local gan = require "gan"
@@ -60,6 +62,8 @@ function images.side(x, fname)
   end
   return s
 end
+
+images.grid_name = gan.C.grid_name
 
 function images.save_grid(x, path, opts)
   if not gan.is_tensor(x) then

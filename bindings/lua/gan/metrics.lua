@@ -43,7 +43,7 @@ end
 
 local function images(x, opts, i, fname, size)
   if type(x) == "string" then
-    local ok, t = pcall(gan.images.load, x, {size = size or opts.size or 64, device = "cpu"})
+    local ok, t = pcall(gan.images.load, x, {size = size or side_for(opts), device = "cpu"})
     if not ok then error(t, 3) end
     return t
   end
