@@ -94,6 +94,15 @@ static int l_act_backward(lua_State *L) {
   return 0;
 }
 
+/* linear_act_backward(name, alpha, dz, dy, z, y, dx|nil, dw|nil, db|nil, x, w):
+** act_backward(name, alpha, dz, dy, z, y), then linear_backward(dx, dw, db,
+** dz, x, w), in one call */
+static int l_linear_act_backward(lua_State *L) {
+  LGAN_CHECK(L, gan_linear_act_backward(check_act(L, 1), NUM(2), T(3), T(4), T(5), T(6),
+                                        OPT(7), MARKED(8), MARKED(9), T(10), T(11)));
+  return 0;
+}
+
 /* dropout_forward(y, mask, x, p) */
 static int l_dropout_forward(lua_State *L) {
   LGAN_CHECK(L, gan_dropout_forward(T(1), T(2), T(3), NUM(4), lgan_rng(L)));
@@ -509,6 +518,7 @@ static const luaL_Reg ops[] = {
     {"overlaps", l_overlaps},
     {"live", l_live},
     {"act_backward", l_act_backward},
+    {"linear_act_backward", l_linear_act_backward},
     {"dropout_forward", l_dropout_forward},
     {"dropout_backward", l_dropout_backward},
     {"batchnorm_forward", l_batchnorm_forward},

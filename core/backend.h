@@ -158,6 +158,16 @@ typedef struct gan_backend_i {
                              const float *weight /* (OC, C) */,
                              const float *bias /* (OC) or NULL */, gan_act act,
                              float alpha, int B, int C, int OC);
+  /* Optional (NULL: act_backward, then linear_backward): the backward of
+  ** linear_act_forward, dz = dy * act'(z) (z the pre-activation, y the
+  ** activation's output), then linear_backward with dout = dz, so that a
+  ** backend can sum dz's columns into dbias as it writes dz (CUDA). */
+  void (*linear_act_backward)(void *ctx, gan_act act, float alpha, float *dz /* (B, OC) */,
+                              const float *dy, const float *z, const float *y,
+                              float *dinp /* (B, C) or NULL */,
+                              float *dweight /* (OC, C) or NULL */,
+                              float *dbias /* (OC) or NULL */, const float *inp,
+                              const float *weight, int B, int C, int OC, int overwrite);
   /* inverted dropout: mask[i] = 0 or 1/(1-p), y = x * mask */
   void (*dropout_forward)(void *ctx, float *y, float *mask, const float *x,
                           size_t n, float p, uint64_t key);

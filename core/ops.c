@@ -366,18 +366,18 @@ static gan_status grads_apart(const char *op, const gan_tensor *dinp,
   return GAN_OK;
 }
 
-gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
-                               gan_tensor *dbias, const gan_tensor *dout,
-                               const gan_tensor *inp, const gan_tensor *weight) {
-  const char *op = "linear_backward";
-  int B, C, OC;
+static gan_status linear_backward_checks(const char *op, const gan_tensor *dinp,
+                                         const gan_tensor *dweight, const gan_tensor *dbias,
+                                         const gan_tensor *dout, const gan_tensor *inp,
+                                         const gan_tensor *weight, int *B, int *C,
+                                         int *OC) {
   TRY(live(op, "gradient", dout, NULL));
   TRY(live(op, "input", inp, dout));
   TRY(live(op, "weight", weight, dout));
-  TRY(linear_shapes(op, inp, weight, NULL, &B, &C, &OC));
-  if (gan_tensor_rows_n(dout) != B || gan_tensor_cols(dout) != OC)
+  TRY(linear_shapes(op, inp, weight, NULL, B, C, OC));
+  if (gan_tensor_rows_n(dout) != *B || gan_tensor_cols(dout) != *OC)
     return gan_error(GAN_EARG, "%s: gradient is %s, expected %dx%d (the output's "
-                     "shape)", op, shp(dout), B, OC);
+                     "shape)", op, shp(dout), *B, *OC);
   if (dinp) {
     TRY(live(op, "input gradient", dinp, dout));
     TRY(same_numel(op, "input gradient", dinp, "input", inp));
@@ -388,27 +388,46 @@ gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
   }
   if (dbias) {
     TRY(live(op, "bias gradient", dbias, dout));
-    if (dbias->numel != OC)
+    if (dbias->numel != *OC)
       return gan_error(GAN_EARG, "%s: bias gradient is %s, expected %d elements",
-                       op, shp(dbias), OC);
+                       op, shp(dbias), *OC);
   }
-  TRY(grads_apart(op, dinp, dweight, dbias, dout, inp, weight, NULL));
-  /* gradients marked zero (gan_zero_later) are overwritten, not added to:
-  ** both when both are marked, else the marked one is zeroed first */
-  int over = dweight && dweight->zero_pending && (!dbias || dbias->zero_pending);
-  if (!over) {
+  return grads_apart(op, dinp, dweight, dbias, dout, inp, weight, NULL);
+}
+
+/* the zeros a backward's gradients are owed, after its checks: *over is 1
+** when the gradients marked zero (gan_zero_later) are overwritten, not
+** added to (both when both are marked, else the marked one is zeroed first) */
+static gan_status linear_backward_zeros(gan_tensor *dinp, gan_tensor *dweight,
+                                        gan_tensor *dbias, int *over) {
+  *over = dweight && dweight->zero_pending && (!dbias || dbias->zero_pending);
+  if (!*over) {
     if (dweight) TRY(gan_tensor_ready(dweight));
     if (dbias) TRY(gan_tensor_ready(dbias));
   }
   if (dinp) TRY(gan_tensor_ready(dinp));
+  return GAN_OK;
+}
+
+/* the marks the backward's overwrite has honoured */
+static void linear_backward_end(gan_tensor *dweight, gan_tensor *dbias, int over) {
+  if (!over) return;
+  dweight->zero_pending = 0;
+  if (dbias) dbias->zero_pending = 0;
+}
+
+gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
+                               gan_tensor *dbias, const gan_tensor *dout,
+                               const gan_tensor *inp, const gan_tensor *weight) {
+  int B = 0, C = 0, OC = 0, over = 0;
+  TRY(linear_backward_checks("linear_backward", dinp, dweight, dbias, dout, inp, weight,
+                             &B, &C, &OC));
+  TRY(linear_backward_zeros(dinp, dweight, dbias, &over));
   IFACE(dout).linear_backward(CTX(dout), dinp ? dinp->data : NULL,
                               dweight ? dweight->data : NULL,
                               dbias ? dbias->data : NULL, dout->data, inp->data,
                               weight->data, B, C, OC, over);
-  if (over) {
-    dweight->zero_pending = 0;
-    if (dbias) dbias->zero_pending = 0;
-  }
+  linear_backward_end(dweight, dbias, over);
   return GAN_OK;
 }
 
@@ -422,9 +441,8 @@ gan_status gan_act_forward(gan_act act, float alpha, gan_tensor *y,
   return GAN_OK;
 }
 
-gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
-                            const gan_tensor *dy, const gan_tensor *x,
-                            const gan_tensor *y) {
+static gan_status act_backward_checks(const gan_tensor *dx, const gan_tensor *dy,
+                                      const gan_tensor *x, const gan_tensor *y) {
   const char *op = "activation backward";
   TRY(live(op, "input gradient", dx, NULL));
   TRY(live(op, "gradient", dy, dx));
@@ -435,9 +453,46 @@ gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
   TRY(same_numel(op, "output", y, "input", x));
   TRY(same_or_apart(op, "input gradient", dx, "gradient", dy));
   TRY(same_or_apart(op, "input gradient", dx, "input", x));
-  TRY(same_or_apart(op, "input gradient", dx, "output", y));
+  return same_or_apart(op, "input gradient", dx, "output", y);
+}
+
+gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
+                            const gan_tensor *dy, const gan_tensor *x,
+                            const gan_tensor *y) {
+  TRY(act_backward_checks(dx, dy, x, y));
   IFACE(dx).act_backward(CTX(dx), act, alpha, dx->data, dy->data, x->data,
                          y->data, (size_t)dx->numel);
+  return GAN_OK;
+}
+
+gan_status gan_linear_act_backward(gan_act act, float alpha, gan_tensor *dz,
+                                   const gan_tensor *dy, const gan_tensor *z,
+                                   const gan_tensor *y, gan_tensor *dinp,
+                                   gan_tensor *dweight, gan_tensor *dbias,
+                                   const gan_tensor *inp, const gan_tensor *weight) {
+  int B = 0, C = 0, OC = 0, over = 0;
+  /* every check of both ops before either writes anything */
+  TRY(act_backward_checks(dz, dy, z, y));
+  const char *op = "linear_backward";
+  TRY(linear_backward_checks(op, dinp, dweight, dbias, dz, inp, weight, &B, &C, &OC));
+  /* a backend may write dbias while other threads still read these */
+  TRY(apart(op, "bias gradient", dbias, "activation's gradient", dy));
+  TRY(apart(op, "bias gradient", dbias, "activation's input", z));
+  TRY(apart(op, "bias gradient", dbias, "activation's output", y));
+  TRY(linear_backward_zeros(dinp, dweight, dbias, &over));
+  float *di = dinp ? dinp->data : NULL, *dw = dweight ? dweight->data : NULL,
+        *db = dbias ? dbias->data : NULL;
+  if (IFACE(dz).linear_act_backward) {
+    IFACE(dz).linear_act_backward(CTX(dz), act, alpha, dz->data, dy->data, z->data,
+                                  y->data, di, dw, db, inp->data, weight->data, B, C, OC,
+                                  over);
+  } else {
+    IFACE(dz).act_backward(CTX(dz), act, alpha, dz->data, dy->data, z->data, y->data,
+                           (size_t)dz->numel);
+    IFACE(dz).linear_backward(CTX(dz), di, dw, db, dz->data, inp->data, weight->data, B, C,
+                              OC, over);
+  }
+  linear_backward_end(dweight, dbias, over);
   return GAN_OK;
 }
 

@@ -91,6 +91,16 @@ gan_status gan_linear_act_forward(gan_tensor *out, gan_tensor *y, const gan_tens
 gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
                             const gan_tensor *dy, const gan_tensor *x,
                             const gan_tensor *y);
+/* gan_act_backward(act, alpha, dz, dy, z, y), then gan_linear_backward(dinp,
+** dweight, dbias, dz, inp, weight): the backward of gan_linear_act_forward
+** (z its pre-activation 'out', y its 'y'), with the activation's gradient
+** and the bias gradient's column sums in one pass where the backend can.
+** Errors are those of the two ops; all checks come before any write. */
+gan_status gan_linear_act_backward(gan_act act, float alpha, gan_tensor *dz,
+                                   const gan_tensor *dy, const gan_tensor *z,
+                                   const gan_tensor *y, gan_tensor *dinp,
+                                   gan_tensor *dweight, gan_tensor *dbias,
+                                   const gan_tensor *inp, const gan_tensor *weight);
 
 gan_status gan_dropout_forward(gan_tensor *y, gan_tensor *mask,
                                const gan_tensor *x, float p, gan_rng *rng);

@@ -4,10 +4,10 @@
 **
 ** One kernel per direction with the activation as an argument: the branch
 ** is uniform across the grid, so it costs nothing next to the memory
-** traffic.  The derivatives follow backend.h: relu and leaky_relu use x
-** (slope of the x > 0 side, else 0 or alpha), sigmoid and tanh the forward
-** output y (y(1-y) and 1-y^2), so x may be NULL for those and y for the
-** others.
+** traffic.  The derivatives follow backend.h (act_grad in common.cuh):
+** relu and leaky_relu use x (slope of the x > 0 side, else 0 or alpha),
+** sigmoid and tanh the forward output y (y(1-y) and 1-y^2), so x may be
+** NULL for those and y for the others.
 */
 #include "common.cuh"
 
@@ -18,23 +18,7 @@ __global__ void act_forward_kernel(int act, float alpha, float *y, const float *
 
 __global__ void act_backward_kernel(int act, float alpha, float *dx, const float *dy,
                                     const float *x, const float *y, size_t n) {
-  switch (act) {
-  case GAN_ACT_RELU:
-    GRID_LOOP(i, n) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
-    break;
-  case GAN_ACT_LEAKY_RELU:
-    GRID_LOOP(i, n) dx[i] = x[i] > 0.0f ? dy[i] : alpha * dy[i];
-    break;
-  case GAN_ACT_SIGMOID:
-    GRID_LOOP(i, n) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
-    break;
-  case GAN_ACT_TANH:
-    GRID_LOOP(i, n) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
-    break;
-  default:
-    GRID_LOOP(i, n) dx[i] = dy[i];
-    break;
-  }
+  GRID_LOOP(i, n) dx[i] = act_grad(act, alpha, dy[i], x, y, i);
 }
 
 void cuda_act_forward(void *ctx, gan_act act, float alpha, float *y, const float *x,

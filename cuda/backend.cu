@@ -150,6 +150,7 @@ static void fill_iface(gan_backend_i *f) {
   f->act_forward = cuda_act_forward;
   f->linear_act_forward = cuda_linear_act_forward;
   f->act_backward = cuda_act_backward;
+  f->linear_act_backward = cuda_linear_act_backward;
   f->dropout_forward = cuda_dropout_forward;
   f->batchnorm_forward = cuda_batchnorm_forward;
   f->batchnorm_backward = cuda_batchnorm_backward;

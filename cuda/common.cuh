@@ -290,6 +290,20 @@ static __device__ __forceinline__ float act_value(int act, float alpha, float x)
   }
 }
 
+/* dy * act'(x), element i: relu and leaky_relu read x, sigmoid and tanh the
+** forward output y (activation.cu, and linear.cu's fused backward, which
+** must give the same values) */
+static __device__ __forceinline__ float act_grad(int act, float alpha, float dy,
+                                                 const float *x, const float *y, size_t i) {
+  switch (act) {
+  case GAN_ACT_RELU: return x[i] > 0.0f ? dy : 0.0f;
+  case GAN_ACT_LEAKY_RELU: return x[i] > 0.0f ? dy : alpha * dy;
+  case GAN_ACT_SIGMOID: { const float v = y[i]; return dy * v * (1.0f - v); }
+  case GAN_ACT_TANH: { const float v = y[i]; return dy * (1.0f - v * v); }
+  default: return dy; /* identity */
+  }
+}
+
 /* --- per-channel reductions (batchnorm.cu, conv.cu) --------------------------
 ** Value j of channel c of a (B, C, S) tensor, j = b*S + k in [0, N = B*S),
 ** lies at b*C*S + k from the channel's first value.  A channel is cut
@@ -420,6 +434,10 @@ void cuda_linear_backward(void *ctx, float *dinp, float *dweight, float *dbias,
 void cuda_linear_act_forward(void *ctx, float *out, float *y, const float *inp,
                              const float *weight, const float *bias, gan_act act,
                              float alpha, int B, int C, int OC);
+void cuda_linear_act_backward(void *ctx, gan_act act, float alpha, float *dz,
+                              const float *dy, const float *z, const float *y, float *dinp,
+                              float *dweight, float *dbias, const float *inp,
+                              const float *weight, int B, int C, int OC, int overwrite);
 /* activation.cu */
 void cuda_act_forward(void *ctx, gan_act act, float alpha, float *y,
                       const float *x, size_t n);

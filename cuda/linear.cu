@@ -17,7 +17,10 @@
 ** out with beta = 0 and one kernel then adds the bias and applies the
 ** activation: out += bias, y = act(out).  Alone, the bias is broadcast
 ** into out and the product adds to it (beta = 1), and the activation is
-** another kernel: one launch and one pass over out more.
+** another kernel: one launch and one pass over out more.  Backward, the
+** activation's gradient dz = dy * act'(z) is summed into dbias by the
+** kernel that writes it (linear_act_backward): the column sums' launch and
+** their read of dz are saved.
 */
 #include "common.cuh"
 
@@ -42,13 +45,10 @@ __global__ void bias_act_kernel(float *out, float *y, const float *bias, size_t 
 ** memory in a fixed order. */
 #define CS_COLS 32
 #define CS_ROWS 8
-__global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC,
-                                  int overwrite) {
-  __shared__ double part[CS_ROWS][CS_COLS + 1];
-  const int o = blockIdx.x * CS_COLS + threadIdx.x;
-  double s = 0.0;
-  if (o < OC)
-    for (int b = threadIdx.y; b < B; b += CS_ROWS) s += dout[(size_t)b * OC + o];
+/* the block's column sums, each thread's 's' one row phase of its column */
+static __device__ __forceinline__ void colsum_finish(double (*part)[CS_COLS + 1], double s,
+                                                     float *dbias, int o, int OC,
+                                                     int overwrite) {
   part[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && o < OC) {
@@ -56,6 +56,35 @@ __global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC
     for (int r = 0; r < CS_ROWS; r++) t += part[r][threadIdx.x];
     dbias[o] = overwrite ? (float)t : (float)((double)dbias[o] + t);
   }
+}
+
+__global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC,
+                                  int overwrite) {
+  __shared__ double part[CS_ROWS][CS_COLS + 1];
+  const int o = blockIdx.x * CS_COLS + threadIdx.x;
+  double s = 0.0;
+  if (o < OC)
+    for (int b = threadIdx.y; b < B; b += CS_ROWS) s += dout[(size_t)b * OC + o];
+  colsum_finish(part, s, dbias, o, OC, overwrite);
+}
+
+/* dz = dy * act'(z), element for element as act_backward_kernel gives it,
+** and dbias[o] += sum over b of dz[b, o] as colsum_add_kernel adds it (the
+** same values in the same order): one launch and one read of dz fewer */
+__global__ void act_colsum_kernel(int act, float alpha, float *dz, const float *dy,
+                                  const float *z, const float *y, float *dbias, int B,
+                                  int OC, int overwrite) {
+  __shared__ double part[CS_ROWS][CS_COLS + 1];
+  const int o = blockIdx.x * CS_COLS + threadIdx.x;
+  double s = 0.0;
+  if (o < OC)
+    for (int b = threadIdx.y; b < B; b += CS_ROWS) {
+      const size_t i = (size_t)b * OC + o;
+      const float v = act_grad(act, alpha, dy[i], z, y, i);
+      dz[i] = v;
+      s += v;
+    }
+  colsum_finish(part, s, dbias, o, OC, overwrite);
 }
 
 void cuda_linear_forward(void *ctx, float *out /* (B, OC) */,
@@ -111,4 +140,26 @@ void cuda_linear_backward(void *ctx, float *dinp /* (B, C) or NULL */,
         dbias, dout, B, OC, overwrite);
     launch_ok(c, "colsum_add_kernel");
   }
+}
+
+void cuda_linear_act_backward(void *ctx, gan_act act, float alpha, float *dz /* (B, OC) */,
+                              const float *dy, const float *z, const float *y,
+                              float *dinp /* (B, C) or NULL */,
+                              float *dweight /* (OC, C) or NULL */,
+                              float *dbias /* (OC) or NULL */, const float *inp,
+                              const float *weight, int B, int C, int OC, int overwrite) {
+  cuda_ctx *c = (cuda_ctx *)ctx;
+  if (B <= 0 || OC <= 0) { /* nothing to sum: the products' cases alone */
+    cuda_linear_backward(ctx, dinp, dweight, dbias, dz, inp, weight, B, C, OC, overwrite);
+    return;
+  }
+  if (dbias == NULL) {
+    cuda_act_backward(ctx, act, alpha, dz, dy, z, y, (size_t)B * OC);
+  } else {
+    dim3 block(CS_COLS, CS_ROWS);
+    act_colsum_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(
+        (int)act, alpha, dz, dy, z, y, dbias, B, OC, overwrite);
+    if (!launch_ok(c, "act_colsum_kernel")) return;
+  }
+  cuda_linear_backward(ctx, dinp, dweight, NULL, dz, inp, weight, B, C, OC, overwrite);
 }

@@ -192,11 +192,24 @@ describe("gan.nn", function()
   end)
 
   describe("Sequential's Linear and activation in one call", function()
-    -- the same layers run one module at a time: no fusion (an instance's
-    -- own forward is always called)
+    -- the same layers run one module at a time: no fusion (a forward or a
+    -- backward other than gan's own, here a wrapper, is always called)
     local function unfused(seq)
-      for _, m in ipairs(seq.modules) do m.forward = getmetatable(m).forward end
+      for _, m in ipairs(seq.modules) do
+        local cls = getmetatable(m)
+        m.forward = function(...) return cls.forward(...) end
+        m.backward = function(...) return cls.backward(...) end
+      end
       return seq
+    end
+    -- f() with gan.C.linear_act_backward counted: the number of fused calls
+    local function fused_backwards(f)
+      local saved, n = gan.C.linear_act_backward, 0
+      gan.C.linear_act_backward = function(...) n = n + 1; return saved(...) end
+      local ok, err = pcall(f)
+      gan.C.linear_act_backward = saved
+      assert(ok, err)
+      return n
     end
     local function copy_params(dst, src)
       for i, p in ipairs(src:parameters()) do dst:parameters()[i].value:copy(p.value) end
@@ -221,14 +234,68 @@ describe("gan.nn", function()
         -- the activation's input, for its backward, is the Linear's output
         assert.equal(fused.modules[1].output, fused.inputs[2])
         assert.equal(fused.modules[3].output, fused.inputs[4])
+        -- twice: the gradients overwritten after zero_grad, then added to
         fused:zero_grad(); plain:zero_grad()
-        local gf, gp = fused:backward(x, g), plain:backward(x, g)
-        assert.is_true(gan.max_abs_diff(gf, gp) < 1e-6, name .. ": input gradient")
-        for i, p in ipairs(fused:parameters()) do
-          assert.is_true(gan.max_abs_diff(p.grad, plain:parameters()[i].grad) < 1e-6,
-                         name .. ": gradient of " .. p.name)
+        for round = 1, 2 do
+          local gf, gp
+          assert.equal(2, fused_backwards(function() gf = fused:backward(x, g) end))
+          assert.equal(0, fused_backwards(function() gp = plain:backward(x, g) end))
+          assert.is_true(gan.max_abs_diff(gf, gp) < 1e-6, name .. ": input gradient")
+          for i, p in ipairs(fused:parameters()) do
+            assert.is_true(gan.max_abs_diff(p.grad, plain:parameters()[i].grad) < 1e-6,
+                           name .. ": gradient of " .. p.name .. ", round " .. round)
+          end
+          -- each module's input gradient is what its own backward gives
+          for i = 1, 4 do
+            assert.is_true(gan.max_abs_diff(fused.modules[i].grad_input,
+                                            plain.modules[i].grad_input) < 1e-6,
+                           name .. ": input gradient of module " .. i)
+          end
         end
+        -- no input gradient asked of the chain: the first Linear makes none
+        local before = fused.modules[1].grad_input:clone()
+        fused.modules[1].grad_input:fill(7)
+        assert.is_nil(fused:backward(x, g, false))
+        assert.equal(7, fused.modules[1].grad_input:get(1, 1))
+        assert.is_true(before:numel() > 0)
+        -- backward_input has no bias gradient to sum: not fused, the same
+        assert.equal(0, fused_backwards(function() fused:backward_input(x, g) end))
+        assert.is_true(gan.max_abs_diff(fused:backward_input(x, g), plain:backward_input(x, g))
+                       < 1e-6, name .. ": backward_input")
       end
+    end)
+
+    it("runs backward one module at a time where fusing could change it", function()
+      local x, g = gan.randn(4, 5), gan.randn(4, 3)
+      local function pair_of(f)
+        local a = nn.Sequential(nn.Linear(5, 3), nn.Tanh())
+        local b = unfused(nn.Sequential(nn.Linear(5, 3), nn.Tanh()))
+        copy_params(b, a)
+        f(a); f(b)
+        a:forward(x); b:forward(x)
+        a:zero_grad(); b:zero_grad()
+        return a, b
+      end
+      -- a Linear without a bias
+      local a, b = pair_of(function(s) s.modules[1].bias, s.modules[1].grad_bias = nil, nil end)
+      assert.equal(0, fused_backwards(function() a:backward(x, g) end))
+      -- an instance's backward (a hook): called
+      local calls = 0
+      a, b = pair_of(function() end)
+      a.modules[2].backward = function(...) calls = calls + 1; return nn.Tanh.backward(...) end
+      assert.equal(0, fused_backwards(function() a:backward(x, g) end))
+      assert.equal(1, calls)
+      -- the bias gradient over the incoming gradient: one module at a time,
+      -- as before (the gradient read before the bias gradient is written)
+      a, b = pair_of(function() end)
+      local ga, gb = gan.zeros(5, 3), gan.zeros(5, 3)
+      ga:rows(2, 4):copy(g); gb:rows(2, 4):copy(g)
+      a.modules[1].grad_bias = ga:rows(5, 1):view(3)   -- the last row of the gradient
+      b.modules[1].grad_bias = gb:rows(5, 1):view(3)
+      assert.equal(0, fused_backwards(function() a:backward(x, ga:rows(2, 4)) end))
+      b:backward(x, gb:rows(2, 4))
+      assert.is_true(gan.max_abs_diff(a.modules[1].grad_bias, b.modules[1].grad_bias) < 1e-6)
+      assert.is_true(gan.max_abs_diff(a.modules[1].grad_weight, b.modules[1].grad_weight) < 1e-6)
     end)
 
     it("calls a forward that an instance overrides, and takes its own output as input", function()
@@ -271,6 +338,34 @@ describe("gan.nn", function()
       ok, err = pcall(l.forward, l, gan.randn(2, 3))
       assert.is_false(ok)
       assert.matches("in module 2 %(LeakyReLU%) of Sequential", err)
+    end)
+
+    it("leaves the errors of the activation's half of backward to the activation", function()
+      local function chain()
+        local s = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+        s:forward(gan.randn(2, 3))
+        s:zero_grad()
+        return s
+      end
+      local s = chain()
+      s.modules[1].output:free()   -- the activation's input
+      local ok, err = pcall(s.backward, s, gan.randn(2, 3), gan.randn(2, 2))
+      assert.is_false(ok)
+      assert.matches("in module 2 %(Tanh%) of Sequential: .*freed", err)
+      -- the activation's gradient on another device than its input
+      s = chain()
+      local other = gan.device() == "cpu" and "cuda" or "cpu"
+      if pcall(gan.zeros, 1, other) then
+        ok, err = pcall(s.backward, s, gan.randn(2, 3), gan.randn(2, 2):to(other))
+        assert.is_false(ok)
+        assert.matches("in module 2 %(Tanh%) of Sequential: activation backward", err)
+      end
+      -- the Linear's half: its own
+      s = chain()
+      s.modules[1].grad_weight = gan.zeros(5)
+      ok, err = pcall(s.backward, s, gan.randn(2, 3), gan.randn(2, 2))
+      assert.is_false(ok)
+      assert.matches("in module 1 %(Linear%) of Sequential: linear_backward: weight gradient", err)
     end)
 
     it("calls a forward that a class overrides (a hook)", function()

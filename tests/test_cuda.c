@@ -502,6 +502,9 @@ static void test_matmul_k0(void) {
 
 static const char *act_name[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh"};
 
+static void test_linear_act_backward(int B, int C, int OC, pair *inp, pair *w, pair *dy,
+                                     pair *dinp, pair *dw, pair *db);
+
 static void test_linear(int B, int C, int OC) {
   printf("linear B=%d C=%d OC=%d\n", B, C, OC);
   float sc = 1.0f / sqrtf((float)C);
@@ -580,6 +583,7 @@ static void test_linear(int B, int C, int OC) {
     cmp(&db, "linear_backward dbias overwritten on %s", on_gpu ? "CUDA" : "the CPU");
   }
 
+  test_linear_act_backward(B, C, OC, &inp, &w, &dout, &dinp, &dw, &db);
   pair_free(&inp);
   pair_free(&w);
   pair_free(&bias);
@@ -588,6 +592,79 @@ static void test_linear(int B, int C, int OC) {
   pair_free(&dinp);
   pair_free(&dw);
   pair_free(&db);
+}
+
+/* The activation's backward and the layer's in one slot, against the CPU's
+** two slots; and on the GPU, dz and dbias bit for bit as the GPU's own two
+** slots give them (the fused kernel adds the same values in the same order).
+** Every activation, with and without dbias and dinp, adding and
+** overwriting, and dz written over dy. */
+static void test_linear_act_backward(int B, int C, int OC, pair *inp, pair *w, pair *dy,
+                                     pair *dinp, pair *dw, pair *db) {
+  check(gpu->iface.linear_act_backward != NULL, "the CUDA backend fuses linear_act_backward");
+  if (gpu->iface.linear_act_backward == NULL) return;
+  const size_t n = (size_t)B * OC;
+  pair z = pair_rand(n, -2, 2), y = pair_const(n, 0), dz = pair_const(n, 0);
+  float *dz2 = be_new(gpu, NULL, n), *db2 = be_new(gpu, NULL, (size_t)OC);
+  float *dw2 = be_new(gpu, NULL, (size_t)OC * C), *di2 = be_new(gpu, NULL, (size_t)B * C);
+  /* a large layer (the seed's first) once, with the seed's activation: the
+  ** CPU's products are slow */
+  const int big = (double)B * C * OC > 2e7;
+  for (int a = GAN_ACT_IDENTITY; a <= GAN_ACT_TANH; a++) {
+    if (big && a != GAN_ACT_LEAKY_RELU) continue;
+    cpu->iface.act_forward(cpu->ctx, (gan_act)a, 0.2f, y.c, z.c, n);
+    gpu->iface.act_forward(gpu->ctx, (gan_act)a, 0.2f, y.g, z.g, n);
+    for (int v = 0; v < (big ? 1 : 4); v++) {
+      const int with_bias = v != 1, with_dinp = v != 2, over = v == 3;
+      cpu->iface.fill(cpu->ctx, dw->c, 0.5f, dw->n);
+      cpu->iface.fill(cpu->ctx, db->c, -0.5f, db->n);
+      gpu->iface.fill(gpu->ctx, dw->g, 0.5f, dw->n);
+      gpu->iface.fill(gpu->ctx, db->g, -0.5f, db->n);
+      gpu->iface.fill(gpu->ctx, db2, -0.5f, db->n);
+      gpu->iface.fill(gpu->ctx, dw2, 0.5f, dw->n);
+      cpu->iface.act_backward(cpu->ctx, (gan_act)a, 0.2f, dz.c, dy->c, z.c, y.c, n);
+      cpu->iface.linear_backward(cpu->ctx, with_dinp ? dinp->c : NULL, dw->c,
+                                 with_bias ? db->c : NULL, dz.c, inp->c, w->c, B, C, OC, over);
+      gpu->iface.linear_act_backward(gpu->ctx, (gan_act)a, 0.2f, dz.g, dy->g, z.g, y.g,
+                                     with_dinp ? dinp->g : NULL, dw->g,
+                                     with_bias ? db->g : NULL, inp->g, w->g, B, C, OC, over);
+      gpu->iface.act_backward(gpu->ctx, (gan_act)a, 0.2f, dz2, dy->g, z.g, y.g, n);
+      gpu->iface.linear_backward(gpu->ctx, with_dinp ? di2 : NULL, dw2,
+                                 with_bias ? db2 : NULL, dz2, inp->g, w->g, B, C, OC, over);
+      const char *an = act_name[a];
+      cmp(&dz, "linear_act_backward %s (variant %d): dz", an, v);
+      if (with_dinp) cmp(dinp, "linear_act_backward %s (variant %d): dinp", an, v);
+      cmp(dw, "linear_act_backward %s (variant %d): dweight", an, v);
+      cmp(db, "linear_act_backward %s (variant %d): dbias", an, v);
+      float *f1 = fetch(gpu, dz.g, n), *f2 = fetch(gpu, dz2, n);
+      float *b1 = fetch(gpu, db->g, db->n), *b2 = fetch(gpu, db2, db->n);
+      check(memcmp(f1, f2, n * sizeof *f1) == 0 && memcmp(b1, b2, db->n * sizeof *b1) == 0,
+            "linear_act_backward %s (variant %d): dz and dbias as act_backward and "
+            "linear_backward give them, bit for bit", an, v);
+      free(f1);
+      free(f2);
+      free(b1);
+      free(b2);
+    }
+  }
+  /* in place: dz over dy (a copy of it), as the CPU gives it */
+  pair g = pair_new(NULL, n);
+  cpu->iface.copy(cpu->ctx, g.c, dy->c, n);
+  gpu->iface.copy(gpu->ctx, g.g, dy->g, n);
+  cpu->iface.act_backward(cpu->ctx, GAN_ACT_SIGMOID, 0, g.c, g.c, z.c, y.c, n);
+  cpu->iface.linear_backward(cpu->ctx, dinp->c, dw->c, db->c, g.c, inp->c, w->c, B, C, OC, 1);
+  gpu->iface.linear_act_backward(gpu->ctx, GAN_ACT_SIGMOID, 0, g.g, g.g, z.g, y.g, dinp->g,
+                                 dw->g, db->g, inp->g, w->g, B, C, OC, 1);
+  cmp(&g, "linear_act_backward in place: dz");
+  cmp(db, "linear_act_backward in place: dbias");
+  pair_free(&g);
+  pair_free(&z);
+  pair_free(&y);
+  pair_free(&dz);
+  gpu->iface.free(gpu->ctx, dz2);
+  gpu->iface.free(gpu->ctx, db2);
+  gpu->iface.free(gpu->ctx, dw2);
+  gpu->iface.free(gpu->ctx, di2);
 }
 
 /* --- layers ------------------------------------------------------------------- */

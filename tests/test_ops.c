@@ -1068,6 +1068,109 @@ static void test_no_alloc(void) {
           &vw, &mb, &vb);
 }
 
+/* linear_act_backward: dz = dy * act'(z) by the scalar formulas, and the
+** layer's gradients from dz as naive loops give them; the gradients marked
+** zero are overwritten, unmarked ones added to; dz may be dy itself; a
+** failed check writes nothing and keeps the marks */
+static void test_linear_act_backward(void) {
+  enum { B = 6, C = 8, OC = 5 };
+  static const gan_act acts[] = {GAN_ACT_IDENTITY, GAN_ACT_RELU, GAN_ACT_LEAKY_RELU,
+                                 GAN_ACT_SIGMOID, GAN_ACT_TANH};
+  gan_tensor inp = UNIFORM(-1, 1, B, C), weight = UNIFORM(-1, 1, OC, C),
+             bias = UNIFORM(-1, 1, OC), z = ZEROS(B, OC), y = ZEROS(B, OC),
+             dy = UNIFORM(-1, 1, B, OC), dz = ZEROS(B, OC), dinp = ZEROS(B, C),
+             dw = ZEROS(OC, C), db = ZEROS(OC), dw4 = ZEROS(OC, 4);
+  double rz[B][OC], rdb[OC], rdw[OC][C], rdi[B][C];
+  for (int a = 0; a < 5; a++)
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+      OK(gan_linear_act_forward(&z, &y, &inp, &weight, &bias, acts[a], 0.2f));
+      for (int o = 0; o < OC; o++) {
+        rdb[o] = 0.0;
+        for (int k = 0; k < C; k++) rdw[o][k] = 0.0;
+      }
+      for (int b = 0; b < B; b++) {
+        for (int k = 0; k < C; k++) rdi[b][k] = 0.0;
+        for (int o = 0; o < OC; o++) {
+          double g = dy.data[b * OC + o], zv = z.data[b * OC + o], yv = y.data[b * OC + o];
+          double d = acts[a] == GAN_ACT_RELU         ? (zv > 0 ? g : 0)
+                     : acts[a] == GAN_ACT_LEAKY_RELU ? (zv > 0 ? g : 0.2 * g)
+                     : acts[a] == GAN_ACT_SIGMOID    ? g * yv * (1 - yv)
+                     : acts[a] == GAN_ACT_TANH       ? g * (1 - yv * yv)
+                                                     : g;
+          rz[b][o] = d;
+          rdb[o] += d;
+          for (int k = 0; k < C; k++) {
+            rdw[o][k] += d * inp.data[b * C + k];
+            rdi[b][k] += d * weight.data[o * C + k];
+          }
+        }
+      }
+      OK(gan_fill(&dinp, 3.0f)); /* overwritten */
+      OK(gan_fill(&db, 9.0f));
+      OK(gan_zero_later(&dw));
+      OK(gan_zero_later(&db));
+      /* twice: the marked gradients overwritten, then added to */
+      for (int k = 0; k < 2; k++)
+        OK(gan_linear_act_backward(acts[a], 0.2f, &dz, &dy, &z, &y, &dinp, &dw,
+                                   with_bias ? &db : NULL, &inp, &weight));
+      CHECK(!dw.zero_pending && db.zero_pending == !with_bias,
+            "linear_act_backward clears the marks of the gradients it writes, only");
+      if (!with_bias) {
+        CHECK(db.data[0] == 9.0f, "a backward without a bias gradient leaves it");
+        for (int o = 0; o < OC; o++) rdb[o] = db.data[o] / 2;
+        db.zero_pending = 0;
+      }
+      double worst = 0.0;
+      for (int b = 0; b < B; b++) {
+        for (int o = 0; o < OC; o++) worst = fmax(worst, fabs(dz.data[b * OC + o] - rz[b][o]));
+        for (int k = 0; k < C; k++)
+          worst = fmax(worst, fabs(dinp.data[b * C + k] - rdi[b][k]));
+      }
+      for (int o = 0; o < OC; o++) {
+        worst = fmax(worst, fabs(db.data[o] - 2 * rdb[o]));
+        for (int k = 0; k < C; k++) worst = fmax(worst, fabs(dw.data[o * C + k] - 2 * rdw[o][k]));
+      }
+      CHECK(worst < 1e-5, "linear_act_backward (act %d, bias %d): off by %.2e from the "
+            "naive loops", (int)acts[a], with_bias, worst);
+    }
+  /* in place: dz is dy */
+  gan_tensor g = ZEROS(B, OC), db1 = ZEROS(OC), db2 = ZEROS(OC);
+  OK(gan_copy(&g, &dy));
+  OK(gan_linear_act_backward(GAN_ACT_TANH, 0, &dz, &dy, &z, &y, NULL, NULL, &db1, &inp,
+                             &weight));
+  OK(gan_linear_act_backward(GAN_ACT_TANH, 0, &g, &g, &z, &y, NULL, NULL, &db2, &inp,
+                             &weight));
+  CHECK(memcmp(g.data, dz.data, sizeof(float) * B * OC) == 0 &&
+            memcmp(db1.data, db2.data, sizeof(float) * OC) == 0,
+        "linear_act_backward in place (dz = dy) gives the same dz and bias gradient");
+  /* errors: the activation's half named as gan_act_backward names it, the
+  ** layer's as gan_linear_backward does; nothing written, no mark lost */
+  OK(gan_fill(&dz, 7.0f));
+  OK(gan_zero_later(&dw));
+  gan_tensor z4 = ZEROS(B, 4);
+  EXPECT_ERROR(gan_linear_act_backward(GAN_ACT_RELU, 0, &dz, &dy, &z4, &y, &dinp, &dw, &db,
+                                       &inp, &weight),
+               "activation backward", "sizes must match", NULL);
+  EXPECT_ERROR(gan_linear_act_backward(GAN_ACT_RELU, 0, &dz, &dy, &z, &y, &dinp, &dw4, &db,
+                                       &inp, &weight),
+               "linear_backward", "weight gradient", NULL);
+  /* the bias gradient over the activation's gradient: rows of one tensor */
+  gan_tensor both = UNIFORM(-1, 1, B + 1, OC), gv, bv;
+  gan_tensor_init(&gv);
+  gan_tensor_init(&bv);
+  OK(gan_tensor_rows(&gv, &both, 1, B));
+  OK(gan_tensor_rows(&bv, &both, B, 1));
+  EXPECT_ERROR(gan_linear_act_backward(GAN_ACT_RELU, 0, &dz, &gv, &z, &y, &dinp, &dw, &bv,
+                                       &inp, &weight),
+               "linear_backward", "bias gradient", "activation's gradient");
+  double s7;
+  OK(gan_sum(&dz, &s7));
+  CHECK(s7 == 7.0 * B * OC && dw.zero_pending,
+        "a failed linear_act_backward wrote nothing (sum of dz %g) and kept the mark", s7);
+  RELEASE(&inp, &weight, &bias, &z, &y, &dy, &dz, &dinp, &dw, &db, &dw4, &g, &db1, &db2, &z4,
+          &gv, &bv, &both);
+}
+
 /* sum_to against a sum in double here, and the reader: on the CPU a start
 ** reads at once, in order, across several tensors */
 static void test_sum_and_read(void) {
@@ -1118,6 +1221,7 @@ int main(void) {
   test_linear_gradients();
   test_linear_values();
   test_linear_act();
+  test_linear_act_backward();
   test_matmul();
   test_activations();
   test_dropout();

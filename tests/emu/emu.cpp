@@ -20,8 +20,9 @@
 ** Counters: with EMU_STATS=FILE, the program writes at exit how many times
 ** it called each thing that costs a GPU program time or a wait (kernel
 ** launches, products, allocations, copies by direction, synchronisations),
-** one "name count" per line; run.sh compares two runs that differ in
-** their number of steps, which gives what one training step does.
+** one "name count" per line, then the launches of each kernel as
+** "launch:KERNEL count"; run.sh compares two runs that differ in their
+** number of steps, which gives what one training step does.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 
 #include <cblas.h>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "cublas_v2.h"
@@ -69,6 +71,7 @@ static long long fault_at(void) {
   X(event_query)
 #define EMU_FIELD(n) unsigned long long n;
 static struct { EMU_COUNTERS(EMU_FIELD) } count;
+static std::map<std::string, unsigned long long> *launches_of; /* by kernel */
 
 static void write_stats(void) {
   const char *path = getenv("EMU_STATS");
@@ -76,6 +79,8 @@ static void write_stats(void) {
   if (!f) return;
 #define EMU_PRINT(n) fprintf(f, "%s %llu\n", #n, count.n);
   EMU_COUNTERS(EMU_PRINT)
+  if (launches_of)
+    for (const auto &k : *launches_of) fprintf(f, "launch:%s %llu\n", k.first.c_str(), k.second);
   fclose(f);
 }
 __attribute__((constructor)) static void stats_at_exit(void) { atexit(write_stats); }
@@ -265,6 +270,10 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
     return;
   }
   count.launches++;
+  if (getenv("EMU_STATS")) {
+    if (!launches_of) launches_of = new std::map<std::string, unsigned long long>;
+    (*launches_of)[name]++;
+  }
   if (sticky != cudaSuccess) return;
   if (fault_at() >= 0 && (long long)count.launches > fault_at()) {
     sticky = cudaErrorIllegalAddress;

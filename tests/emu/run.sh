@@ -170,7 +170,7 @@ done
   end
   local a, b, steps = stats('$run/a.stats'), stats('$run/b.stats'), 11 - 9
   local per, bad = {}, {}
-  for k, v in pairs(b) do per[k] = (v - a[k]) / steps end
+  for k, v in pairs(b) do per[k] = (v - (a[k] or 0)) / steps end
   local function none(k, what)
     if per[k] ~= 0 then bad[#bad + 1] = ('%s: %g per step'):format(what, per[k]) end
   end
@@ -183,6 +183,13 @@ done
   print(('per training step: %g kernel launches, %g products, %g copies to the device, ' ..
     '%g to the host (%g bytes), %g event waits, %g cudaMalloc'):format(per.launches, per.gemms,
     per.copy_h2d, per.copy_d2h, per.copy_d2h_bytes, per.event_sync, per.malloc))
+  local kernels = {}
+  for k, v in pairs(per) do
+    local name = k:match('^launch:(.*)')
+    if name and v ~= 0 then kernels[#kernels + 1] = ('%s %g'):format(name, v) end
+  end
+  table.sort(kernels)
+  print('  by kernel: ' .. table.concat(kernels, ', '))
   if #bad > 0 then print('a training step: ' .. table.concat(bad, '; ')) os.exit(1) end" ||
   status=1
 # 4.

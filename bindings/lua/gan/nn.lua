@@ -220,6 +220,25 @@ function Linear:backward(x, g, need_input_grad)
   return need_input_grad ~= false and self.grad_input or nil
 end
 
+-- act:backward(z, g), then backward(x, act.grad_input), in one call, which
+-- a backend may do with one pass fewer over act.grad_input (it sums the
+-- bias gradient as it writes it); z is act's input, this layer's output.
+-- Sequential calls it, having checked act's arguments (a failure's message
+-- begins with the op that failed, "activation backward" for act's part).
+function Linear:backward_act(x, g, act, z, need_input_grad)
+  act.grad_input = like(act.grad_input, z)
+  local dz = act.grad_input
+  check_backward(self, x, dz, "backward")
+  if dz == self.grad_input then self.grad_input = nil end
+  if need_input_grad ~= false then
+    self.grad_input = like(self.grad_input, x)
+  end
+  C.linear_act_backward(act.act_kind, act.alpha, dz, g, z, act.output,
+                        need_input_grad ~= false and self.grad_input or nil,
+                        self.grad_weight, self.grad_bias, x, self.weight)
+  return need_input_grad ~= false and self.grad_input or nil
+end
+
 function Linear:backward_input(x, g)
   check_backward(self, x, g, "backward_input")
   if g == self.grad_input then self.grad_input = nil end
@@ -254,7 +273,7 @@ local function activation(name, kind, default_alpha)
   end
   -- what a Linear before it may apply in its own call, while forward is this
   -- one (Sequential)
-  cls.act_kind, cls.fusable_forward = kind, cls.forward
+  cls.act_kind, cls.fusable_forward, cls.fusable_backward = kind, cls.forward, cls.backward
   return cls
 end
 
@@ -467,15 +486,51 @@ function Sequential:forward(x)
   return x
 end
 
+-- Backward, a Linear with a bias and the activation after it run as one
+-- call too (Linear:backward_act): the bias gradient is summed as the
+-- activation's gradient is written.  Under the same terms as forward (both
+-- backwards gan's own, every tensor live), and only where the result is
+-- the one the two backwards give in turn: the Linear's gradients apart from
+-- what the activation's backward reads.  backward_input has no bias
+-- gradient to sum, so it does not fuse.
+local linear_backward = Linear.backward
+local function live_or_nil(t) return t == nil or C.live(t) end
+local function fuses_back(m, act, z, g)
+  local gb = m.grad_bias
+  return m.backward == linear_backward and gb ~= nil and C.live(gb)
+    and C.live(m.grad_weight) and type(act.act_kind) == "string"
+    and act.backward == act.fusable_backward and type(act.alpha) == "number"
+    and C.live(z) and C.live(g) and C.live(act.output) and live_or_nil(act.grad_input)
+    and live_or_nil(m.grad_input) and not C.overlaps(gb, g) and not C.overlaps(gb, z)
+    and not C.overlaps(gb, act.output)
+end
+
+-- the activation's own checks, their errors as its backward gives them
+local function check_act_backward(act, z, g) check_backward(act, z, g, "backward") end
+
 local function seq_backward(self, x, g, method, need_input_grad)
   check_backward(self, x, g, method)
-  for i = #self.modules, 1, -1 do
-    local m = self.modules[i]
-    local need = i > 1 or need_input_grad ~= false
-    if method == "backward_input" then
-      g = in_child(self, i, pcall(m.backward_input, m, self.inputs[i], g))
+  local mods, i = self.modules, #self.modules
+  while i >= 1 do
+    local m = mods[i]
+    local lin, z = mods[i - 1], self.inputs[i]
+    if method == "backward" and lin ~= nil and fuses_back(lin, m, z, g) then
+      in_child(self, i, pcall(check_act_backward, m, z, g))
+      local need = i > 2 or need_input_grad ~= false
+      local ok, r = pcall(lin.backward_act, lin, self.inputs[i - 1], g, m, z, need)
+      if not ok and type(r) == "string" and r:find("^activation backward") then
+        in_child(self, i, ok, r)
+      end
+      g = in_child(self, i - 1, ok, r)
+      i = i - 2
     else
-      g = in_child(self, i, pcall(m.backward, m, self.inputs[i], g, need))
+      local need = i > 1 or need_input_grad ~= false
+      if method == "backward_input" then
+        g = in_child(self, i, pcall(m.backward_input, m, self.inputs[i], g))
+      else
+        g = in_child(self, i, pcall(m.backward, m, self.inputs[i], g, need))
+      end
+      i = i - 1
     end
   end
   self.grad_input = g
