@@ -126,7 +126,8 @@ static int l_batchnorm_forward(lua_State *L) {
 /* batchnorm_backward(dx|nil, dgamma|nil, dbeta|nil, dy, x, gamma, mean, rstd,
 **                    training) */
 static int l_batchnorm_backward(lua_State *L) {
-  LGAN_CHECK(L, gan_batchnorm_backward(OPT(1), OPT(2), OPT(3), T(4), T(5), T(6), T(7),
+  /* the gradients' zeros put off by zero_grad are gan_batchnorm_backward's */
+  LGAN_CHECK(L, gan_batchnorm_backward(OPT(1), MARKED(2), MARKED(3), T(4), T(5), T(6), T(7),
                                        T(8), lua_toboolean(L, 9)));
   return 0;
 }

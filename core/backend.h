@@ -184,7 +184,9 @@ typedef struct gan_backend_i {
                             int B, int C, int S, float momentum, float eps,
                             int training);
   /* training-mode gradient (through the batch statistics) when 'training',
-  ** else the gradient of the fixed affine map the evaluation used */
+  ** else the gradient of the fixed affine map the evaluation used;
+  ** dgamma += sum(dy * xhat) and dbeta += sum(dy), or = instead of += with
+  ** 'overwrite' */
   void (*batchnorm_backward)(void *ctx, float *dx /* (B, C, S) or NULL */,
                              float *dgamma /* (C) or NULL */,
                              float *dbeta /* (C) or NULL */,
@@ -192,7 +194,7 @@ typedef struct gan_backend_i {
                              const float *x /* (B, C, S) */,
                              const float *gamma /* (C) */,
                              const float *mean /* (C) */, const float *rstd /* (C) */,
-                             int B, int C, int S, int training);
+                             int B, int C, int S, int training, int overwrite);
   /* loss[0] = mean binary cross-entropy; 'logits' selects the stable form on
   ** logits, else probabilities clamped to [1e-7, 1-1e-7] as Keras does */
   void (*bce_forward)(void *ctx, float *loss /* (1) */, const float *pred,

@@ -62,7 +62,7 @@ void batchnorm_forward(void *ctx, float *y, float *mean, float *rstd,
 void batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
                         const float *dy, const float *x, const float *gamma,
                         const float *mean, const float *rstd, int B, int C,
-                        int S, int training) {
+                        int S, int training, int overwrite) {
   (void)ctx;
   const float N = (float)B * S;
   GAN_OMP((long long)B * C * S > GAN_OMP_MIN, "omp parallel for",
@@ -77,8 +77,8 @@ void batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
         sdyx += dyc[i] * (xc[i] - m) * rs;
       }
     }
-    if (dgamma) dgamma[c] += (float)sdyx;
-    if (dbeta) dbeta[c] += (float)sdy;
+    if (dgamma) dgamma[c] = overwrite ? (float)sdyx : dgamma[c] + (float)sdyx;
+    if (dbeta) dbeta[c] = overwrite ? (float)sdy : dbeta[c] + (float)sdy;
     if (!dx) continue;
     const float g = gamma[c];
     for (int b = 0; b < B; b++) {

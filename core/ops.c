@@ -596,11 +596,33 @@ gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
     TRY(same_or_apart(op, "input gradient", dx, "input", x));
     TRY(same_or_apart(op, "input gradient", dx, "gradient", dy));
   }
+  /* the parameter gradients apart from what the op reads, from dx and from
+  ** each other (the overwrite below stores where an add would read) */
+  const gan_tensor *outs[2] = {dgamma, dbeta}, *ins[6] = {dy, x, gamma, mean, rstd, dx};
+  const char *on[2] = {"gamma gradient", "beta gradient"},
+             *in[6] = {"gradient", "input", "gamma", "mean", "rstd", "input gradient"};
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 6; j++) TRY(apart(op, on[i], outs[i], in[j], ins[j]));
+  TRY(apart(op, "gamma gradient", dgamma, "beta gradient", dbeta));
+  /* the parameter gradients marked zero (gan_zero_later) are overwritten,
+  ** as gan_linear_backward does: both when both are marked, else the
+  ** marked one is zeroed first */
+  const int over = (dgamma || dbeta) && (!dgamma || dgamma->zero_pending) &&
+                   (!dbeta || dbeta->zero_pending);
+  if (!over) {
+    if (dgamma) TRY(gan_tensor_ready(dgamma));
+    if (dbeta) TRY(gan_tensor_ready(dbeta));
+  }
+  if (dx) TRY(gan_tensor_ready(dx));
   IFACE(x).batchnorm_backward(CTX(x), dx ? dx->data : NULL,
                               dgamma ? dgamma->data : NULL,
                               dbeta ? dbeta->data : NULL, dy->data, x->data,
                               gamma->data, mean->data, rstd->data, B, C, S,
-                              training);
+                              training, over);
+  if (over) {
+    if (dgamma) dgamma->zero_pending = 0;
+    if (dbeta) dbeta->zero_pending = 0;
+  }
   return GAN_OK;
 }
 

@@ -95,7 +95,9 @@ gan_status gan_act_backward(gan_act act, float alpha, gan_tensor *dx,
 ** dweight, dbias, dz, inp, weight): the backward of gan_linear_act_forward
 ** (z its pre-activation 'out', y its 'y'), with the activation's gradient
 ** and the bias gradient's column sums in one pass where the backend can.
-** Errors are those of the two ops; all checks come before any write. */
+** Errors are those of the two ops, and one more: the bias gradient must not
+** share memory with dy, z or y (a backend writes it while reading them).
+** All checks come before any write. */
 gan_status gan_linear_act_backward(gan_act act, float alpha, gan_tensor *dz,
                                    const gan_tensor *dy, const gan_tensor *z,
                                    const gan_tensor *y, gan_tensor *dinp,

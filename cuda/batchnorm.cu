@@ -13,7 +13,7 @@
 **     dx = rstd/N * (N*g*dy - sum(g*dy) - xhat * sum(g*dy*xhat))
 **        = g*rstd * (dy - mean(dy) - xhat * mean(dy*xhat))
 **   backward, evaluation (a fixed affine map):  dx = dy * g * rstd
-**   both:  dgamma += sum(dy * xhat),  dbeta += sum(dy)
+**   both:  dgamma += sum(dy * xhat),  dbeta += sum(dy)  (= with 'overwrite')
 **
 ** A channel's N values (B rows of S contiguous floats, C*S apart) are cut
 ** into parts (common.cuh's channel_split).  With one part, one block per
@@ -153,7 +153,7 @@ __global__ void bn_backward_kernel(float *dx, float *dgamma, float *dbeta,
                                    const float *dy, const float *x, const float *gamma,
                                    const float *mean, const float *rstd,
                                    const double *part, int C, int S, size_t N,
-                                   channel_split sp, int training) {
+                                   channel_split sp, int training, int overwrite) {
   const channel_part r = part_of_block(sp, N);
   const int c = r.c;
   const size_t CS = (size_t)C * S;
@@ -173,8 +173,9 @@ __global__ void bn_backward_kernel(float *dx, float *dgamma, float *dbeta,
       sdyx = block_sum(sdyx);
     }
     if (r.p == 0 && threadIdx.x == 0) {
-      if (dgamma != NULL) dgamma[c] = (float)((double)dgamma[c] + sdyx);
-      if (dbeta != NULL) dbeta[c] = (float)((double)dbeta[c] + sdy);
+      if (dgamma != NULL)
+        dgamma[c] = overwrite ? (float)sdyx : (float)((double)dgamma[c] + sdyx);
+      if (dbeta != NULL) dbeta[c] = overwrite ? (float)sdy : (float)((double)dbeta[c] + sdy);
     }
   }
   if (dx == NULL) return;
@@ -222,7 +223,7 @@ void cuda_batchnorm_backward(void *ctx, float *dx /* (B, C, S) or NULL */,
                              const float *dy /* (B, C, S) */,
                              const float *x /* (B, C, S) */, const float *gamma /* (C) */,
                              const float *mean /* (C) */, const float *rstd /* (C) */,
-                             int B, int C, int S, int training) {
+                             int B, int C, int S, int training, int overwrite) {
   cuda_ctx *c = (cuda_ctx *)ctx;
   if (C <= 0 || S <= 0 || B <= 0) return;
   if (dx == NULL && dgamma == NULL && dbeta == NULL) return;
@@ -237,6 +238,6 @@ void cuda_batchnorm_backward(void *ctx, float *dx /* (B, C, S) or NULL */,
     part = c->scratch;
   }
   bn_backward_kernel<<<blocks, REDUCE_THREADS, 0, c->stream>>>(
-      dx, dgamma, dbeta, dy, x, gamma, mean, rstd, part, C, S, N, sp, training);
+      dx, dgamma, dbeta, dy, x, gamma, mean, rstd, part, C, S, N, sp, training, overwrite);
   launch_ok(c, "bn_backward_kernel");
 }

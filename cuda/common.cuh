@@ -451,7 +451,7 @@ void cuda_batchnorm_forward(void *ctx, float *y, float *mean, float *rstd,
 void cuda_batchnorm_backward(void *ctx, float *dx, float *dgamma, float *dbeta,
                              const float *dy, const float *x, const float *gamma,
                              const float *mean, const float *rstd, int B, int C,
-                             int S, int training);
+                             int S, int training, int overwrite);
 /* bce.cu */
 void cuda_bce_forward(void *ctx, float *loss, const float *pred,
                       const float *target, size_t n, int logits);

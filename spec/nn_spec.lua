@@ -64,6 +64,29 @@ describe("gan.nn", function()
     assert.is_true(gan.max_abs_diff(l.grad_weight, twice) < 1e-6)
   end)
 
+  it("BatchNorm's zero_grad puts its zeros off too", function()
+    local x, g = gan.randn(6, 4), gan.randn(6, 4)
+    local eager = nn.BatchNorm(4)
+    eager.grad_gamma:zero(); eager.grad_beta:zero()
+    eager:forward(x)
+    eager:backward(x, g)
+    local b = nn.BatchNorm(4)
+    b:forward(x)
+    b:backward(x, g); b:backward(x, g)   -- something to throw away
+    b:zero_grad()
+    assert.same({0, 0, 0, 0}, b.grad_gamma:totable())   -- a reader sees zeros
+    b:backward(x, g); b:zero_grad()
+    b:backward(x, g)                    -- overwrites: the eager gradients, bit for bit
+    assert.equal(0, gan.max_abs_diff(b.grad_gamma, eager.grad_gamma))
+    assert.equal(0, gan.max_abs_diff(b.grad_beta, eager.grad_beta))
+    b:backward(x, g)                    -- and a second one adds
+    local twice = eager.grad_beta:clone():add(eager.grad_beta, 1)
+    assert.is_true(gan.max_abs_diff(b.grad_beta, twice) < 1e-6)
+    b:zero_grad()
+    b:backward_input(x, g)              -- no parameter gradients: still zeros
+    assert.equal(0, b.grad_beta:sum())
+  end)
+
   it("Adam after zero_grad and no backward steps with zero gradients", function()
     local x, g = gan.randn(4, 3), gan.randn(4, 2)
     -- two layers from the same weights, one step each from a real gradient,
@@ -296,6 +319,17 @@ describe("gan.nn", function()
       b:backward(x, gb:rows(2, 4))
       assert.is_true(gan.max_abs_diff(a.modules[1].grad_bias, b.modules[1].grad_bias) < 1e-6)
       assert.is_true(gan.max_abs_diff(a.modules[1].grad_weight, b.modules[1].grad_weight) < 1e-6)
+      -- ... over the activation's input (the Linear's output) or its output
+      for _, over in ipairs{function(s) return s.modules[1].output end,
+                            function(s) return s.modules[2].output end} do
+        a, b = pair_of(function() end)
+        a.modules[1].grad_bias = over(a):rows(4, 1):view(3)
+        b.modules[1].grad_bias = over(b):rows(4, 1):view(3)
+        assert.equal(0, fused_backwards(function() a:backward(x, g) end))
+        b:backward(x, g)
+        assert.is_true(gan.max_abs_diff(a.modules[1].grad_bias, b.modules[1].grad_bias) < 1e-6)
+        assert.is_true(gan.max_abs_diff(a.modules[1].grad_input, b.modules[1].grad_input) < 1e-6)
+      end
     end)
 
     it("calls a forward that an instance overrides, and takes its own output as input", function()
@@ -352,6 +386,14 @@ describe("gan.nn", function()
       local ok, err = pcall(s.backward, s, gan.randn(2, 3), gan.randn(2, 2))
       assert.is_false(ok)
       assert.matches("in module 2 %(Tanh%) of Sequential: .*freed", err)
+      -- the activation's output not the size of its input: the fused call's
+      -- error is the activation's
+      s = chain()
+      s.modules[2].output = gan.randn(1, 2)
+      s.output = s.modules[2].output
+      ok, err = pcall(s.backward, s, gan.randn(2, 3), gan.randn(1, 2))
+      assert.is_false(ok)
+      assert.matches("in module 2 %(Tanh%) of Sequential: activation backward: gradient is 1x2", err)
       -- the activation's gradient on another device than its input
       s = chain()
       local other = gan.device() == "cpu" and "cuda" or "cpu"

@@ -730,9 +730,9 @@ static void test_batchnorm(int B, int C, int S) {
     float *dg1 = NULL, *db1 = NULL;
     for (int pass = 1; pass <= 2; pass++) {
       cpu->iface.batchnorm_backward(cpu->ctx, dx.c, dg.c, dbt.c, dy.c, x.c, gamma.c,
-                                    mean.c, rstd.c, B, C, S, training);
+                                    mean.c, rstd.c, B, C, S, training, 0);
       gpu->iface.batchnorm_backward(gpu->ctx, dx.g, dg.g, dbt.g, dy.g, x.g, gamma.g,
-                                    mean.g, rstd.g, B, C, S, training);
+                                    mean.g, rstd.g, B, C, S, training, 0);
       cmp(&dx, "batchnorm_backward %s dx (pass %d)", mode, pass);
       cmp(&dg, "batchnorm_backward %s dgamma (pass %d)", mode, pass);
       cmp(&dbt, "batchnorm_backward %s dbeta (pass %d)", mode, pass);
@@ -747,11 +747,28 @@ static void test_batchnorm(int B, int C, int S) {
     free(db1);
     /* input gradient only */
     cpu->iface.batchnorm_backward(cpu->ctx, dx.c, NULL, NULL, dy.c, x.c, gamma.c, mean.c,
-                                  rstd.c, B, C, S, training);
+                                  rstd.c, B, C, S, training, 0);
     gpu->iface.batchnorm_backward(gpu->ctx, dx.g, NULL, NULL, dy.g, x.g, gamma.g, mean.g,
-                                  rstd.g, B, C, S, training);
+                                  rstd.g, B, C, S, training, 0);
     cmp(&dx, "batchnorm_backward %s dx only", mode);
     cmp(&dg, "batchnorm_backward %s dgamma untouched by a NULL", mode);
+    /* overwrite: dgamma and dbeta as from zeros, whatever they held; each
+    ** backend in turn overwrites stale values while the other adds to zeros */
+    for (int on_gpu = 1; on_gpu >= 0; on_gpu--) {
+      const float stale = on_gpu ? 3.0f : 5.0f;
+      cpu->iface.fill(cpu->ctx, dg.c, on_gpu ? 0.0f : stale, dg.n);
+      cpu->iface.fill(cpu->ctx, dbt.c, on_gpu ? 0.0f : -stale, dbt.n);
+      gpu->iface.fill(gpu->ctx, dg.g, on_gpu ? stale : 0.0f, dg.n);
+      gpu->iface.fill(gpu->ctx, dbt.g, on_gpu ? -stale : 0.0f, dbt.n);
+      cpu->iface.batchnorm_backward(cpu->ctx, NULL, dg.c, dbt.c, dy.c, x.c, gamma.c, mean.c,
+                                    rstd.c, B, C, S, training, !on_gpu);
+      gpu->iface.batchnorm_backward(gpu->ctx, NULL, dg.g, dbt.g, dy.g, x.g, gamma.g, mean.g,
+                                    rstd.g, B, C, S, training, on_gpu);
+      cmp(&dg, "batchnorm_backward %s dgamma overwritten on %s", mode,
+          on_gpu ? "CUDA" : "the CPU");
+      cmp(&dbt, "batchnorm_backward %s dbeta overwritten on %s", mode,
+          on_gpu ? "CUDA" : "the CPU");
+    }
   }
   pair *all[] = {&x, &gamma, &beta, &y, &mean, &rstd, &rmean, &rvar, &dy, &dx, &dg, &dbt};
   for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) pair_free(all[k]);

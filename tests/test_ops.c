@@ -53,6 +53,19 @@ static void check_(int ok, int line, const char *fmt, ...) {
 /* a call that must succeed; the message says why it did not */
 #define OK(call) CHECK((call) == GAN_OK, "%s failed: %s", #call, gan_errmsg())
 
+/* a failed call: GAN_EARG, and a message that contains every 'needle' */
+static void expect_error(int line, gan_status s, const char *n1, const char *n2,
+                         const char *n3) {
+  const char *msg = gan_errmsg();
+  check_(s == GAN_EARG, line, "expected GAN_EARG, got status %d (%s)", (int)s, msg);
+  const char *needles[3] = {n1, n2, n3};
+  for (int i = 0; i < 3; i++)
+    if (needles[i])
+      check_(strstr(msg, needles[i]) != NULL, line, "message \"%s\" does not "
+             "mention \"%s\"", msg, needles[i]);
+}
+#define EXPECT_ERROR(call, n1, n2, n3) expect_error(__LINE__, (call), n1, n2, n3)
+
 /* |a - b| within tol of the larger magnitude (at least 1) */
 static int close_to(double a, double b, double tol) {
   return fabs(a - b) <= tol * fmax(1.0, fmax(fabs(a), fabs(b)));
@@ -505,6 +518,42 @@ static void bn_gradients(const char *name, int ndim, const int64_t *shape,
   check_multiple(what, &dgamma, 3, &dg1);
   snprintf(what, sizeof what, "%s dbeta after a backward that skipped it", name);
   check_multiple(what, &dbeta, 1, &db1);
+
+  /* zeros put off (gan_zero_later), as in linear: both marked, both
+  ** overwritten, bit for bit what adding to zeros gives; one marked alone is
+  ** zeroed first, the other added to */
+  gan_tensor dg0 = ZEROS(C), db0 = ZEROS(C);
+  OK(gan_batchnorm_backward(NULL, &dg0, &db0, &w, &x, &gamma, &mean, &rstd, training));
+  OK(gan_fill(&dgamma, 9.0f));
+  OK(gan_fill(&dbeta, 9.0f));
+  OK(gan_zero_later(&dgamma));
+  OK(gan_zero_later(&dbeta));
+  OK(gan_batchnorm_backward(&dx, &dgamma, &dbeta, &w, &x, &gamma, &mean, &rstd, training));
+  CHECK(!dgamma.zero_pending && !dbeta.zero_pending &&
+            memcmp(dgamma.data, dg0.data, sizeof(float) * C) == 0 &&
+            memcmp(dbeta.data, db0.data, sizeof(float) * C) == 0,
+        "%s gradients overwritten after zero_later equal zeros + gradients", name);
+  OK(gan_zero_later(&dbeta)); /* only dbeta: dgamma adds */
+  OK(gan_batchnorm_backward(NULL, &dgamma, &dbeta, &w, &x, &gamma, &mean, &rstd, training));
+  snprintf(what, sizeof what, "%s dgamma not marked: added to", name);
+  check_multiple(what, &dgamma, 2, &dg0);
+  CHECK(!dbeta.zero_pending && memcmp(dbeta.data, db0.data, sizeof(float) * C) == 0,
+        "%s dbeta marked alone: zeroed, then added to", name);
+  OK(gan_zero_later(&dgamma)); /* marked, and left out of the call: still marked */
+  OK(gan_batchnorm_backward(NULL, NULL, &dbeta, &w, &x, &gamma, &mean, &rstd, training));
+  CHECK(dgamma.zero_pending, "%s: a backward without dgamma keeps its mark", name);
+  OK(gan_zero_later(&dbeta));
+  OK(gan_batchnorm_backward(NULL, NULL, &dbeta, &w, &x, &gamma, &mean, &rstd, training));
+  CHECK(!dbeta.zero_pending && memcmp(dbeta.data, db0.data, sizeof(float) * C) == 0,
+        "%s dbeta alone, marked: overwritten", name);
+  /* the parameter gradients share no memory with each other or the inputs */
+  EXPECT_ERROR(gan_batchnorm_backward(NULL, &dgamma, &dgamma, &w, &x, &gamma, &mean, &rstd,
+                                      training),
+               "batchnorm backward", "gamma gradient", "beta gradient");
+  EXPECT_ERROR(gan_batchnorm_backward(NULL, &dgamma, &dbeta, &w, &x, &gamma, &dbeta, &rstd,
+                                      training),
+               "beta gradient", "mean", "share memory");
+  RELEASE(&dg0, &db0);
   RELEASE(&dx1, &dg1, &db1);
   RELEASE(&x, &y, &dx, &w, &gamma, &beta, &mean, &rstd, &rm, &rv, &dgamma, &dbeta);
 }
@@ -886,18 +935,6 @@ static void test_random(void) {
 
 /* --- error paths -----------------------------------------------------------*/
 
-/* a failed call: GAN_EARG, and a message that contains every 'needle' */
-static void expect_error(int line, gan_status s, const char *n1, const char *n2,
-                         const char *n3) {
-  const char *msg = gan_errmsg();
-  check_(s == GAN_EARG, line, "expected GAN_EARG, got status %d (%s)", (int)s, msg);
-  const char *needles[3] = {n1, n2, n3};
-  for (int i = 0; i < 3; i++)
-    if (needles[i])
-      check_(strstr(msg, needles[i]) != NULL, line, "message \"%s\" does not "
-             "mention \"%s\"", msg, needles[i]);
-}
-#define EXPECT_ERROR(call, n1, n2, n3) expect_error(__LINE__, (call), n1, n2, n3)
 
 /* linear_act_forward: out as a naive loop gives it, y = act(out) by the
 ** scalar formulas; y may not share out's memory, nor differ in size */
@@ -1163,6 +1200,13 @@ static void test_linear_act_backward(void) {
   EXPECT_ERROR(gan_linear_act_backward(GAN_ACT_RELU, 0, &dz, &gv, &z, &y, &dinp, &dw, &bv,
                                        &inp, &weight),
                "linear_backward", "bias gradient", "activation's gradient");
+  /* ... over the pre-activation, over the activation's output */
+  EXPECT_ERROR(gan_linear_act_backward(GAN_ACT_RELU, 0, &dz, &dy, &gv, &y, &dinp, &dw, &bv,
+                                       &inp, &weight),
+               "linear_backward", "bias gradient", "activation's input");
+  EXPECT_ERROR(gan_linear_act_backward(GAN_ACT_RELU, 0, &dz, &dy, &z, &gv, &dinp, &dw, &bv,
+                                       &inp, &weight),
+               "linear_backward", "bias gradient", "activation's output");
   double s7;
   OK(gan_sum(&dz, &s7));
   CHECK(s7 == 7.0 * B * OC && dw.zero_pending,

@@ -11,7 +11,8 @@
 ** a deadlock and stops the program with a message.  EMU_REVERSE=1 runs the
 ** blocks of a launch, and the threads of each block, in reverse order, which
 ** exposes a missing barrier, and a block that depends on another of its
-** launch (which a GPU runs in no set order).
+** launch (which a GPU runs in no set order).  EMU_NOEXEC=1 runs no kernel
+** and no cuBLAS product: what is left is the host's time around them.
 **
 ** Memory: device and pinned allocations are recorded, so cudaMemcpyAsync
 ** checks its direction, cudaFree an unknown pointer fails as on a GPU, and
@@ -191,6 +192,20 @@ double __shfl_down_sync(unsigned, double v, unsigned d) { return shfl(v, d); }
 float __shfl_down_sync(unsigned, float v, unsigned d) { return (float)shfl(v, d); }
 int __shfl_down_sync(unsigned, int v, unsigned d) { return (int)shfl(v, d); }
 
+/* EMU_NOEXEC=1: kernel launches and cuBLAS products are checked and
+** counted but not run, so that a program's time is what the host spends
+** around them (Lua, the core's checks, the backend's bookkeeping); its
+** results are garbage.  Copies still run, and so do cudnn_emu.cpp's
+** convolutions: a program to time this way has none (the seed model). */
+static int noexec(void) {
+  static int r = -1;
+  if (r < 0) {
+    const char *s = getenv("EMU_NOEXEC");
+    r = s && *s == '1';
+  }
+  return r;
+}
+
 /* EMU_REVERSE=1: the blocks of a launch, and the threads of a block, run in
 ** reverse order */
 static int reversed(void) {
@@ -280,6 +295,7 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
     sticky_hidden = 1;
     return;
   }
+  if (noexec()) return;
   gridDim = grid;
   blockDim = block;
   /* blocks one after another, the last first under EMU_REVERSE=1: a block
@@ -526,6 +542,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation
   if (!operand_ok("A", A, ar, ac, lda) || !operand_ok("B", B, br, bc, ldb) ||
       !operand_ok("C", C, m, n, ldc))
     return CUBLAS_STATUS_EXECUTION_FAILED;
+  if (noexec()) return CUBLAS_STATUS_SUCCESS;
   cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
               tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, B, ldb,
               *beta, C, ldc);

@@ -18,7 +18,8 @@
 #      (EMU_STATS, emu.cpp).  Per step, no cudaMalloc, cudaFree or pinned
 #      allocation, no stream synchronisation, and nothing copied to the host
 #      but the step's 4 values (16 bytes, one reader); it prints the kernel
-#      launches and products per step.
+#      launches (by kernel) and products per step, and the host's own time
+#      per seed step at 128x128 with no kernel run (EMU_NOEXEC).
 #   5. cuDNN's fallback: a DCGAN run with the convolutions on auto, whose
 #      cuDNN forward or filter gradient fails its checks, or the filter
 #      gradient's heuristics fail (EMU_CUDNN_FAIL), warns once, moves to
@@ -191,6 +192,12 @@ done
   table.sort(kernels)
   print('  by kernel: ' .. table.concat(kernels, ', '))
   if #bad > 0 then print('a training step: ' .. table.concat(bad, '; ')) os.exit(1) end" ||
+  status=1
+# the host's own time per seed step (128x128, batch 100): Lua, the core's
+# checks and the backend's bookkeeping, with no kernel or product run
+# (EMU_NOEXEC): printed, not checked; a GPU driver adds its launch cost
+(cd "$root" && EMU_NOEXEC=1 "$out/gan" bench/step.lua --device cuda --steps 50 \
+  --warmup 5 | awk '$1 == "step_ms" { printf "host time per seed step, kernels not run: %s ms\n", $2 }') ||
   status=1
 # 4.
 echo "emu: 4. a GPU without cuBLAS (GAN_CUBLAS names a missing file); a kernel that faults" >&2

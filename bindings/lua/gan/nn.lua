@@ -15,10 +15,11 @@
 -- Buffers (outputs, gradients) are allocated on the first call and reused
 -- while the batch size stays the same, so a training step allocates no
 -- tensor.  Gradients are zeroed only by zero_grad: call it before each
--- backward pass whose gradients you want alone.  Linear's zero_grad writes
--- nothing: it marks the gradients zero (t:zero_later()), and the next
--- backward overwrites them instead of adding to a pass of zeros.  Anything
--- that reads them before (an optimizer, p.grad:totable(), ...) sees zeros.
+-- backward pass whose gradients you want alone.  Linear's and BatchNorm's
+-- zero_grad write nothing: they mark the gradients zero (t:zero_later()),
+-- and the next backward overwrites them instead of adding to a pass of
+-- zeros.  Anything that reads them before (an optimizer,
+-- p.grad:totable(), ...) sees zeros.
 local gan = require "gan"
 local C = gan.C
 
@@ -366,9 +367,10 @@ function BatchNorm:__tostring()
   return ("nn.BatchNorm(%d, momentum %g, eps %g)"):format(self.n, self.momentum, self.eps)
 end
 
+-- the zeros put off, as Linear's are: the backward overwrites them
 function BatchNorm:zero_grad()
-  self.grad_gamma:zero()
-  self.grad_beta:zero()
+  self.grad_gamma:zero_later()
+  self.grad_beta:zero_later()
   return self
 end
 
