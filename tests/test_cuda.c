@@ -891,6 +891,63 @@ static void test_adam(int big) {
   group_free(&Bg);
 }
 
+/* Adam four values at a time (16-byte aligned tensors) and one at a time
+** (the same values one float further on, as a view at an odd offset would
+** be): the same bits, and the CPU's values.  Sizes that end a chunk or a
+** tensor 1 to 3 values past a multiple of 4. */
+static void test_adam_alignment(void) {
+  printf("adam, aligned and not\n");
+  enum { T = 4 };
+  const size_t sizes[T] = {16384 + 7, 4, 3, 16384 * 2 + 1};
+  float *al[T][4], *un[T][4], *base[T][4], *cp[T][4];
+  for (int i = 0; i < T; i++)
+    for (int k = 0; k < 4; k++) { /* p, g, m, v */
+      float *h = hrand(sizes[i], k == 3 ? 0 : -1, 1);
+      al[i][k] = be_new(gpu, h, sizes[i]);
+      base[i][k] = be_new(gpu, NULL, sizes[i] + 1);
+      un[i][k] = base[i][k] + 1;
+      gpu->iface.from_host(gpu->ctx, un[i][k], h, sizes[i]);
+      cp[i][k] = be_new(cpu, h, sizes[i]);
+      free(h);
+    }
+  float *pa[T], *ga[T], *ma[T], *va[T], *pu[T], *gu[T], *mu[T], *vu[T];
+  float *pc[T], *gc[T], *mc[T], *vc[T];
+  for (int i = 0; i < T; i++) {
+    pa[i] = al[i][0], ga[i] = al[i][1], ma[i] = al[i][2], va[i] = al[i][3];
+    pu[i] = un[i][0], gu[i] = un[i][1], mu[i] = un[i][2], vu[i] = un[i][3];
+    pc[i] = cp[i][0], gc[i] = cp[i][1], mc[i] = cp[i][2], vc[i] = cp[i][3];
+  }
+  for (int64_t step = 1; step <= 2; step++) {
+    gan_adam_group a = {T, pa, ga, ma, va, sizes, 1e-3f, 0.5f, 0.999f, 1e-7f, 0.01f, step, 0};
+    gpu->iface.adam_step(gpu->ctx, &a);
+    a.params = pu, a.grads = gu, a.m = mu, a.v = vu;
+    gpu->iface.adam_step(gpu->ctx, &a);
+    a.params = pc, a.grads = gc, a.m = mc, a.v = vc;
+    cpu->iface.adam_step(cpu->ctx, &a);
+  }
+  for (int i = 0; i < T; i++)
+    for (int k = 0; k < 4; k++) {
+      if (k == 1) continue; /* the gradients are read only */
+      float *x = fetch(gpu, al[i][k], sizes[i]), *y = fetch(gpu, un[i][k], sizes[i]);
+      float *c = fetch(cpu, cp[i][k], sizes[i]);
+      check(memcmp(x, y, sizes[i] * sizeof *x) == 0,
+            "adam tensor %d (%zu values), %s: the same bits aligned and not", i, sizes[i],
+            k == 0 ? "p" : k == 2 ? "m" : "v");
+      double e = nmse(c, x, sizes[i]);
+      check(e < TOL, "adam tensor %d, %s, aligned: nmse %.3g against the CPU", i,
+            k == 0 ? "p" : k == 2 ? "m" : "v", e);
+      free(x);
+      free(y);
+      free(c);
+    }
+  for (int i = 0; i < T; i++)
+    for (int k = 0; k < 4; k++) {
+      gpu->iface.free(gpu->ctx, al[i][k]);
+      gpu->iface.free(gpu->ctx, base[i][k]);
+      cpu->iface.free(cpu->ctx, cp[i][k]);
+    }
+}
+
 /* --- convolutions and augmentation ------------------------------------------ */
 
 static gan_conv2d_desc conv_desc(int B, int C, int H, int W, int K, int R, int S,
@@ -1119,6 +1176,7 @@ int main(void) {
 
   test_adam(0);
   test_adam(1);
+  test_adam_alignment();
 
   test_augment(1, 1, 1, 1);
   test_augment(5, 2, 1, 7); /* one row: shifts of the whole height */

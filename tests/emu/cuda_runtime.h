@@ -28,6 +28,11 @@ struct dim3 {
   dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 typedef dim3 uint3;
+/* CUDA's 16-byte vector, for 16-byte loads and stores of float arrays
+** (may_alias: kernels read float memory through it) */
+struct __attribute__((aligned(16), may_alias)) float4 {
+  float x, y, z, w;
+};
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 
