@@ -18,8 +18,9 @@
 #      (EMU_STATS, emu.cpp).  Per step, no cudaMalloc, cudaFree or pinned
 #      allocation, no stream synchronisation, and nothing copied to the host
 #      but the step's 4 values (16 bytes, one reader); it prints the kernel
-#      launches (by kernel) and products per step, and the host's own time
-#      per seed step at 128x128 with no kernel run (EMU_NOEXEC).
+#      launches (by kernel) and products per step, and fails if they are
+#      more than now (83 and 45); and the host's own time per seed step at
+#      128x128 with no kernel run (EMU_NOEXEC).
 #   5. cuDNN's fallback: a DCGAN run with the convolutions on auto, whose
 #      cuDNN forward or filter gradient fails its checks, or the filter
 #      gradient's heuristics fail (EMU_CUDNN_FAIL), warns once, moves to
@@ -177,6 +178,16 @@ done
   end
   none('malloc', 'cudaMalloc'); none('free', 'cudaFree'); none('host_alloc', 'cudaHostAlloc')
   none('free_host', 'cudaFreeHost'); none('stream_sync', 'cudaStreamSynchronize')
+  -- no more launches or products than the step takes now (lower these
+  -- when a change saves some): a fusion that silently stops applying fails
+  local most_launches, most_gemms = 83, 45
+  if per.launches > most_launches then
+    bad[#bad + 1] = ('%g kernel launches per step, more than %d'):format(per.launches,
+                                                                       most_launches)
+  end
+  if per.gemms > most_gemms then
+    bad[#bad + 1] = ('%g products per step, more than %d'):format(per.gemms, most_gemms)
+  end
   if per.copy_d2h_bytes ~= 16 or per.copy_d2h ~= 4 then
     bad[#bad + 1] = ('copies to the host: %g per step, %g bytes (want 4, 16)'):format(
       per.copy_d2h, per.copy_d2h_bytes)
