@@ -197,23 +197,20 @@ int __shfl_down_sync(unsigned, int v, unsigned d) { return (int)shfl(v, d); }
 ** around them (Lua, the core's checks, the backend's bookkeeping); its
 ** results are garbage.  Copies still run, and so do cudnn_emu.cpp's
 ** convolutions: a program to time this way has none (the seed model). */
+static int env_on(const char *name) {
+  const char *s = getenv(name);
+  return s && *s == '1';
+}
+
 static int noexec(void) {
-  static int r = -1;
-  if (r < 0) {
-    const char *s = getenv("EMU_NOEXEC");
-    r = s && *s == '1';
-  }
+  static const int r = env_on("EMU_NOEXEC");
   return r;
 }
 
 /* EMU_REVERSE=1: the blocks of a launch, and the threads of a block, run in
 ** reverse order */
 static int reversed(void) {
-  static int r = -1;
-  if (r < 0) {
-    const char *s = getenv("EMU_REVERSE");
-    r = s && *s == '1';
-  }
+  static const int r = env_on("EMU_REVERSE");
   return r;
 }
 
