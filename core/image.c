@@ -169,6 +169,10 @@ static img_format sniff(FILE *f) {
 **   - a Huffman table (DHT) must fit in its segment and declare at most
 **     256 codes: stb 2.27 reads on past the segment's end and writes the codes
 **     into arrays of 257 without checking (fixed in stb 2.28);
+**   - a scan (SOS) may only use Huffman tables that a DHT before it
+**     defined: stb 2.27 decodes with an undefined table's uninitialised
+**     memory, and indexes its arrays with whatever that holds (a read far
+**     out of bounds, whose address depends on what the heap held before);
 **   - the file must reach its end-of-image marker.  stb refuses a cut file
 **     too, but with the reason of the last format it tried (a PNG or PNM
 **     signature); this one says what is wrong.
@@ -176,8 +180,11 @@ static img_format sniff(FILE *f) {
 static const char *check_jpeg(FILE *f, int64_t *w, int64_t *h) {
   static const char *cut = "truncated JPEG (the file ends before its "
                            "end-of-image marker)";
+  static const char *undefined = "corrupt JPEG (a scan uses a Huffman table "
+                                 "that the file does not define before it)";
   const char *why = cut;
-  int c;
+  int c, sof = 0;     /* the first SOFn marker: 0xC2 is progressive */
+  unsigned tables = 0; /* bit 4 * class + id: the Huffman tables defined */
   if (fseek(f, 2, SEEK_SET) != 0) goto done; /* after SOI */
   for (;;) {
     if ((c = getc(f)) == EOF) goto done;
@@ -199,11 +206,38 @@ static const char *check_jpeg(FILE *f, int64_t *w, int64_t *h) {
     }
     if (c >= 0xC0 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC &&
         len >= 5 && *w < 0) { /* the first SOFn: precision, height, width */
-      unsigned char sof[5];
-      if (fread(sof, 1, 5, f) != 5) goto done;
+      unsigned char hdr[5];
+      if (fread(hdr, 1, 5, f) != 5) goto done;
       len -= 5;
-      *h = sof[1] << 8 | sof[2];
-      *w = sof[3] << 8 | sof[4];
+      *h = hdr[1] << 8 | hdr[2];
+      *w = hdr[3] << 8 | hdr[4];
+      sof = c;
+    }
+    /* SOS: components, then Ss, Se, Ah/Al; after a frame stb decodes
+    ** (Huffman-coded: SOF0, 1 or 2; it refuses the rest, and a scan before
+    ** any frame, itself) */
+    if (c == 0xDA && len >= 1 && (sof == 0xC0 || sof == 0xC1 || sof == 0xC2)) {
+      unsigned char s[2 * 255 + 3];
+      const int n = getc(f);
+      if (n == EOF) goto done;
+      len -= 1;
+      if (len < 2L * n + 3) goto sos_done; /* stb refuses it */
+      if (fread(s, 1, (size_t)(2 * n + 3), f) != (size_t)(2 * n + 3)) goto done;
+      len -= 2L * n + 3;
+      const int ss = s[2 * n], ah = s[2 * n + 2] >> 4;
+      for (int i = 0; i < n; i++) {
+        const int td = s[2 * i + 1] >> 4, ta = s[2 * i + 1] & 15;
+        if (td > 3 || ta > 3) continue; /* stb refuses these itself */
+        /* what stb decodes with: both tables in a sequential scan; in a
+        ** progressive one, DC (first pass) or AC (Ss > 0), or none (DC
+        ** refinement) */
+        const int dc = sof != 0xC2 || (ss == 0 && ah == 0), ac = sof != 0xC2 || ss > 0;
+        if ((dc && !(tables >> td & 1)) || (ac && !(tables >> (4 + ta) & 1))) {
+          why = undefined;
+          goto done;
+        }
+      }
+    sos_done:;
     }
     if (c == 0xC4) { /* DHT: tables of [class/id, 16 counts, values] */
       while (len > 0) { /* stb reads a table even past the segment's end */
@@ -215,6 +249,8 @@ static const char *check_jpeg(FILE *f, int64_t *w, int64_t *h) {
         }
         if (fread(t, 1, 17, f) != 17) goto done; /* cut short */
         len -= 17;
+        if (t[0] >> 4 <= 1 && (t[0] & 15) <= 3) /* else stb refuses it */
+          tables |= 1u << (4 * (t[0] >> 4) + (t[0] & 15));
         for (int i = 1; i <= 16; i++) n += t[i];
         if (n > 256 || n > len) {
           why = "corrupt JPEG (a bad Huffman table)";

@@ -329,6 +329,31 @@ static void test_hostile_images(void) {
   CHECK(out[0] > 0.95f && out[16] < 0.05f && out[32] < 0.05f);
   CHECK(refused(jpg, sizeof jpg - 2, "truncated JPEG"));
   CHECK(refused(jpg, sizeof jpg / 2, "truncated JPEG"));
+  /* a scan that names Huffman tables no DHT defined: stb 2.27 decodes with
+  ** the tables' uninitialised memory and reads far out of bounds (found by
+  ** the fuzzer, depending on what the heap held).  Component 2 names DC
+  ** and AC table 1; the file defines table 0 of each class. */
+  {
+    unsigned char b[sizeof jpg];
+    size_t dht_at = 0, sos_at = 0;
+    for (size_t i = 0; i + 1 < sizeof jpg; i++) {
+      if (jpg[i] == 0xff && jpg[i + 1] == 0xc4 && !dht_at) dht_at = i;
+      if (jpg[i] == 0xff && jpg[i + 1] == 0xda && !sos_at) sos_at = i;
+    }
+    CHECK(dht_at > 0 && sos_at > dht_at && jpg[sos_at + 4] == 3);
+    memcpy(b, jpg, sizeof jpg);
+    b[sos_at + 8] = 0x11; /* component 2: Td = 1, Ta = 1 */
+    CHECK(refused(b, sizeof b, "a scan uses a Huffman table that the file does not define"));
+    b[sos_at + 8] = 0x10; /* only its AC table undefined */
+    CHECK(refused(b, sizeof b, "does not define"));
+    /* the same tables defined as number 1, and named so: decodes as before */
+    b[dht_at + 4] = 0x01;      /* DC table 1 */
+    b[dht_at + 4 + 29] = 0x11; /* AC table 1, after DC's 16 counts and 12 values */
+    for (int k = 0; k < 3; k++) b[sos_at + 6 + 2 * k] = 0x11;
+    float o2[3 * 4 * 4];
+    CHECK(gan_image_decode_memory(b, sizeof b, 4, GAN_RANGE_01, o2) == GAN_OK);
+    CHECK(memcmp(o2, out, sizeof o2) == 0);
+  }
   /* a PGM whose width has 12 digits (stb 2.27 overflows an int) */
   static const char pgm[] = "P5\n444444444444 2\n255\n";
   CHECK(refused((const unsigned char *)pgm, sizeof pgm - 1, "more than 9 digits"));
