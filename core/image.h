@@ -85,9 +85,10 @@ int gan_images_grid_name(const char *path);
 
 /*
 ** Writes n images (each 3 x h x w planar, values in 'range', clamped) as one
-** grid, in the format its name asks for (gan_images_grid_name), with 'cols' columns (the last row may be short), 2-pixel gaps, on
-** a white background.  Written to a temporary file then renamed, so an
-** existing file at 'path' is never left half-written.  An error names the file.
+** grid, in the format its name asks for (gan_images_grid_name), with 'cols'
+** columns (the last row may be short), 2-pixel gaps, on a white background.
+** Written to a temporary file then renamed, so an existing file at 'path' is
+** never left half-written.  An error names the file.
 */
 gan_status gan_images_save_grid(const char *path, const float *data,
                                 int64_t n, int h, int w, gan_range range,

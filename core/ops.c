@@ -395,25 +395,26 @@ static gan_status linear_backward_checks(const char *op, const gan_tensor *dinp,
   return grads_apart(op, dinp, dweight, dbias, dout, inp, weight, NULL);
 }
 
-/* the zeros a backward's gradients are owed, after its checks: *over is 1
-** when the gradients marked zero (gan_zero_later) are overwritten, not
-** added to (both when both are marked, else the marked one is zeroed first) */
-static gan_status linear_backward_zeros(gan_tensor *dinp, gan_tensor *dweight,
-                                        gan_tensor *dbias, int *over) {
-  *over = dweight && dweight->zero_pending && (!dbias || dbias->zero_pending);
+/* The zeros a backward's two parameter gradients (either may be NULL) are
+** owed, after its checks.  Those marked zero (gan_zero_later) are
+** overwritten, not added to: *over is 1 when every one given is marked;
+** else the marked ones are zeroed first.  dx, the input gradient (or
+** NULL), is overwritten anyway but gets its zeros, so that its mark goes. */
+static gan_status grads_zeros(gan_tensor *dx, gan_tensor *da, gan_tensor *db, int *over) {
+  *over = (da || db) && (!da || da->zero_pending) && (!db || db->zero_pending);
   if (!*over) {
-    if (dweight) TRY(gan_tensor_ready(dweight));
-    if (dbias) TRY(gan_tensor_ready(dbias));
+    if (da) TRY(gan_tensor_ready(da));
+    if (db) TRY(gan_tensor_ready(db));
   }
-  if (dinp) TRY(gan_tensor_ready(dinp));
+  if (dx) TRY(gan_tensor_ready(dx));
   return GAN_OK;
 }
 
 /* the marks the backward's overwrite has honoured */
-static void linear_backward_end(gan_tensor *dweight, gan_tensor *dbias, int over) {
+static void grads_written(gan_tensor *da, gan_tensor *db, int over) {
   if (!over) return;
-  dweight->zero_pending = 0;
-  if (dbias) dbias->zero_pending = 0;
+  if (da) da->zero_pending = 0;
+  if (db) db->zero_pending = 0;
 }
 
 gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
@@ -422,12 +423,12 @@ gan_status gan_linear_backward(gan_tensor *dinp, gan_tensor *dweight,
   int B = 0, C = 0, OC = 0, over = 0;
   TRY(linear_backward_checks("linear_backward", dinp, dweight, dbias, dout, inp, weight,
                              &B, &C, &OC));
-  TRY(linear_backward_zeros(dinp, dweight, dbias, &over));
+  TRY(grads_zeros(dinp, dweight, dbias, &over));
   IFACE(dout).linear_backward(CTX(dout), dinp ? dinp->data : NULL,
                               dweight ? dweight->data : NULL,
                               dbias ? dbias->data : NULL, dout->data, inp->data,
                               weight->data, B, C, OC, over);
-  linear_backward_end(dweight, dbias, over);
+  grads_written(dweight, dbias, over);
   return GAN_OK;
 }
 
@@ -479,7 +480,7 @@ gan_status gan_linear_act_backward(gan_act act, float alpha, gan_tensor *dz,
   TRY(apart(op, "bias gradient", dbias, "activation's gradient", dy));
   TRY(apart(op, "bias gradient", dbias, "activation's input", z));
   TRY(apart(op, "bias gradient", dbias, "activation's output", y));
-  TRY(linear_backward_zeros(dinp, dweight, dbias, &over));
+  TRY(grads_zeros(dinp, dweight, dbias, &over));
   float *di = dinp ? dinp->data : NULL, *dw = dweight ? dweight->data : NULL,
         *db = dbias ? dbias->data : NULL;
   if (IFACE(dz).linear_act_backward) {
@@ -492,7 +493,7 @@ gan_status gan_linear_act_backward(gan_act act, float alpha, gan_tensor *dz,
     IFACE(dz).linear_backward(CTX(dz), di, dw, db, dz->data, inp->data, weight->data, B, C,
                               OC, over);
   }
-  linear_backward_end(dweight, dbias, over);
+  grads_written(dweight, dbias, over);
   return GAN_OK;
 }
 
@@ -604,25 +605,14 @@ gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
   for (int i = 0; i < 2; i++)
     for (int j = 0; j < 6; j++) TRY(apart(op, on[i], outs[i], in[j], ins[j]));
   TRY(apart(op, "gamma gradient", dgamma, "beta gradient", dbeta));
-  /* the parameter gradients marked zero (gan_zero_later) are overwritten,
-  ** as gan_linear_backward does: both when both are marked, else the
-  ** marked one is zeroed first */
-  const int over = (dgamma || dbeta) && (!dgamma || dgamma->zero_pending) &&
-                   (!dbeta || dbeta->zero_pending);
-  if (!over) {
-    if (dgamma) TRY(gan_tensor_ready(dgamma));
-    if (dbeta) TRY(gan_tensor_ready(dbeta));
-  }
-  if (dx) TRY(gan_tensor_ready(dx));
+  int over = 0;
+  TRY(grads_zeros(dx, dgamma, dbeta, &over));
   IFACE(x).batchnorm_backward(CTX(x), dx ? dx->data : NULL,
                               dgamma ? dgamma->data : NULL,
                               dbeta ? dbeta->data : NULL, dy->data, x->data,
                               gamma->data, mean->data, rstd->data, B, C, S,
                               training, over);
-  if (over) {
-    if (dgamma) dgamma->zero_pending = 0;
-    if (dbeta) dbeta->zero_pending = 0;
-  }
+  grads_written(dgamma, dbeta, over);
   return GAN_OK;
 }
 

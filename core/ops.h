@@ -24,13 +24,15 @@ gan_status gan_fill(gan_tensor *x, float value);
 ** Zeros put off.  gan_zero_later marks x as all zeros without writing it (a
 ** view is zeroed at once).  gan_tensor_ready writes the zeros put off for x,
 ** or for a tensor x is a view of; an op that overwrites a tensor whole can
-** skip them instead.  gan_linear_backward does, for its weight and bias
-** gradients: a module's zero_grad marks them, and the next backward writes
-** them with beta = 0 rather than adding to a pass of zeros, which saves a
-** write and a read of every weight gradient per step (PyTorch's zero_grad
-** sets them to None for the same reason).  The other ops read the memory as
-** it is: the Lua binding calls gan_tensor_ready on every tensor it passes
-** them, and C code that marks a tensor must do the same.
+** skip them instead.  gan_linear_backward (and gan_linear_act_backward) and
+** gan_batchnorm_backward do, for their parameter gradients: a module's
+** zero_grad marks them, and the next backward writes them (beta = 0 in a
+** product, a store in a kernel) rather than adding to a pass of zeros,
+** when every one it writes is marked.  That saves a write and a read of
+** every weight gradient per step (PyTorch's zero_grad sets them to None
+** for the same reason).  The other ops read the memory as it is: the Lua
+** binding calls gan_tensor_ready on every tensor it passes them, and C
+** code that marks a tensor must do the same.
 */
 gan_status gan_zero_later(gan_tensor *x);
 gan_status gan_tensor_ready(gan_tensor *x);

@@ -57,13 +57,20 @@ __global__ void bn_moments_kernel(double *part, const float *x, int C, int S, si
   }
 }
 
-/* Channel c's mean and M2 from its parts' sums, added in a fixed order */
+/* The total of value k (0 or 1) of the pairs that channel c's parts left,
+** added in a fixed order; to every thread of the block. */
+static __device__ double parts_total(const double *part, channel_split sp, int c, int k) {
+  const double *pc = part + 2 * (size_t)c * sp.parts;
+  double s = 0.0;
+  for (int i = threadIdx.x; i < sp.parts; i += blockDim.x) s += pc[2 * i + k];
+  return block_sum(s);
+}
+
+/* Channel c's mean and M2 from its parts' sums and M2s */
 static __device__ void channel_moments(const double *part, channel_split sp, size_t N,
                                        int c, double *mean, double *m2) {
   const double *pc = part + 2 * (size_t)c * sp.parts;
-  double s = 0.0;
-  for (int i = threadIdx.x; i < sp.parts; i += blockDim.x) s += pc[2 * i];
-  const double mu = block_sum(s) / (double)N;
+  const double mu = parts_total(part, sp, c, 0) / (double)N;
   double q = 0.0;
   for (int i = threadIdx.x; i < sp.parts; i += blockDim.x) {
     const double n = (double)part_size(sp, N, i), d = pc[2 * i] / n - mu;
@@ -164,13 +171,8 @@ __global__ void bn_backward_kernel(float *dx, float *dgamma, float *dbeta,
     if (part == NULL) {
       part_grad_sums(xc, dyc, m, rs, S, CS, 0, N, &sdy, &sdyx);
     } else {
-      const double *pc = part + 2 * (size_t)c * sp.parts;
-      for (int i = threadIdx.x; i < sp.parts; i += blockDim.x) {
-        sdy += pc[2 * i];
-        sdyx += pc[2 * i + 1];
-      }
-      sdy = block_sum(sdy);
-      sdyx = block_sum(sdyx);
+      sdy = parts_total(part, sp, c, 0);
+      sdyx = parts_total(part, sp, c, 1);
     }
     if (r.p == 0 && threadIdx.x == 0) {
       if (dgamma != NULL)

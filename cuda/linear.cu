@@ -40,15 +40,27 @@ __global__ void bias_act_kernel(float *out, float *y, const float *bias, size_t 
   }
 }
 
-/* dbias[o] += sum over b of dout[b, o].  A block covers 32 columns (one
-** coalesced row segment per warp) and 8 row phases, added up in shared
-** memory in a fixed order. */
+/* dbias[o] += sum over b of v[b, o] (= with 'overwrite'), where v is dy
+** itself (dz NULL: the column sums of linear_backward) or dz = dy * act'(z),
+** written as act_backward_kernel writes it (linear_act_backward: one launch
+** and one read of dz fewer).  A block covers 32 columns (one coalesced row
+** segment per warp) and 8 row phases, added up in shared memory in a fixed
+** order, so both uses add the same values in the same order. */
 #define CS_COLS 32
 #define CS_ROWS 8
-/* the block's column sums, each thread's 's' one row phase of its column */
-static __device__ __forceinline__ void colsum_finish(double (*part)[CS_COLS + 1], double s,
-                                                     float *dbias, int o, int OC,
-                                                     int overwrite) {
+__global__ void colsum_kernel(float *dbias, float *dz, const float *dy, const float *z,
+                              const float *y, int act, float alpha, int B, int OC,
+                              int overwrite) {
+  __shared__ double part[CS_ROWS][CS_COLS + 1];
+  const int o = blockIdx.x * CS_COLS + threadIdx.x;
+  double s = 0.0;
+  if (o < OC)
+    for (int b = threadIdx.y; b < B; b += CS_ROWS) {
+      const size_t i = (size_t)b * OC + o;
+      const float v = dz == NULL ? dy[i] : act_grad(act, alpha, dy[i], z, y, i);
+      if (dz != NULL) dz[i] = v;
+      s += v;
+    }
   part[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && o < OC) {
@@ -58,33 +70,13 @@ static __device__ __forceinline__ void colsum_finish(double (*part)[CS_COLS + 1]
   }
 }
 
-__global__ void colsum_add_kernel(float *dbias, const float *dout, int B, int OC,
-                                  int overwrite) {
-  __shared__ double part[CS_ROWS][CS_COLS + 1];
-  const int o = blockIdx.x * CS_COLS + threadIdx.x;
-  double s = 0.0;
-  if (o < OC)
-    for (int b = threadIdx.y; b < B; b += CS_ROWS) s += dout[(size_t)b * OC + o];
-  colsum_finish(part, s, dbias, o, OC, overwrite);
-}
-
-/* dz = dy * act'(z), element for element as act_backward_kernel gives it,
-** and dbias[o] += sum over b of dz[b, o] as colsum_add_kernel adds it (the
-** same values in the same order): one launch and one read of dz fewer */
-__global__ void act_colsum_kernel(int act, float alpha, float *dz, const float *dy,
-                                  const float *z, const float *y, float *dbias, int B,
-                                  int OC, int overwrite) {
-  __shared__ double part[CS_ROWS][CS_COLS + 1];
-  const int o = blockIdx.x * CS_COLS + threadIdx.x;
-  double s = 0.0;
-  if (o < OC)
-    for (int b = threadIdx.y; b < B; b += CS_ROWS) {
-      const size_t i = (size_t)b * OC + o;
-      const float v = act_grad(act, alpha, dy[i], z, y, i);
-      dz[i] = v;
-      s += v;
-    }
-  colsum_finish(part, s, dbias, o, OC, overwrite);
+/* launch_ok's answer */
+static int colsum(cuda_ctx *c, float *dbias, float *dz, const float *dy, const float *z,
+                  const float *y, gan_act act, float alpha, int B, int OC, int overwrite) {
+  dim3 block(CS_COLS, CS_ROWS);
+  colsum_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(
+      dbias, dz, dy, z, y, (int)act, alpha, B, OC, overwrite);
+  return launch_ok(c, "colsum_kernel");
 }
 
 void cuda_linear_forward(void *ctx, float *out /* (B, OC) */,
@@ -134,12 +126,8 @@ void cuda_linear_backward(void *ctx, float *dinp /* (B, C) or NULL */,
   if (dweight != NULL && OC > 0 && C > 0) /* dweight (+)= dout^T @ inp */
     cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, B, 1.0f, inp, C, dout, OC,
               overwrite ? 0.0f : 1.0f, dweight, C);
-  if (dbias != NULL && OC > 0 && B > 0) {
-    dim3 block(CS_COLS, CS_ROWS);
-    colsum_add_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(
-        dbias, dout, B, OC, overwrite);
-    launch_ok(c, "colsum_add_kernel");
-  }
+  if (dbias != NULL && OC > 0 && B > 0)
+    colsum(c, dbias, NULL, dout, NULL, NULL, GAN_ACT_IDENTITY, 0.0f, B, OC, overwrite);
 }
 
 void cuda_linear_act_backward(void *ctx, gan_act act, float alpha, float *dz /* (B, OC) */,
@@ -153,13 +141,9 @@ void cuda_linear_act_backward(void *ctx, gan_act act, float alpha, float *dz /* 
     cuda_linear_backward(ctx, dinp, dweight, dbias, dz, inp, weight, B, C, OC, overwrite);
     return;
   }
-  if (dbias == NULL) {
+  if (dbias == NULL)
     cuda_act_backward(ctx, act, alpha, dz, dy, z, y, (size_t)B * OC);
-  } else {
-    dim3 block(CS_COLS, CS_ROWS);
-    act_colsum_kernel<<<(OC + CS_COLS - 1) / CS_COLS, block, 0, c->stream>>>(
-        (int)act, alpha, dz, dy, z, y, dbias, B, OC, overwrite);
-    if (!launch_ok(c, "act_colsum_kernel")) return;
-  }
+  else if (!colsum(c, dbias, dz, dy, z, y, act, alpha, B, OC, overwrite))
+    return;
   cuda_linear_backward(ctx, dinp, dweight, NULL, dz, inp, weight, B, C, OC, overwrite);
 }

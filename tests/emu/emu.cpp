@@ -207,6 +207,12 @@ static int noexec(void) {
   return r;
 }
 
+/* EMU_STATS set: the counters are written at exit (write_stats) */
+static int stats_on(void) {
+  static const int r = getenv("EMU_STATS") != NULL;
+  return r;
+}
+
 /* EMU_REVERSE=1: the blocks of a launch, and the threads of a block, run in
 ** reverse order */
 static int reversed(void) {
@@ -282,7 +288,7 @@ void emu_launch(int barriers, const char *name, dim3 grid, dim3 block,
     return;
   }
   count.launches++;
-  if (getenv("EMU_STATS")) {
+  if (stats_on()) {
     if (!launches_of) launches_of = new std::map<std::string, unsigned long long>;
     (*launches_of)[name]++;
   }

@@ -210,15 +210,21 @@ function Linear:forward_act(x, act)
   return act.output
 end
 
+-- The buffer for the input gradient of a backward fed g: never g's own
+-- memory (m:backward(x, m.grad_input) takes a new one); nil when not
+-- wanted (need == false).
+local function input_grad(self, x, g, need)
+  if g == self.grad_input then self.grad_input = nil end
+  if need == false then return nil end
+  self.grad_input = like(self.grad_input, x)
+  return self.grad_input
+end
+
 function Linear:backward(x, g, need_input_grad)
   check_backward(self, x, g, "backward")
-  if g == self.grad_input then self.grad_input = nil end
-  if need_input_grad ~= false then
-    self.grad_input = like(self.grad_input, x)
-  end
-  C.linear_backward(need_input_grad ~= false and self.grad_input or nil,
-                    self.grad_weight, self.grad_bias, g, x, self.weight)
-  return need_input_grad ~= false and self.grad_input or nil
+  local gi = input_grad(self, x, g, need_input_grad)
+  C.linear_backward(gi, self.grad_weight, self.grad_bias, g, x, self.weight)
+  return gi
 end
 
 -- act:backward(z, g), then backward(x, act.grad_input), in one call, which
@@ -230,22 +236,17 @@ function Linear:backward_act(x, g, act, z, need_input_grad)
   act.grad_input = like(act.grad_input, z)
   local dz = act.grad_input
   check_backward(self, x, dz, "backward")
-  if dz == self.grad_input then self.grad_input = nil end
-  if need_input_grad ~= false then
-    self.grad_input = like(self.grad_input, x)
-  end
-  C.linear_act_backward(act.act_kind, act.alpha, dz, g, z, act.output,
-                        need_input_grad ~= false and self.grad_input or nil,
-                        self.grad_weight, self.grad_bias, x, self.weight)
-  return need_input_grad ~= false and self.grad_input or nil
+  local gi = input_grad(self, x, dz, need_input_grad)
+  C.linear_act_backward(act.act_kind, act.alpha, dz, g, z, act.output, gi, self.grad_weight,
+                        self.grad_bias, x, self.weight)
+  return gi
 end
 
 function Linear:backward_input(x, g)
   check_backward(self, x, g, "backward_input")
-  if g == self.grad_input then self.grad_input = nil end
-  self.grad_input = like(self.grad_input, x)
-  C.linear_backward(self.grad_input, nil, nil, g, x, self.weight)
-  return self.grad_input
+  local gi = input_grad(self, x, g)
+  C.linear_backward(gi, nil, nil, g, x, self.weight)
+  return gi
 end
 
 ---------------------------------------------------------------------------
