@@ -189,6 +189,23 @@ describe("convolutional modules", function()
     end
   end)
 
+  it("take their own grad_input as the gradient: a new buffer, not in place", function()
+    for _, make in ipairs({function() return nn.Conv2d(3, 3, 3, {padding = 1}) end,
+                           function() return nn.ConvTranspose2d(3, 3, 3, {padding = 1}) end}) do
+      for _, method in ipairs({"backward", "backward_input"}) do
+        local m, x = make(), gan.randn(2, 3, 5, 5)
+        local g = gan.randn(m:forward(x):shape())
+        local want = m[method](m, x, g):clone()
+        local own = m.grad_input
+        own:copy(g)
+        local got = m[method](m, x, own)
+        assert.are_not.equal(own, got, method)
+        assert.equal(0, gan.max_abs_diff(g, own), method) -- g left as it was
+        assert.equal(0, gan.max_abs_diff(want, got), tostring(m) .. " " .. method)
+      end
+    end
+  end)
+
   it("BatchNorm2d has PyTorch's defaults and wants 4-d input", function()
     local bn = nn.BatchNorm2d(5)
     assert.equal(0.9, bn.momentum)

@@ -26,8 +26,8 @@ local gan = require "gan"
 local nn = require "gan.nn"
 local C = gan.C
 
-local class, like, buffer, shape_str = nn._class, nn._like, nn._buffer, nn.shape_str
-local arg_error = nn._arg_error
+local class, buffer, shape_str = nn._class, nn._buffer, nn.shape_str
+local arg_error, input_grad = nn._arg_error, nn._input_grad
 
 -- The constructors' checks: the error points at the constructor's caller
 -- (nn._arg_error).
@@ -168,12 +168,7 @@ end
 
 function Conv2d:backward(x, g, need_input_grad)
   check_grad(self, x, g, "backward")
-  if g == self.grad_input then self.grad_input = nil end -- not in place
-  local gi = nil
-  if need_input_grad ~= false then
-    self.grad_input = like(self.grad_input, x)
-    gi = self.grad_input
-  end
+  local gi = input_grad(self, x, g, need_input_grad)
   C.conv2d_backward(gi, self.grad_weight, self.grad_bias, g, x, self.weight, self.stride,
                     self.padding, workspace(self, g, x, false))
   return gi
@@ -181,11 +176,10 @@ end
 
 function Conv2d:backward_input(x, g)
   check_grad(self, x, g, "backward_input")
-  if g == self.grad_input then self.grad_input = nil end -- not in place
-  self.grad_input = like(self.grad_input, x)
-  C.conv2d_backward(self.grad_input, nil, nil, g, x, self.weight, self.stride,
-                    self.padding, workspace(self, g, x, false))
-  return self.grad_input
+  local gi = input_grad(self, x, g)
+  C.conv2d_backward(gi, nil, nil, g, x, self.weight, self.stride, self.padding,
+                    workspace(self, g, x, false))
+  return gi
 end
 
 ---------------------------------------------------------------------------
@@ -244,12 +238,7 @@ end
 
 function ConvTranspose2d:backward(x, g, need_input_grad)
   check_grad(self, x, g, "backward")
-  if g == self.grad_input then self.grad_input = nil end -- not in place
-  local gi = nil
-  if need_input_grad ~= false then
-    self.grad_input = like(self.grad_input, x)
-    gi = self.grad_input
-  end
+  local gi = input_grad(self, x, g, need_input_grad)
   C.conv_transpose2d_backward(gi, self.grad_weight, self.grad_bias, g, x, self.weight,
                               self.stride, self.padding, workspace(self, g, x, true))
   return gi
@@ -257,11 +246,10 @@ end
 
 function ConvTranspose2d:backward_input(x, g)
   check_grad(self, x, g, "backward_input")
-  if g == self.grad_input then self.grad_input = nil end -- not in place
-  self.grad_input = like(self.grad_input, x)
-  C.conv_transpose2d_backward(self.grad_input, nil, nil, g, x, self.weight, self.stride,
-                              self.padding, workspace(self, g, x, true))
-  return self.grad_input
+  local gi = input_grad(self, x, g)
+  C.conv_transpose2d_backward(gi, nil, nil, g, x, self.weight, self.stride, self.padding,
+                              workspace(self, g, x, true))
+  return gi
 end
 
 ---------------------------------------------------------------------------

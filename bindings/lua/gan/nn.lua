@@ -219,6 +219,7 @@ local function input_grad(self, x, g, need)
   self.grad_input = like(self.grad_input, x)
   return self.grad_input
 end
+nn._input_grad = input_grad
 
 function Linear:backward(x, g, need_input_grad)
   check_backward(self, x, g, "backward")
