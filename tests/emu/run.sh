@@ -4,7 +4,8 @@
 #   1. bench/gpu.sh --smoke, with this gan and test_cuda: tests/test_cuda.c
 #      (every backend slot against the CPU backend), bench/gpu_steps.lua
 #      (the modules, 20 seed steps and 10 DCGAN steps, CUDA against the
-#      CPU), and the GPU benchmark's harness end to end, at 16x16 on a
+#      CPU; the convolutions on cuDNN, then again on im2col), and the GPU
+#      benchmark's harness end to end, at 16x16 on a
 #      generated data set (its timings are the emulator's, and meaningless);
 #      then test_cuda again with EMU_REVERSE=1 (blocks and threads in
 #      reverse order);
@@ -139,6 +140,8 @@ for f in gpu_bench.md gpu_logs.tgz; do
 done
 grep -q "passed, 0 failed" "$run/out/gpu_bench.md" ||
   { echo "emu: \$OUT/gpu_bench.md has no test_cuda summary" >&2; status=1; }
+grep -q "GAN_CUDA_CONV=im2col | [0-9]* passed, 0 failed" "$run/out/gpu_bench.md" ||
+  { echo "emu: \$OUT/gpu_bench.md has no gpu_steps summary on im2col" >&2; status=1; }
 # the same checks with the blocks of each launch, and the threads of each
 # block, in reverse order: a GPU runs them in no set order (about 45 s)
 echo "emu: 1. test_cuda again, with EMU_REVERSE=1" >&2
