@@ -27,6 +27,12 @@
 #      gradient's heuristics fail (EMU_CUDNN_FAIL), warns once, moves to
 #      im2col and gives the losses of the same run on the CPU; one whose
 #      filter gradient fails part way stops instead.
+#   6. the Busted specs that take their device from GAN_TEST_DEVICE, with
+#      it set to cuda, run by this gan (busted is a Lua script, and gan a
+#      Lua 5.4 with gan in it): their tensors, modules, checkpoints, data
+#      sets, training runs and bad inputs on the emulated GPU.  The other
+#      specs are device-free or run elsewhere (cuda_spec's GPU half is
+#      gpu_steps, step 1).  EMU_SPECS="tensor nn" runs some.
 # No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
 # ./build.sh installs).  cuDNN is cudnn_emu.cpp, built as $out/lib/
 # libcudnn.so.9 and loaded by cuda/cudnn.cu through GAN_CUDNN, as the real
@@ -42,11 +48,14 @@
 #      cuda is an error that says where it looked.  A kernel that faults
 #      (EMU_FAULT_AT, sticky as on a GPU) stops a run with one message
 #      that names the fault and CUDA_LAUNCH_BLOCKING=1.
-# Exit status 0 only if all five pass.
+# Exit status 0 only if all six pass.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
 san=${SAN:-}
+emu_specs=${EMU_SPECS:-tensor nn conv checkpoint images reads robustness metrics cli run}
+# the version cmake gives, which the specs check the form of
+version=$(sed -n 's/^project(gan VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
 mkdir -p "$out/src" "$out/obj" "$out/bin"
 blas=$(pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 blaslib=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
@@ -86,7 +95,7 @@ cmake -DOUT="$out/src/gan_lua_sources.c" -DSRC_DIR="$root/bindings/lua" \
   -P "$root/cmake/embed.cmake"
 for f in "$root"/bindings/*.c "$out/src/gan_lua_sources.c"; do
   b=$(basename "$f" .c)
-  bg $cc -DGAN_HAVE_CUDA=1 -DGAN_VERSION='"emu"' $lua -I"$root/bindings" -I"$root/core" \
+  bg $cc -DGAN_HAVE_CUDA=1 -DGAN_VERSION="\"$version\"" $lua -I"$root/bindings" -I"$root/core" \
     -I"$root/cuda" -c "$f" -o "$out/bin/$b.o"
 done
 for p in "${pids[@]}"; do wait "$p"; done
@@ -271,4 +280,10 @@ fi
 grep -q "cudnnConvolutionBackwardFilter failed: CUDNN_STATUS_EXECUTION_FAILED" \
   "$run/dc_exec.txt" && ! grep -q "gan: warning" "$run/dc_exec.txt" ||
   { echo "emu: the run did not stop with cuDNN's error:" >&2; cat "$run/dc_exec.txt"; status=1; }
+# 6.
+echo "emu: 6. the specs, on the emulated GPU (GAN_TEST_DEVICE=cuda)" >&2
+specs=()
+for s in $emu_specs; do specs+=("spec/${s}_spec.lua"); done
+(cd "$root" && GAN_TEST_DEVICE=cuda GAN_BIN="$out/gan" GAN_ROOT="$root" GAN_BUILD="$out" \
+  "$out/gan" "$(command -v busted)" -o utfTerminal "${specs[@]}") || status=1
 exit $status
