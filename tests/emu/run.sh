@@ -83,10 +83,15 @@ export GAN_CUDNN="$out/lib"
 emu_flags="-U_FORTIFY_SOURCE"
 [ -n "$san" ] && emu_flags="$emu_flags -DEMU_UCONTEXT"
 bg $cxx $emu_flags $blas -I"$root/tests/emu" -c "$root/tests/emu/emu.cpp" -o "$out/obj/emu.o"
+# stb with the engine's flags for it (CMakeLists.txt says why)
+stb_flags="-fwrapv"
+[ -n "$san" ] &&
+  stb_flags="$stb_flags -fno-sanitize=pointer-overflow,nonnull-attribute,shift,signed-integer-overflow"
 for f in "$root"/core/*.c; do
   b=$(basename "$f" .c)
   [ "$b" = nocuda ] && continue
-  bg $cc -w $blas $stb -I"$root/core" -c "$f" -o "$out/obj/core_$b.o"
+  extra=""; [ "$b" = stb_impl ] && extra=$stb_flags
+  bg $cc -w $extra $blas $stb -I"$root/core" -c "$f" -o "$out/obj/core_$b.o"
 done
 bg $cc -Wshadow -DGAN_HAVE_CUDA=1 -I"$root/core" -I"$root/cuda" -c "$root/tests/test_cuda.c" \
   -o "$out/bin/test_cuda.o"
