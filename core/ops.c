@@ -80,6 +80,19 @@ static gan_status same_numel(const char *op, const char *na,
     if (s_ != GAN_OK) return s_;                                               \
   } while (0)
 
+/* Each of an op's n outputs (any of them NULL) apart from each of its m
+** inputs, and from every output after it: what an op that writes its
+** outputs while it reads its inputs needs. */
+static gan_status outs_apart(const char *op, int n, const gan_tensor *const *outs,
+                             const char *const *on, int m, const gan_tensor *const *ins,
+                             const char *const *in) {
+  for (int i = 0; i < n; i++) {
+    for (int j = 0; j < m; j++) TRY(apart(op, on[i], outs[i], in[j], ins[j]));
+    for (int j = i + 1; j < n; j++) TRY(apart(op, on[i], outs[i], on[j], outs[j]));
+  }
+  return GAN_OK;
+}
+
 gan_status gan_fill(gan_tensor *x, float value) {
   TRY(live("fill", "tensor", x, NULL));
   IFACE(x).fill(CTX(x), x->data, value, (size_t)x->numel);
@@ -295,13 +308,9 @@ static gan_status linear_shapes(const char *op, const gan_tensor *inp,
 static gan_status fwd_apart(const char *op, const gan_tensor *out,
                             const gan_tensor *inp, const gan_tensor *weight,
                             const gan_tensor *bias, const gan_tensor *ws) {
-  const gan_tensor *ins[3] = {inp, weight, bias};
-  const char *in[3] = {"input", "weight", "bias"};
-  for (int j = 0; j < 3; j++) {
-    TRY(apart(op, "output", out, in[j], ins[j]));
-    TRY(apart(op, "workspace", ws, in[j], ins[j]));
-  }
-  return apart(op, "output", out, "workspace", ws);
+  const gan_tensor *outs[2] = {out, ws}, *ins[3] = {inp, weight, bias};
+  const char *on[2] = {"output", "workspace"}, *in[3] = {"input", "weight", "bias"};
+  return outs_apart(op, 2, outs, on, 3, ins, in);
 }
 
 static gan_status linear_forward_checks(const char *op, const gan_tensor *out,
@@ -335,9 +344,9 @@ gan_status gan_linear_act_forward(gan_tensor *out, gan_tensor *y, const gan_tens
   TRY(linear_forward_checks(op, out, inp, weight, bias, &B, &C, &OC));
   TRY(live(op, "activation output", y, out));
   TRY(same_numel(op, "activation output", y, "output", out));
-  const gan_tensor *others[4] = {out, inp, weight, bias};
-  const char *names[4] = {"output", "input", "weight", "bias"};
-  for (int j = 0; j < 4; j++) TRY(apart(op, "activation output", y, names[j], others[j]));
+  const gan_tensor *ys[1] = {y}, *others[4] = {out, inp, weight, bias};
+  const char *yn[1] = {"activation output"}, *names[4] = {"output", "input", "weight", "bias"};
+  TRY(outs_apart(op, 1, ys, yn, 4, others, names));
   const float *b = bias ? bias->data : NULL;
   if (IFACE(out).linear_act_forward) {
     IFACE(out).linear_act_forward(CTX(out), out->data, y->data, inp->data, weight->data, b,
@@ -359,11 +368,7 @@ static gan_status grads_apart(const char *op, const gan_tensor *dinp,
   const char *on[3] = {"input gradient", "weight gradient", "bias gradient"};
   const gan_tensor *ins[4] = {dout, inp, weight, ws};
   const char *in[4] = {"gradient", "input", "weight", "workspace"};
-  for (int i = 0; i < 3; i++) {
-    for (int j = 0; j < 4; j++) TRY(apart(op, on[i], outs[i], in[j], ins[j]));
-    for (int j = i + 1; j < 3; j++) TRY(apart(op, on[i], outs[i], on[j], outs[j]));
-  }
-  return GAN_OK;
+  return outs_apart(op, 3, outs, on, 4, ins, in);
 }
 
 static gan_status linear_backward_checks(const char *op, const gan_tensor *dinp,
@@ -602,9 +607,7 @@ gan_status gan_batchnorm_backward(gan_tensor *dx, gan_tensor *dgamma,
   const gan_tensor *outs[2] = {dgamma, dbeta}, *ins[6] = {dy, x, gamma, mean, rstd, dx};
   const char *on[2] = {"gamma gradient", "beta gradient"},
              *in[6] = {"gradient", "input", "gamma", "mean", "rstd", "input gradient"};
-  for (int i = 0; i < 2; i++)
-    for (int j = 0; j < 6; j++) TRY(apart(op, on[i], outs[i], in[j], ins[j]));
-  TRY(apart(op, "gamma gradient", dgamma, "beta gradient", dbeta));
+  TRY(outs_apart(op, 2, outs, on, 6, ins, in));
   int over = 0;
   TRY(grads_zeros(dx, dgamma, dbeta, &over));
   IFACE(x).batchnorm_backward(CTX(x), dx ? dx->data : NULL,

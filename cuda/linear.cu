@@ -137,10 +137,7 @@ void cuda_linear_act_backward(void *ctx, gan_act act, float alpha, float *dz /* 
                               float *dbias /* (OC) or NULL */, const float *inp,
                               const float *weight, int B, int C, int OC, int overwrite) {
   cuda_ctx *c = (cuda_ctx *)ctx;
-  if (B <= 0 || OC <= 0) { /* nothing to sum: the products' cases alone */
-    cuda_linear_backward(ctx, dinp, dweight, dbias, dz, inp, weight, B, C, OC, overwrite);
-    return;
-  }
+  if (B <= 0 || OC <= 0) return; /* as linear_act_forward: the core passes none */
   if (dbias == NULL)
     cuda_act_backward(ctx, act, alpha, dz, dy, z, y, (size_t)B * OC);
   else if (!colsum(c, dbias, dz, dy, z, y, act, alpha, B, OC, overwrite))

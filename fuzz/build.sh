@@ -15,17 +15,15 @@ flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -DGAN_IMAGE_MAX_PIXELS=1048576
        -fno-sanitize-recover=undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
        -std=c11 -Wall -Wextra -Wshadow -Icore"
-# stb is third-party: sanitized and measured, but its warnings are not ours.
-# Four UBSan checks are off for it, for faults of stb 2.27 that cannot
-# touch memory (see fuzz/README.md): NULL + 0 and memcpy(NULL, p, 0) for an
-# empty PNG IDAT chunk, shifts by 32 in the JPEG bit reader, and a corrupt
-# JPEG's DC predictor overflowing an int (defined wrap-around under
-# -fwrapv, as in the engine's build).  ASan keeps checking every access.
-# (a minute to compile: kept while this script and stb_impl.c are unchanged)
-if [ ! "$out/stb_impl.o" -nt fuzz/build.sh ] || [ ! "$out/stb_impl.o" -nt core/stb_impl.c ]; then
-  # shellcheck disable=SC2086  # $flags is a list of flags
-  $CC $flags -w -fwrapv -fno-sanitize=pointer-overflow,nonnull-attribute,shift,signed-integer-overflow \
-      -c core/stb_impl.c -o "$out/stb_impl.o"
+# stb is third-party: sanitized and measured, with the flags and the UBSan
+# exemptions of the engine's sanitizer build (core/stb_impl.flags says
+# why).  ASan keeps checking every access.
+stb_flags() { sed -n "s/^$1: //p" core/stb_impl.flags; }
+# (a minute to compile: kept while this script, stb_impl.c and its flags are unchanged)
+if [ ! "$out/stb_impl.o" -nt fuzz/build.sh ] || [ ! "$out/stb_impl.o" -nt core/stb_impl.c ] ||
+   [ ! "$out/stb_impl.o" -nt core/stb_impl.flags ]; then
+  # shellcheck disable=SC2086,SC2046  # lists of flags
+  $CC $flags $(stb_flags always) $(stb_flags sanitize) -c core/stb_impl.c -o "$out/stb_impl.o"
 fi
 # shellcheck disable=SC2086  # $flags is a list of flags
 $CC $flags fuzz/fuzz_image.c core/image.c core/fault.c core/status.c \

@@ -83,10 +83,9 @@ export GAN_CUDNN="$out/lib"
 emu_flags="-U_FORTIFY_SOURCE"
 [ -n "$san" ] && emu_flags="$emu_flags -DEMU_UCONTEXT"
 bg $cxx $emu_flags $blas -I"$root/tests/emu" -c "$root/tests/emu/emu.cpp" -o "$out/obj/emu.o"
-# stb with the engine's flags for it (CMakeLists.txt says why)
-stb_flags="-fwrapv"
-[ -n "$san" ] &&
-  stb_flags="$stb_flags -fno-sanitize=pointer-overflow,nonnull-attribute,shift,signed-integer-overflow"
+# stb with the engine's flags for it (core/stb_impl.flags says why)
+stb_flags=$(sed -n 's/^always: //p' "$root/core/stb_impl.flags")
+[ -n "$san" ] && stb_flags="$stb_flags $(sed -n 's/^sanitize: //p' "$root/core/stb_impl.flags")"
 for f in "$root"/core/*.c; do
   b=$(basename "$f" .c)
   [ "$b" = nocuda ] && continue
