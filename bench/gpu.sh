@@ -45,7 +45,9 @@
 #     The convolutions run on cuDNN 9 when it loads (else on the im2col
 #     kernels): when `gan` cannot load it by itself, this script looks for
 #     the nvidia-cudnn wheel in python3's packages and sets GAN_CUDNN.
-#     bench/gpu_steps.lua runs once on each path.
+#     bench/gpu_steps.lua runs once on each path;
+#   - the Busted specs that take their device from GAN_TEST_DEVICE, with
+#     that set to cuda (busted packed by bench/pack_gpu.sh, run by gan).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
@@ -102,7 +104,8 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 t_begin=$(date +%s)
 # what a part left, for the table (set as each part runs)
-ck_test="not run" ck_steps="not run" ck_im2col="not run"
+ck_test="not run" ck_steps="not run" ck_im2col="not run" ck_specs="not run"
+specs=""
 wall="" parts="" rc_seed="not run" sample="" dwall="" dms="" drc_text="not run" swd=""
 # within CAP CMD...: CMD under timeout(1), for at most CAP seconds and never
 # past the budget; 124 when cut short, 125 (nothing run) when the budget has
@@ -181,6 +184,7 @@ table() {
   echo "| tests/test_cuda: every op against the CPU | $ck_test | | |"
   echo "| bench/gpu_steps.lua: modules and steps against the CPU (conv: ${conv:-?}) | $ck_steps | | |"
   echo "| bench/gpu_steps.lua with GAN_CUDA_CONV=im2col | $ck_im2col | | |"
+  echo "| the specs on the GPU (GAN_TEST_DEVICE=cuda: $specs) | $ck_specs | | |"
   for prec in fp32 tf32; do
     e=$(med "$log/ems_$prec"); t=$(med "$log/tms_$prec"); q=$(med "$log/ratio_$prec")
     echo "| step ms, $prec, ${size}x${size} (median) | $e | $t | $q |"
@@ -311,6 +315,36 @@ if [ "$conv" = cudnn ]; then  # (--smoke too: CI checks im2col's steps on the em
   rc=$?; echo "rc $rc" >> "$log/gpu_steps_im2col.txt"; summary "$log/gpu_steps_im2col.txt"
   [ $rc -eq 0 ] || status=1
   ck_im2col="$(last_line "$log/gpu_steps_im2col.txt") ($(rc_text $rc))"
+fi
+
+# the Busted specs that take their device from GAN_TEST_DEVICE, on the GPU,
+# run by gan itself (busted is a Lua script): busted from .gpu/lua (what
+# bench/pack_gpu.sh packed), else this machine's; --smoke runs one spec
+# (tests/emu/run.sh runs them all on the emulator)
+echo "## specs on the GPU (GAN_TEST_DEVICE=cuda)"
+specs="tensor nn conv checkpoint images reads robustness metrics cli run"
+[ $smoke = 1 ] && specs=tensor
+busted=""
+if [ -f .gpu/lua/busted ]; then
+  busted=.gpu/lua/busted
+  export LUA_PATH="$PWD/.gpu/lua/share/?.lua;$PWD/.gpu/lua/share/?/init.lua;;"
+  export LUA_CPATH="$PWD/.gpu/lua/lib/?.so;;"
+else
+  busted=$(command -v busted)
+fi
+if [ -n "$busted" ]; then
+  gan_abs=$(cd "$(dirname "$GAN")" && pwd)/$(basename "$GAN")
+  files=(); for x in $specs; do files+=("spec/${x}_spec.lua"); done
+  GAN_TEST_DEVICE=cuda GAN_BIN="$gan_abs" GAN_ROOT="$PWD" GAN_BUILD="$(dirname "$gan_abs")" \
+    within 200 "$GAN" "$busted" -o utfTerminal "${files[@]}" \
+    > "$log/specs.txt" 2>&1
+  rc=$?; echo "rc $rc" >> "$log/specs.txt"
+  grep -E 'successes|rc ' "$log/specs.txt"
+  grep -B2 -A12 -E '^(Failure|Error) ' "$log/specs.txt" | head -80
+  [ $rc -eq 0 ] || status=1
+  ck_specs="$(grep -E 'successes' "$log/specs.txt" | tail -1 | sed 's/ : .*//') ($(rc_text $rc))"
+else
+  echo "no busted here or in .gpu/lua: specs not run"; ck_specs="not run: no busted"
 fi
 
 table
