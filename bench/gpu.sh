@@ -7,6 +7,13 @@
 #
 #   bench/gpu.sh [--steps 50] [--warmup 5] [--rounds 3] [--epochs 500]
 #                [--dcgan-epochs 300] [--budget 420] [--quick] [--smoke]
+#                [--parts check,step,seed,floor,dcgan,sample,specs] [--specs tensor,nn,...]
+#
+# --parts: the parts to run (all by default), for a device machine's short
+# second call: check (test_cuda, gpu_steps on cuDNN and on im2col), step
+# (the step against PyTorch), seed (the full seed run in fp32 and tf32),
+# floor, dcgan, sample, specs (the Busted specs on the GPU; --specs names
+# which, by default all that take their device from GAN_TEST_DEVICE).
 #
 # --budget S: the whole script ends within about S seconds.  Each part runs
 # under timeout(1), with its own cap and never past the budget; a part the
@@ -51,6 +58,9 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
+all_parts="check step seed floor dcgan sample specs"
+parts_arg=$all_parts
+specs="tensor nn conv checkpoint images reads robustness metrics cli run"
 size=128 dcgan_size=64 check_size=32 smoke=0 budget=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -60,13 +70,19 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift ;;
     --dcgan-epochs) dcgan_epochs=$2; shift ;;
     --budget) budget=$2; shift ;;
+    --parts) parts_arg=${2//,/ }; shift ;;
+    --specs) specs=${2//,/ }; shift ;;
     --quick) steps=10 warmup=2 rounds=1 epochs=20 dcgan_epochs=5 ;;
     --smoke) steps=1 warmup=1 rounds=1 epochs=1 dcgan_epochs=1 size=16 dcgan_size=16
-             check_size=16 smoke=1 ;;
+             check_size=16 smoke=1 specs=tensor ;;
     *) echo "gpu.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
 done
+for p in $parts_arg; do
+  case " $all_parts " in *" $p "*) ;; *) echo "gpu.sh: unknown part '$p' (parts: $all_parts)" >&2; exit 2 ;; esac
+done
+want() { case " $parts_arg " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 # the emulator (tests/emu/run.sh) runs --smoke in about 5 minutes
 # and its parts run far slower than on a GPU: caps x 8 there
 cap_x=1; [ $smoke = 1 ] && cap_x=8
@@ -105,8 +121,8 @@ trap 'rm -rf "$log"' EXIT
 t_begin=$(date +%s)
 # what a part left, for the table (set as each part runs)
 ck_test="not run" ck_steps="not run" ck_im2col="not run" ck_specs="not run"
-specs=""
-wall="" parts="" rc_seed="not run" sample="" dwall="" dms="" drc_text="not run" swd=""
+declare -A wall parts rc_seed
+sample="" dwall="" dms="" drc_text="not run" swd=""
 # within CAP CMD...: CMD under timeout(1), for at most CAP seconds and never
 # past the budget; 124 when cut short, 125 (nothing run) when the budget has
 # under 10 s left
@@ -129,7 +145,7 @@ rc_text() {
 echo "## device"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -2
 "$GAN" --version
-[ -f .gpu/VERSION ] && echo "packed from: $(cat .gpu/VERSION)"
+case "$GAN" in *.gpu/gan) [ -f .gpu/VERSION ] && echo "packed from: $(cat .gpu/VERSION)" ;; esac
 echo "data: $DATA"
 
 if ! "$GAN" -e 'assert(pcall(gan.zeros, 1, "cuda"))' >/dev/null 2>&1; then
@@ -151,32 +167,16 @@ fi
 echo "cublas: $("$GAN" -e 'print(gan.cublas())')"
 echo "cudnn: $("$GAN" -e 'print(gan.cudnn())')"
 
-echo "## correctness"
 status=0
+# cuDNN when it loads, forced (GAN_CUDA_CONV=cudnn), so that a failure is a
+# failure, not auto's fall back to im2col
+conv=im2col; "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1 && conv=cudnn
 # a check's failures and its summary (not only its last lines: the FAIL
 # lines are what a first GPU run needs)
 summary() { grep -E 'FAIL|fail|error|passed|skipped|rc ' "$1" | tail -25; }
 last_line() { grep -E 'passed|failed' "$1" | tail -1; }
-if [ -x "$TEST_CUDA" ]; then
-  within 180 "$TEST_CUDA" > "$log/test_cuda.txt" 2>&1
-  rc=$?; echo "rc $rc" >> "$log/test_cuda.txt"; summary "$log/test_cuda.txt"
-  [ $rc -eq 0 ] || status=1
-  ck_test="$(last_line "$log/test_cuda.txt") ($(rc_text $rc))"
-else
-  echo "$TEST_CUDA missing"; status=1
-fi
-# cuDNN when it loads, forced (GAN_CUDA_CONV=cudnn), so that a failure is a
-# failure, not auto's fall back to im2col
-conv=im2col; "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1 && conv=cudnn
-echo "gpu_steps, convolutions on $conv ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
-GAN_CUDA_CONV=$conv within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
-  > "$log/gpu_steps.txt" 2>&1
-rc=$?; echo "rc $rc" >> "$log/gpu_steps.txt"; summary "$log/gpu_steps.txt"
-[ $rc -eq 0 ] || status=1
-ck_steps="$(last_line "$log/gpu_steps.txt") ($(rc_text $rc))"
 val() { awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -1; }
 med() { [ -f "$1" ] || { echo "n/a"; return; }; sort -g "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
 
 table() {
   echo "| what | engine | pytorch | engine/pytorch |"
@@ -201,7 +201,9 @@ table() {
   em=$(val peak_gpu_mb "$log/e_fp32_1" 2>/dev/null); tm=$(val peak_gpu_mb "$log/t_fp32_1" 2>/dev/null)
   mq=n/a; [ -n "$em" ] && [ -n "$tm" ] && mq=$(echo "$em $tm" | awk '{ printf "%.2f", $1 / $2 }')
   echo "| peak GPU memory MB, fp32 | ${em:-n/a} | ${tm:-n/a} | $mq |"
-  echo "| full seed run, $epochs epochs at ${size}x${size}, s ($rc_seed) | ${wall:-n/a} (${parts:-no breakdown}) | | |"
+  for prec in fp32 tf32; do
+    echo "| full seed run, $epochs epochs at ${size}x${size}, $prec, s (${rc_seed[$prec]:-not run}) | ${wall[$prec]:-n/a} (${parts[$prec]:-no breakdown}) | | |"
+  done
   echo "| a sample step's wait for its grid (${size}x${size}, 10 images) | ${sample:-n/a} | | |"
   echo "| DCGAN ${dcgan_size}px width 32, $dcgan_epochs epochs, s ($drc_text) | ${dwall:-n/a} (${dms:-n/a} ms/step, data and samples included) | | |"
   echo "| DCGAN samples, SWD x1e3, 400 samples vs the training photos | ${swd:-n/a} | | |"
@@ -215,136 +217,169 @@ save_out() {
   tar czf "$OUT/gpu_logs.tgz" -C "$log" --exclude='*.ckpt*' --exclude='*.png' --exclude='*.html' . \
     2>/dev/null
 }
-echo "## benchmark ($rounds rounds of $steps steps, ${size}x${size}x3, batch 100)"
-for prec in fp32 tf32; do
-  tflag=""; [ $prec = tf32 ] && tflag="--tf32"
-  for r in $(seq "$rounds"); do
-    within 90 "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" \
-      --warmup "$warmup" --size "$size" > "$log/e_${prec}_$r" 2>&1
-    LD_LIBRARY_PATH=$torch_ld within 120 "$PY" bench/torch_step.py --device cuda $tflag \
-      --steps "$steps" --warmup "$warmup" --size "$size" > "$log/t_${prec}_$r" 2>&1
-    for mode in sync none; do
+if want check; then
+  echo "## correctness"
+  if [ -x "$TEST_CUDA" ]; then
+    within 180 "$TEST_CUDA" > "$log/test_cuda.txt" 2>&1
+    rc=$?; echo "rc $rc" >> "$log/test_cuda.txt"; summary "$log/test_cuda.txt"
+    [ $rc -eq 0 ] || status=1
+    ck_test="$(last_line "$log/test_cuda.txt") ($(rc_text $rc))"
+  else
+    echo "$TEST_CUDA missing"; status=1
+  fi
+  echo "gpu_steps, convolutions on $conv ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
+  GAN_CUDA_CONV=$conv within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
+    > "$log/gpu_steps.txt" 2>&1
+  rc=$?; echo "rc $rc" >> "$log/gpu_steps.txt"; summary "$log/gpu_steps.txt"
+  [ $rc -eq 0 ] || status=1
+  ck_steps="$(last_line "$log/gpu_steps.txt") ($(rc_text $rc))"
+fi
+if want step; then
+  echo "## benchmark ($rounds rounds of $steps steps, ${size}x${size}x3, batch 100)"
+  for prec in fp32 tf32; do
+    tflag=""; [ $prec = tf32 ] && tflag="--tf32"
+    for r in $(seq "$rounds"); do
       within 90 "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" \
-        --warmup "$warmup" --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
+        --warmup "$warmup" --size "$size" > "$log/e_${prec}_$r" 2>&1
+      LD_LIBRARY_PATH=$torch_ld within 120 "$PY" bench/torch_step.py --device cuda $tflag \
+        --steps "$steps" --warmup "$warmup" --size "$size" > "$log/t_${prec}_$r" 2>&1
+      for mode in sync none; do
+        within 90 "$GAN" bench/step.lua --device cuda --precision $prec --steps "$steps" \
+          --warmup "$warmup" --size "$size" --reads $mode > "$log/${mode}_${prec}_$r" 2>&1
+      done
+      # each run's time goes to ${f}ms_$prec; the engine's failures fail this
+      # script, PyTorch's are shown
+      for f in e t sync none; do
+        v=$(val step_ms "$log/${f}_${prec}_$r")
+        if [ -n "$v" ]; then echo "$v" >> "$log/${f}ms_$prec"; continue; fi
+        echo "  bench/$([ $f = t ] && echo torch_step.py || echo "step.lua ($f)") gave no step_ms:"
+        tail -3 "$log/${f}_${prec}_$r" | sed 's/^/    /'
+        [ $f = t ] || status=1
+      done
+      e=$(val step_ms "$log/e_${prec}_$r"); t=$(val step_ms "$log/t_${prec}_$r")
+      echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
+      [ -n "$e" ] && [ -n "$t" ] && echo "$e $t" | awk '{ print $1 / $2 }' >> "$log/ratio_$prec"
     done
-    # each run's time goes to ${f}ms_$prec; the engine's failures fail this
-    # script, PyTorch's are shown
-    for f in e t sync none; do
-      v=$(val step_ms "$log/${f}_${prec}_$r")
-      if [ -n "$v" ]; then echo "$v" >> "$log/${f}ms_$prec"; continue; fi
-      echo "  bench/$([ $f = t ] && echo torch_step.py || echo "step.lua ($f)") gave no step_ms:"
-      tail -3 "$log/${f}_${prec}_$r" | sed 's/^/    /'
-      [ $f = t ] || status=1
-    done
-    e=$(val step_ms "$log/e_${prec}_$r"); t=$(val step_ms "$log/t_${prec}_$r")
-    echo "round $r $prec: engine ${e:-error} ms, pytorch ${t:-error} ms"
-    [ -n "$e" ] && [ -n "$t" ] && echo "$e $t" | awk '{ print $1 / $2 }' >> "$log/ratio_$prec"
+    save_out
+  done
+
+fi
+if want seed; then
+  for prec in fp32 tf32; do
+    echo "## full seed run ($epochs epochs at ${size}x${size}, $prec)"
+    t0=$(date +%s.%N)
+    within 300 "$GAN" scripts/strawberry.lua --device cuda --precision $prec --data "$DATA" \
+      --epochs "$epochs" --size "$size" --out "$log/run_$prec" > "$log/run_$prec.log" 2>&1
+    rc=$?
+    t1=$(date +%s.%N)
+    rc_seed[$prec]=$(rc_text $rc)
+    w=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $rc -eq 125 ] && w=""
+    wall[$prec]=$w
+    [ $rc -eq 0 ] || { echo "seed run: ${rc_seed[$prec]}"; tail -5 "$log/run_$prec.log"; status=1; }
+    # the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s,
+    # ...) after T0 s of start-up; ..."
+    p=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run_$prec.log" | tail -1)
+    startup=$(sed -n 's/^done: .* after \([0-9.]*\) s of start-up.*/\1/p' "$log/run_$prec.log" | tail -1)
+    [ -n "$p" ] && p="start-up ${startup:-?} s, $p" && echo "seed run: $w s in all; $p"
+    parts[$prec]=$p
+    rm -f "$log/run_$prec"/checkpoints/*.ckpt*  # 1.2 GB each (and a .tmp a kill left)
+    save_out
+  done
+
+fi
+if want floor; then
+  echo "## the step's floor (bench/floor.lua: cuBLAS at the step's shapes, Adam at the device's bandwidth)"
+  fargs="--verbose"; [ $smoke = 1 ] && fargs="--verbose --reps 1 --warm 1 --copy-mb 1 --runs 2"
+  for prec in fp32 tf32; do
+    # shellcheck disable=SC2086  # $fargs is a list of options
+    if within 90 "$GAN" bench/floor.lua --device cuda --precision $prec --size "$size" $fargs \
+         > "$log/floor_$prec" 2>&1; then
+      echo "$prec: floor $(val floor_ms "$log/floor_$prec") ms (products $(val products_ms "$log/floor_$prec") ms at $(val sgemm_gflops "$log/floor_$prec") GFLOP/s, Adam $(val adam_ms "$log/floor_$prec") ms at $(val bw_gbs "$log/floor_$prec") GB/s)"
+    else
+      echo "floor.lua $prec failed:"; tail -3 "$log/floor_$prec"; status=1
+    fi
   done
   save_out
-done
 
-echo "## full seed run ($epochs epochs at ${size}x${size})"
-t0=$(date +%s.%N)
-within 300 "$GAN" scripts/strawberry.lua --device cuda --data "$DATA" --epochs "$epochs" \
-  --size "$size" --out "$log/run" > "$log/run.log" 2>&1
-rc=$?
-t1=$(date +%s.%N)
-rc_seed=$(rc_text $rc)
-wall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $rc -eq 125 ] && wall=""
-[ $rc -eq 0 ] || { echo "seed run: $rc_seed"; tail -5 "$log/run.log"; status=1; }
-# the run's last line: "done: E epochs, N steps in T s (training T1 s, checkpoints T2 s, ...)
-# after T0 s of start-up; ..."
-parts=$(sed -n 's/^done: .* s (\(training [^)]*\)).*/\1/p' "$log/run.log" | tail -1)
-startup=$(sed -n 's/^done: .* after \([0-9.]*\) s of start-up.*/\1/p' "$log/run.log" | tail -1)
-[ -n "$parts" ] && parts="start-up ${startup:-?} s, $parts" && echo "seed run: $wall s in all; $parts"
-rm -f "$log"/run/checkpoints/*.ckpt*  # 1.2 GB each (and a .tmp a kill left)
-save_out
-
-echo "## the step's floor (bench/floor.lua: cuBLAS at the step's shapes, Adam at the device's bandwidth)"
-fargs=""; [ $smoke = 1 ] && fargs="--reps 1 --warm 1 --copy-mb 1"
-for prec in fp32 tf32; do
-  # shellcheck disable=SC2086  # $fargs is a list of options
-  if within 90 "$GAN" bench/floor.lua --device cuda --precision $prec --size "$size" $fargs \
-       > "$log/floor_$prec" 2>&1; then
-    echo "$prec: floor $(val floor_ms "$log/floor_$prec") ms (products $(val products_ms "$log/floor_$prec") ms at $(val sgemm_gflops "$log/floor_$prec") GFLOP/s, Adam $(val adam_ms "$log/floor_$prec") ms at $(val bw_gbs "$log/floor_$prec") GB/s)"
+fi
+if want dcgan; then
+  echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
+  t0=$(date +%s.%N)
+  GAN_CUDA_CONV=$conv within 240 "$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" \
+    --width 32 --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
+    > "$log/dcgan.log" 2>&1
+  drc=$?
+  t1=$(date +%s.%N)
+  drc_text=$(rc_text $drc)
+  dwall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $drc -eq 125 ] && dwall=""
+  dsteps=$(awk '/^data: .* per epoch/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^batch(es)?$/) print $i }' "$log/dcgan.log" | head -1)
+  dms=$(echo "$dwall ${dsteps:-0} $dcgan_epochs" | awk '$2 > 0 { printf "%.2f", 1000 * $1 / ($2 * $3) }')
+  if [ $drc -eq 0 ] && [ -f "$log/dcgan/checkpoints/last.ckpt" ]; then
+    within 120 "$GAN" scripts/evaluate.lua --real "$DATA" \
+      --checkpoint "$log/dcgan/checkpoints/last.ckpt" --n 400 > "$log/eval.txt" 2>&1 || status=1
+    swd=$(awk '/samples vs real/ { s = $NF } /ratio to the floor/ { r = $NF } END { if (s != "") printf "%s (%sx the floor)", s, r }' "$log/eval.txt")
+    tail -12 "$log/eval.txt"
   else
-    echo "floor.lua $prec failed:"; tail -3 "$log/floor_$prec"; status=1
+    echo "dcgan run: $drc_text"; tail -5 "$log/dcgan.log"; status=1
   fi
-done
-save_out
+  if [ -n "${OUT:-}" ]; then
+    cp "$log/dcgan/samples/epoch_$(printf %04d "$dcgan_epochs").png" "$OUT/dcgan_samples.png" \
+      2>/dev/null
+  fi
+  save_out
 
-echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
-t0=$(date +%s.%N)
-GAN_CUDA_CONV=$conv within 240 "$GAN" scripts/strawberry_dcgan.lua --device cuda --data "$DATA" --size "$dcgan_size" \
-  --width 32 --batch 32 --translate 0.125 --no-flip --epochs "$dcgan_epochs" --out "$log/dcgan" \
-  > "$log/dcgan.log" 2>&1
-drc=$?
-t1=$(date +%s.%N)
-drc_text=$(rc_text $drc)
-dwall=$(echo "$t0 $t1" | awk '{ printf "%.1f", $2 - $1 }'); [ $drc -eq 125 ] && dwall=""
-dsteps=$(awk '/^data: .* per epoch/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^batch(es)?$/) print $i }' "$log/dcgan.log" | head -1)
-dms=$(echo "$dwall ${dsteps:-0} $dcgan_epochs" | awk '$2 > 0 { printf "%.2f", 1000 * $1 / ($2 * $3) }')
-if [ $drc -eq 0 ] && [ -f "$log/dcgan/checkpoints/last.ckpt" ]; then
-  within 120 "$GAN" scripts/evaluate.lua --real "$DATA" \
-    --checkpoint "$log/dcgan/checkpoints/last.ckpt" --n 400 > "$log/eval.txt" 2>&1 || status=1
-  swd=$(awk '/samples vs real/ { s = $NF } /ratio to the floor/ { r = $NF } END { if (s != "") printf "%s (%sx the floor)", s, r }' "$log/eval.txt")
-  tail -12 "$log/eval.txt"
-else
-  echo "dcgan run: $drc_text"; tail -5 "$log/dcgan.log"; status=1
 fi
-if [ -n "${OUT:-}" ]; then
-  cp "$log/dcgan/samples/epoch_$(printf %04d "$dcgan_epochs").png" "$OUT/dcgan_samples.png" \
-    2>/dev/null
+if want sample; then
+  echo "## sample step (bench/sample_step.lua)"
+  srounds=9; [ $smoke = 1 ] && srounds=1
+  sample=$(within 60 "$GAN" bench/sample_step.lua --device cuda --size "$size" --rounds $srounds \
+    --gap 0.1 2>&1)
+  src=$?
+  echo "$sample" | tail -3
+  [ $src -eq 0 ] || status=1
+  sample=$(echo "$sample" | sed -n 's/.*the grid.s own wait \(.*\)/\1/p' | tail -1)
+  save_out
+
 fi
-save_out
+if want check; then
+  if [ "$conv" = cudnn ]; then  # (--smoke too: CI checks im2col's steps on the emulator)
+    echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
+    GAN_CUDA_CONV=im2col within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
+      > "$log/gpu_steps_im2col.txt" 2>&1
+    rc=$?; echo "rc $rc" >> "$log/gpu_steps_im2col.txt"; summary "$log/gpu_steps_im2col.txt"
+    [ $rc -eq 0 ] || status=1
+    ck_im2col="$(last_line "$log/gpu_steps_im2col.txt") ($(rc_text $rc))"
+  fi
 
-echo "## sample step (bench/sample_step.lua)"
-srounds=9; [ $smoke = 1 ] && srounds=1
-sample=$(within 60 "$GAN" bench/sample_step.lua --device cuda --size "$size" --rounds $srounds \
-  --gap 0.1 2>&1)
-src=$?
-echo "$sample" | tail -3
-[ $src -eq 0 ] || status=1
-sample=$(echo "$sample" | sed -n 's/.*the grid.s own wait \(.*\)/\1/p' | tail -1)
-save_out
-
-if [ "$conv" = cudnn ]; then  # (--smoke too: CI checks im2col's steps on the emulator)
-  echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
-  GAN_CUDA_CONV=im2col within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
-    > "$log/gpu_steps_im2col.txt" 2>&1
-  rc=$?; echo "rc $rc" >> "$log/gpu_steps_im2col.txt"; summary "$log/gpu_steps_im2col.txt"
-  [ $rc -eq 0 ] || status=1
-  ck_im2col="$(last_line "$log/gpu_steps_im2col.txt") ($(rc_text $rc))"
 fi
-
 # the Busted specs that take their device from GAN_TEST_DEVICE, on the GPU,
 # run by gan itself (busted is a Lua script): busted from .gpu/lua (what
 # bench/pack_gpu.sh packed), else this machine's; --smoke runs one spec
-# (tests/emu/run.sh runs them all on the emulator)
-echo "## specs on the GPU (GAN_TEST_DEVICE=cuda)"
-specs="tensor nn conv checkpoint images reads robustness metrics cli run"
-[ $smoke = 1 ] && specs=tensor
-busted=""
-if [ -f .gpu/lua/busted ]; then
-  busted=.gpu/lua/busted
-  export LUA_PATH="$PWD/.gpu/lua/share/?.lua;$PWD/.gpu/lua/share/?/init.lua;;"
-  export LUA_CPATH="$PWD/.gpu/lua/lib/?.so;;"
-else
-  busted=$(command -v busted)
-fi
-if [ -n "$busted" ]; then
-  gan_abs=$(cd "$(dirname "$GAN")" && pwd)/$(basename "$GAN")
-  files=(); for x in $specs; do files+=("spec/${x}_spec.lua"); done
-  GAN_TEST_DEVICE=cuda GAN_BIN="$gan_abs" GAN_ROOT="$PWD" GAN_BUILD="$(dirname "$gan_abs")" \
-    within 200 "$GAN" "$busted" -o utfTerminal "${files[@]}" \
-    > "$log/specs.txt" 2>&1
-  rc=$?; echo "rc $rc" >> "$log/specs.txt"
-  grep -E 'successes|rc ' "$log/specs.txt"
-  grep -B2 -A12 -E '^(Failure|Error) ' "$log/specs.txt" | head -80
-  [ $rc -eq 0 ] || status=1
-  ck_specs="$(grep -E 'successes' "$log/specs.txt" | tail -1 | sed 's/ : .*//') ($(rc_text $rc))"
-else
-  echo "no busted here or in .gpu/lua: specs not run"; ck_specs="not run: no busted"
+# (tests/emu/run.sh runs them all on the emulator); --specs names them
+if want specs; then
+  echo "## specs on the GPU (GAN_TEST_DEVICE=cuda)"
+  busted=""
+  if [ -f .gpu/lua/busted ]; then
+    busted=.gpu/lua/busted
+    export LUA_PATH="$PWD/.gpu/lua/share/?.lua;$PWD/.gpu/lua/share/?/init.lua;;"
+    export LUA_CPATH="$PWD/.gpu/lua/lib/?.so;;"
+  else
+    busted=$(command -v busted)
+  fi
+  if [ -n "$busted" ]; then
+    gan_abs=$(cd "$(dirname "$GAN")" && pwd)/$(basename "$GAN")
+    files=(); for x in $specs; do files+=("spec/${x}_spec.lua"); done
+    GAN_TEST_DEVICE=cuda GAN_BIN="$gan_abs" GAN_ROOT="$PWD" GAN_BUILD="$(dirname "$gan_abs")" \
+      within 200 "$GAN" "$busted" -o utfTerminal "${files[@]}" \
+      > "$log/specs.txt" 2>&1
+    rc=$?; echo "rc $rc" >> "$log/specs.txt"
+    grep -E 'successes|rc ' "$log/specs.txt"
+    grep -B2 -A12 -E '^(Failure|Error) ' "$log/specs.txt" | head -80
+    [ $rc -eq 0 ] || status=1
+    ck_specs="$(grep -E 'successes' "$log/specs.txt" | tail -1 | sed 's/ : .*//') ($(rc_text $rc))"
+  else
+    echo "no busted here or in .gpu/lua: specs not run"; ck_specs="not run: no busted"
+  fi
 fi
 
 table

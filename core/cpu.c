@@ -6,11 +6,21 @@
 ** Memory is 64-byte aligned (a cache line, an AVX-512 vector) and counted,
 ** so a test can check that a training step allocates nothing.  The counters
 ** are atomics: tensors may be freed from any thread that runs Lua's GC.
+**
+** A block larger than the machine's memory and swap together is refused
+** here, not left to malloc: where the kernel overcommits without limit
+** (vm.overcommit_memory = 1, as on some VMs and containers), malloc grants
+** it and the first pass over it (gan.ones' fill) brings the OOM killer,
+** which ends the REPL instead of returning an error.
 */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __linux__
+#include <sys/sysinfo.h>
+#endif
 
 #include "cpu.h"
 #include "rng.h"
@@ -22,8 +32,28 @@ typedef struct cpu_ctx {
 /* Each block carries its size in a 64-byte header, for the byte count. */
 #define HDR 64
 
+/* The machine's memory and swap in bytes; 0 where unknown.  (Asked at each
+   large allocation: a VM's memory can grow.) */
+static uint64_t memory_and_swap(void) {
+#ifdef __linux__
+  struct sysinfo si;
+  if (sysinfo(&si) == 0)
+    return ((uint64_t)si.totalram + si.totalswap) * (si.mem_unit ? si.mem_unit : 1);
+#endif
+  return 0;
+}
+
 static void *cpu_alloc(void *ctx, size_t bytes) {
   cpu_ctx *c = ctx;
+  if (bytes > ((size_t)1 << 30)) {
+    uint64_t have = memory_and_swap();
+    if (have > 0 && bytes > have) {
+      gan_error(GAN_ENOMEM,
+                "out of memory: cannot allocate %zu bytes on the cpu (this machine has "
+                "%llu bytes of memory and swap)", bytes, (unsigned long long)have);
+      return NULL;
+    }
+  }
   size_t total = HDR + ((bytes + 63) & ~(size_t)63);
   char *p = aligned_alloc(64, total);
   if (!p) {

@@ -123,7 +123,8 @@ local loader = gan.data.loader(data, B)
 B = loader.batch                                        -- at most N
 io.stderr:write(("data: %s of %dx%d from %s, %s of %d per epoch, on %s\n")
   :format(train.count(data:size(1), "image"), S, S, opts.data,
-          train.count(loader.steps, "batch", "batches"), B, dev))
+          train.count(loader.steps, "batch", "batches"), B,
+          dev .. (dev == "cuda" and gan.precision() == "tf32" and " in tf32" or "")))
 
 ---------------------------------------------------------------------------
 -- The models, as in the report

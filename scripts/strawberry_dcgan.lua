@@ -121,7 +121,8 @@ local loader = gan.data.loader(data, B)
 B = loader.batch
 io.stderr:write(("data: %s of %dx%d from %s, %s of %d per epoch, on %s\n")
   :format(train.count(data:size(1), "image"), S, S, opts.data,
-          train.count(loader.steps, "batch", "batches"), B, dev))
+          train.count(loader.steps, "batch", "batches"), B,
+          dev .. (dev == "cuda" and gan.precision() == "tf32" and " in tf32" or "")))
 
 ---------------------------------------------------------------------------
 -- The models (the paper's figure 1, and its PyTorch example): every block

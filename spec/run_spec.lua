@@ -81,6 +81,29 @@ describe("a training run", function()
     util.rmdir(out)
   end)
 
+  it("--precision tf32 puts the GPU's products on tensor cores; the CPU warns and keeps fp32",
+     function()
+    local out = util.tmpdir()
+    local code, _, err = util.run(R.tiny(script, data, out, {"--epochs", "1", "--device",
+                                                             util.device, "--precision", "tf32"}))
+    assert.equal(0, code, err)
+    if util.device == "cuda" then
+      assert.truthy(err:find("per epoch, on cuda in tf32\n", 1, true), err)
+    else
+      assert.truthy(err:find("--precision tf32: the CPU computes in fp32", 1, true), err)
+      assert.truthy(err:find("per epoch, on cpu\n", 1, true), err)
+    end
+    local cfg = assert(loadfile(out .. "/config.lua", "t", {}))()
+    assert.equal("tf32", cfg.precision)  -- and --resume goes on in it
+    util.rmdir(out)
+    out = util.tmpdir()
+    code, _, err = util.run(R.tiny(script, data, out, {"--precision", "bf16"}))
+    assert.equal(2, code, err)
+    assert.truthy(err:find("--precision must be one of fp32, tf32, not 'bf16'", 1, true), err)
+    assert.is_nil(util.read(out .. "/config.lua"))
+    util.rmdir(out)
+  end)
+
   it("resumes exactly: 2 epochs then --resume to 4 equal 4 epochs straight", function()
     local straight, resumed = util.tmpdir(), util.tmpdir()
     local code, _, err = util.run(R.tiny(script, data, straight, {"--epochs", "4"}))

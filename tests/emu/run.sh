@@ -155,6 +155,10 @@ grep -q "passed, 0 failed" "$run/out/gpu_bench.md" ||
   { echo "emu: \$OUT/gpu_bench.md has no test_cuda summary" >&2; status=1; }
 grep -q "GAN_CUDA_CONV=im2col | [0-9]* passed, 0 failed" "$run/out/gpu_bench.md" ||
   { echo "emu: \$OUT/gpu_bench.md has no gpu_steps summary on im2col" >&2; status=1; }
+grep -q "at 16x16, tf32, s (rc 0) | [0-9.]* (start-up" "$run/out/gpu_bench.md" ||
+  { echo "emu: \$OUT/gpu_bench.md has no seed run in tf32" >&2; status=1; }
+grep -q "GAN_TEST_DEVICE=cuda: tensor) | [0-9]* successes / 0 failures" "$run/out/gpu_bench.md" ||
+  { echo "emu: \$OUT/gpu_bench.md has no spec summary" >&2; status=1; }
 # the same checks with the blocks of each launch, and the threads of each
 # block, in reverse order: a GPU runs them in no set order (about 45 s)
 echo "emu: 1. test_cuda again, with EMU_REVERSE=1" >&2

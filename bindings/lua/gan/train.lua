@@ -282,6 +282,8 @@ train.run_options = {
   {"resume", "", "continue the run in folder DIR from its last checkpoint (or from a .ckpt "
     .. "file, in a new --out)", meta = "DIR"},
   {"watch", false, "reload the loop functions when this script changes (at the next epoch)"},
+  {"precision", "fp32", "the GPU's matrix products: fp32, or tf32 (tensor cores, about 1e-3 "
+    .. "relative; the CPU computes in fp32)", choices = {"fp32", "tf32"}},
 }
 -- Options of one invocation, never taken from the checkpoint on --resume.
 local SESSION = {resume = true, watch = true}
@@ -444,6 +446,12 @@ function train.start(spec, args, prog, about)
   if opts.device then
     local ok, err = pcall(gan.device, opts.device)
     if not ok then fail(prog, ("--device %s: %s"):format(opts.device, plain(err))) end
+  end
+  if opts.precision == "tf32" and gan.device() ~= "cuda" then
+    say(prog, "--precision tf32: the CPU computes in fp32 (tf32 is for the GPU's products)")
+  else
+    local ok, err = pcall(gan.precision, opts.precision)
+    if not ok then fail(prog, ("--precision %s: %s"):format(opts.precision, plain(err))) end
   end
   return self
 end
