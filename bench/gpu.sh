@@ -13,7 +13,7 @@
 # second call: check (test_cuda, gpu_steps on cuDNN and on im2col), step
 # (the step against PyTorch), seed (the full seed run in fp32 and tf32),
 # floor, dcgan, sample, specs (the Busted specs on the GPU; --specs names
-# which, by default all that take their device from GAN_TEST_DEVICE).
+# which, by default those spec/support/on_device.txt lists).
 #
 # --budget S: the whole script ends within about S seconds.  Each part runs
 # under timeout(1), with its own cap and never past the budget; a part the
@@ -60,7 +60,7 @@ cd "$(dirname "$0")/.." || exit 2
 steps=50 warmup=5 rounds=3 epochs=500 dcgan_epochs=300
 all_parts="check step seed floor dcgan sample specs"
 parts_arg=$all_parts
-specs="tensor nn conv checkpoint images reads robustness metrics cli run"
+specs=$(grep -v '^#' spec/support/on_device.txt)
 size=128 dcgan_size=64 check_size=32 smoke=0 budget=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -175,6 +175,17 @@ conv=im2col; "$GAN" -e 'assert(gan.cudnn())' >/dev/null 2>&1 && conv=cudnn
 # lines are what a first GPU run needs)
 summary() { grep -E 'FAIL|fail|error|passed|skipped|rc ' "$1" | tail -25; }
 last_line() { grep -E 'passed|failed' "$1" | tail -1; }
+# run_check NAME CAP CMD...: a check, under within, its log $log/NAME.txt;
+# prints its failures and summary, fails this script if it failed, and
+# leaves its summary for the table in $ck
+run_check() {
+  local f="$log/$1.txt" cap=$2 rc
+  shift 2
+  within "$cap" "$@" > "$f" 2>&1
+  rc=$?; echo "rc $rc" >> "$f"; summary "$f"
+  [ $rc -eq 0 ] || status=1
+  ck="$(last_line "$f") ($(rc_text $rc))"
+}
 val() { awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -1; }
 med() { [ -f "$1" ] || { echo "n/a"; return; }; sort -g "$1" | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
@@ -220,19 +231,13 @@ save_out() {
 if want check; then
   echo "## correctness"
   if [ -x "$TEST_CUDA" ]; then
-    within 180 "$TEST_CUDA" > "$log/test_cuda.txt" 2>&1
-    rc=$?; echo "rc $rc" >> "$log/test_cuda.txt"; summary "$log/test_cuda.txt"
-    [ $rc -eq 0 ] || status=1
-    ck_test="$(last_line "$log/test_cuda.txt") ($(rc_text $rc))"
+    run_check test_cuda 180 "$TEST_CUDA"; ck_test=$ck
   else
     echo "$TEST_CUDA missing"; status=1
   fi
   echo "gpu_steps, convolutions on $conv ($("$GAN" --version | grep -o 'cuDNN[^)]*')):"
-  GAN_CUDA_CONV=$conv within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
-    > "$log/gpu_steps.txt" 2>&1
-  rc=$?; echo "rc $rc" >> "$log/gpu_steps.txt"; summary "$log/gpu_steps.txt"
-  [ $rc -eq 0 ] || status=1
-  ck_steps="$(last_line "$log/gpu_steps.txt") ($(rc_text $rc))"
+  GAN_CUDA_CONV=$conv run_check gpu_steps 150 "$GAN" bench/gpu_steps.lua --size "$check_size"
+  ck_steps=$ck
 fi
 if want step; then
   echo "## benchmark ($rounds rounds of $steps steps, ${size}x${size}x3, batch 100)"
@@ -262,7 +267,6 @@ if want step; then
     done
     save_out
   done
-
 fi
 if want seed; then
   for prec in fp32 tf32; do
@@ -285,7 +289,6 @@ if want seed; then
     rm -f "$log/run_$prec"/checkpoints/*.ckpt*  # 1.2 GB each (and a .tmp a kill left)
     save_out
   done
-
 fi
 if want floor; then
   echo "## the step's floor (bench/floor.lua: cuBLAS at the step's shapes, Adam at the device's bandwidth)"
@@ -300,7 +303,6 @@ if want floor; then
     fi
   done
   save_out
-
 fi
 if want dcgan; then
   echo "## DCGAN at ${dcgan_size}x${dcgan_size} ($dcgan_epochs epochs)"
@@ -327,7 +329,6 @@ if want dcgan; then
       2>/dev/null
   fi
   save_out
-
 fi
 if want sample; then
   echo "## sample step (bench/sample_step.lua)"
@@ -339,18 +340,14 @@ if want sample; then
   [ $src -eq 0 ] || status=1
   sample=$(echo "$sample" | sed -n 's/.*the grid.s own wait \(.*\)/\1/p' | tail -1)
   save_out
-
 fi
 if want check; then
   if [ "$conv" = cudnn ]; then  # (--smoke too: CI checks im2col's steps on the emulator)
     echo "gpu_steps, convolutions on im2col (GAN_CUDA_CONV=im2col):"
-    GAN_CUDA_CONV=im2col within 150 "$GAN" bench/gpu_steps.lua --size "$check_size" \
-      > "$log/gpu_steps_im2col.txt" 2>&1
-    rc=$?; echo "rc $rc" >> "$log/gpu_steps_im2col.txt"; summary "$log/gpu_steps_im2col.txt"
-    [ $rc -eq 0 ] || status=1
-    ck_im2col="$(last_line "$log/gpu_steps_im2col.txt") ($(rc_text $rc))"
+    GAN_CUDA_CONV=im2col run_check gpu_steps_im2col 150 "$GAN" bench/gpu_steps.lua \
+      --size "$check_size"
+    ck_im2col=$ck
   fi
-
 fi
 # the Busted specs that take their device from GAN_TEST_DEVICE, on the GPU,
 # run by gan itself (busted is a Lua script): busted from .gpu/lua (what

@@ -30,9 +30,8 @@
 #   6. the Busted specs that take their device from GAN_TEST_DEVICE, with
 #      it set to cuda, run by this gan (busted is a Lua script, and gan a
 #      Lua 5.4 with gan in it): their tensors, modules, checkpoints, data
-#      sets, training runs and bad inputs on the emulated GPU.  The other
-#      specs are device-free or run elsewhere (cuda_spec's GPU half is
-#      gpu_steps, step 1).  EMU_SPECS="tensor nn" runs some.
+#      sets, training runs and bad inputs on the emulated GPU: those
+#      spec/support/on_device.txt lists.  EMU_SPECS="tensor nn" runs some.
 # No GPU, driver or nvcc needed: g++, cmake, OpenBLAS and Lua 5.4 (what
 # ./build.sh installs).  cuDNN is cudnn_emu.cpp, built as $out/lib/
 # libcudnn.so.9 and loaded by cuda/cudnn.cu through GAN_CUDNN, as the real
@@ -53,7 +52,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/tmp/gan-emu}
 san=${SAN:-}
-emu_specs=${EMU_SPECS:-tensor nn conv checkpoint images reads robustness metrics cli run}
+emu_specs=${EMU_SPECS:-$(grep -v '^#' "$root/spec/support/on_device.txt")}
 # the version cmake gives, which the specs check the form of
 version=$(sed -n 's/^project(gan VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
 mkdir -p "$out/src" "$out/obj" "$out/bin"
